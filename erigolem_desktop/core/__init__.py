@@ -1,0 +1,1 @@
+"""The Qt-free core of the requestor: wallet, nodes, backends, JSON-RPC, settings, storage."""

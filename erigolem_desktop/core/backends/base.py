@@ -1,0 +1,92 @@
+"""The interface every backend implements, so the manager, CLI and window never care which runs a node."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import timedelta
+from decimal import Decimal
+from typing import Any, ClassVar, Protocol
+
+ProgressCallback = Callable[[str], None]
+"""Receives human-readable phase messages while a node starts ("Negotiating with providers…")."""
+
+
+class BackendError(Exception):
+    """A failure a user can act on: `str(exc)` says what happened, `hint` what to do about it."""
+
+    def __init__(self, message: str, hint: str = "") -> None:
+        super().__init__(message)
+        self.hint = hint
+
+    def __str__(self) -> str:
+        base = super().__str__()
+        return f"{base} {self.hint}".strip() if self.hint else base
+
+
+@dataclass(frozen=True)
+class NodeSpec:
+    """What the user asked for."""
+
+    chain: str
+    client: str
+    name: str
+    budget_glm: Decimal | None = None  # Golem only: the most this node may cost
+    duration: timedelta | None = None  # Golem only: how long the agreement may last
+    extra: Mapping[str, Any] = field(default_factory=dict)
+
+    def start_argument(self) -> dict[str, Any]:
+        """The runtime's start argument (DESIGN.md: `{"chain": ..., "client": ...}`)."""
+        return {"chain": self.chain, "client": self.client}
+
+
+@dataclass(frozen=True)
+class StartedNode:
+    """What a backend hands back once the runtime's start output is in."""
+
+    url: str
+    user: str
+    password: str
+    status: Mapping[str, Any]  # the runtime's start output / status JSON as it came
+    provider: str | None = None  # Golem: provider name and id; Local: None
+
+
+@dataclass(frozen=True)
+class Usage:
+    """Cost so far, where the backend knows it (Golem debit notes)."""
+
+    cost_glm: Decimal
+    duration_sec: float | None = None
+    requests: float | None = None
+
+
+class Backend(Protocol):
+    kind: ClassVar[str]  # "local" or "golem"
+
+    async def start(self, node_id: str, spec: NodeSpec, progress: ProgressCallback) -> StartedNode:
+        """Start a node; raise BackendError with a hint on failure, leaving nothing behind."""
+        ...
+
+    async def status(self, node_id: str) -> Mapping[str, Any]:
+        """The runtime's `status` JSON for a running node."""
+        ...
+
+    async def rotate_credentials(self, node_id: str) -> tuple[str, str]:
+        """New (user, password); the old password stops working at once."""
+        ...
+
+    async def logs(self, node_id: str, lines: int) -> str: ...
+
+    async def usage(self, node_id: str) -> Usage | None: ...
+
+    async def stop(self, node_id: str) -> None:
+        """Stop the node and release everything (and, for Golem, settle payment)."""
+        ...
+
+    def is_running(self, node_id: str) -> bool:
+        """Whether this backend instance currently holds the node."""
+        ...
+
+    async def close(self) -> None:
+        """Stop every node this backend holds and free its resources (app exit)."""
+        ...

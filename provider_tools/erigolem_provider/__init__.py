@@ -1,0 +1,1 @@
+"""erigolem_provider."""

@@ -1,0 +1,58 @@
+"""Shared test setup: offscreen Qt, an isolated ERIGOLEM_HOME, an explicit keyring backend."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+import keyring
+import pytest
+
+from tests.support.binaries import anvil_path, nginx_path
+from tests.support.memkeyring import MemoryKeyring
+
+
+@pytest.fixture(autouse=True)
+def _isolated_home(
+    tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
+) -> Path:
+    """Every test gets its own ERIGOLEM_HOME so nothing touches the user's real data."""
+    home = tmp_path_factory.mktemp("erigolem-home")
+    monkeypatch.setenv("ERIGOLEM_HOME", str(home))
+    return home
+
+
+@pytest.fixture
+def erigolem_home(_isolated_home: Path) -> Path:
+    return _isolated_home
+
+
+@pytest.fixture
+def memory_keyring() -> Iterator[MemoryKeyring]:
+    """The real keyring API with an in-memory backend chosen explicitly (never prompts)."""
+    previous = keyring.get_keyring()
+    kr = MemoryKeyring()
+    keyring.set_keyring(kr)
+    try:
+        yield kr
+    finally:
+        keyring.set_keyring(previous)
+
+
+@pytest.fixture(scope="session")
+def anvil_bin() -> Path:
+    path = anvil_path()
+    if path is None:
+        pytest.fail("anvil not found: run scripts/bootstrap (npm ci installs @foundry-rs/anvil)")
+    return path
+
+
+@pytest.fixture(scope="session")
+def nginx_bin() -> Path:
+    path = nginx_path()
+    if path is None:
+        pytest.fail("nginx not found: run scripts/bootstrap (apt-get install nginx-light)")
+    return path

@@ -1,0 +1,45 @@
+"""Locate the real binaries the tests run (anvil from npm, nginx from Debian, yagna from PyPI)."""
+
+from __future__ import annotations
+
+import shutil
+import socket
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def anvil_path() -> Path | None:
+    """The anvil binary itself (not the node wrapper), from the project's node_modules or PATH."""
+    for cand in (
+        REPO / "node_modules/@foundry-rs/anvil-linux-amd64/bin/anvil",
+        REPO / "node_modules/@foundry-rs/anvil-linux-arm64/bin/anvil",
+        REPO / "node_modules/@foundry-rs/anvil-darwin-arm64/bin/anvil",
+        REPO / "node_modules/@foundry-rs/anvil-darwin-amd64/bin/anvil",
+    ):
+        if cand.exists():
+            return cand
+    found = shutil.which("anvil")
+    return Path(found) if found else None
+
+
+def nginx_path() -> Path | None:
+    found = shutil.which("nginx") or (
+        "/usr/sbin/nginx" if Path("/usr/sbin/nginx").exists() else None
+    )
+    return Path(found) if found else None
+
+
+def yagna_path() -> Path | None:
+    venv = REPO / ".venv/bin/yagna"
+    if venv.exists():
+        return venv
+    found = shutil.which("yagna")
+    return Path(found) if found else None
+
+
+def free_port() -> int:
+    """A TCP port free on 127.0.0.1 right now (bound then released)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
