@@ -1,0 +1,289 @@
+"""Ethereum client profiles: which chains each client serves and the exact command line to run it.
+
+Two clients:
+- ``erigon``: Erigon 3 (the provider's real workload). Erigon cannot be installed on the build
+  machines, so every flag emitted here is taken from Erigon 3's documented ``--help`` listing
+  (docs.erigon.tech "Options" and "Default ports"); the unit tests check the argv against that table.
+- ``anvil``: Foundry's anvil, a real Ethereum JSON-RPC node used as the ``dev`` chain for local
+  use and for the tests.
+
+Every port an instance listens on comes from its own lease (see ``ports.allocate_ports``), so two
+instances on one host never collide, and every listener binds to 127.0.0.1 (nginx is the only
+public door).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from erigolem_runtime.api import ServiceError
+
+CLIENTS: tuple[str, ...] = ("erigon", "anvil")
+DEFAULT_CLIENT = "erigon"
+
+ERIGON_CHAINS: tuple[str, ...] = (
+    "mainnet",
+    "sepolia",
+    "holesky",
+    "hoodi",
+    "gnosis",
+    "chiado",
+    "dev",
+)
+ANVIL_CHAINS: tuple[str, ...] = ("dev",)
+ALL_CHAINS: tuple[str, ...] = ERIGON_CHAINS
+
+#: Erigon 3 ``--prune.mode`` presets ("blocks" exists since 3.1).
+PRUNE_MODES: tuple[str, ...] = ("archive", "full", "minimal", "blocks")
+DEFAULT_PRUNE_MODE = "full"
+
+#: EIP-155 chain ids, reported in the offer and used to check a node answers for the right chain.
+CHAIN_IDS: Mapping[str, int] = {
+    "mainnet": 1,
+    "sepolia": 11155111,
+    "holesky": 17000,
+    "hoodi": 560048,
+    "gnosis": 100,
+    "chiado": 10200,
+    "dev": 1337,  # Erigon's --chain=dev; anvil's default is 31337 unless --chain-id is given
+}
+
+#: JSON-RPC namespaces served over HTTP (the requestor's console completes from these).
+ERIGON_HTTP_APIS: tuple[str, ...] = ("eth", "erigon", "web3", "net", "debug", "trace", "txpool")
+
+#: Names of the ports an Erigon instance needs, in lease order (the first is the JSON-RPC port).
+ERIGON_PORTS: tuple[str, ...] = (
+    "http",  # --http.port (JSON-RPC behind nginx)
+    "private_api",  # --private.api.addr (internal gRPC)
+    "authrpc",  # --authrpc.port (Engine API)
+    "torrent",  # --torrent.port (snapshot download)
+    "p2p",  # --port (devp2p, first protocol)
+    "p2p_alt",  # second entry of --p2p.allowed-ports (eth/68 and eth/69 each need one)
+    "caplin_discovery",  # --caplin.discovery.port (UDP)
+    "caplin_discovery_tcp",  # --caplin.discovery.tcpport
+    "sentinel",  # --sentinel.port
+    "beacon_api",  # --beacon.api.port (only bound when the beacon API is enabled)
+    "metrics",  # --metrics.port
+)
+ANVIL_PORTS: tuple[str, ...] = ("http",)
+
+_CHAIN_RE = re.compile(r"^[a-z][a-z0-9-]{0,31}$")
+
+
+class UnknownChain(ServiceError):
+    """The start argument names a chain this client (or this provider) does not serve."""
+
+
+class UnknownClient(ServiceError):
+    """The start argument names a client this runtime has no profile for."""
+
+
+class MissingBinary(ServiceError):
+    """The client's executable is not configured or not found."""
+
+
+@dataclass(frozen=True)
+class ClientProfile:
+    """What the runtime needs to know to run one kind of Ethereum client."""
+
+    name: str
+    chains: tuple[str, ...]
+    port_names: tuple[str, ...]
+    binary_key: str  # config key that names the executable, quoted in error messages
+    syncs: bool  # True when the client syncs from the network (stages, peers)
+
+    @property
+    def rpc_port_index(self) -> int:
+        return self.port_names.index("http")
+
+
+PROFILES: Mapping[str, ClientProfile] = {
+    "erigon": ClientProfile(
+        name="erigon",
+        chains=ERIGON_CHAINS,
+        port_names=ERIGON_PORTS,
+        binary_key="clients.erigon.binary",
+        syncs=True,
+    ),
+    "anvil": ClientProfile(
+        name="anvil",
+        chains=ANVIL_CHAINS,
+        port_names=ANVIL_PORTS,
+        binary_key="clients.anvil.binary",
+        syncs=False,
+    ),
+}
+
+
+def get_profile(client: object) -> ClientProfile:
+    """The profile for ``client``, or ``UnknownClient`` listing the valid choices."""
+    if isinstance(client, str) and client in PROFILES:
+        return PROFILES[client]
+    shown = repr(client) if not isinstance(client, str) else repr(client[:40])
+    raise UnknownClient(
+        f"unknown client {shown}: choose one of {', '.join(CLIENTS)} "
+        f'(e.g. {{"chain": "sepolia", "client": "erigon"}})'
+    )
+
+
+def validate_chain(
+    profile: ClientProfile, chain: object, offered: Sequence[str] | None = None
+) -> str:
+    """Check ``chain`` is served by the client and offered by this provider; return it.
+
+    ``offered`` is the provider's configured chain list (None = everything the client supports).
+    """
+    valid = [c for c in profile.chains if offered is None or c in offered]
+    if not isinstance(chain, str) or not _CHAIN_RE.match(chain):
+        shown = repr(chain)[:40]
+        raise UnknownChain(f"invalid chain {shown}: choose one of {', '.join(valid) or '(none)'}")
+    if chain not in profile.chains:
+        hint = ""
+        if chain in ALL_CHAINS:
+            others = [p.name for p in PROFILES.values() if chain in p.chains]
+            hint = f" ({chain} is served by client {', '.join(others)})"
+        raise UnknownChain(
+            f"client {profile.name} does not serve chain {chain!r}{hint}: "
+            f"choose one of {', '.join(valid) or '(none)'}"
+        )
+    if offered is not None and chain not in offered:
+        raise UnknownChain(
+            f"this provider does not offer chain {chain!r}: it offers "
+            f"{', '.join(valid) or '(no chain for this client)'}"
+        )
+    return chain
+
+
+def resolve_binary(profile: ClientProfile, binary: str | Path | None) -> Path:
+    """The executable to run, or ``MissingBinary`` naming the config key to set."""
+    import shutil
+
+    if not binary:
+        raise MissingBinary(
+            f"no {profile.name} binary configured: set {profile.binary_key} in the runtime "
+            f"config to the path of the {profile.name} executable"
+        )
+    path = Path(binary)
+    if path.is_absolute() or "/" in str(binary):
+        if path.is_file() and _is_executable(path):
+            return path
+    else:
+        found = shutil.which(str(binary))
+        if found:
+            return Path(found)
+    raise MissingBinary(
+        f"{profile.name} binary {str(binary)!r} not found or not executable: install "
+        f"{profile.name} or set {profile.binary_key} in the runtime config to its path"
+    )
+
+
+def _is_executable(path: Path) -> bool:
+    import os
+
+    return os.access(path, os.X_OK)
+
+
+def erigon_argv(
+    binary: str | Path,
+    chain: str,
+    datadir: Path,
+    ports: Sequence[int],
+    *,
+    prune_mode: str = DEFAULT_PRUNE_MODE,
+    extra_args: Sequence[str] = (),
+) -> list[str]:
+    """Erigon 3's command line for one instance: own datadir, own ports, loopback listeners only.
+
+    WebSocket stays off (``--ws`` is not given): nginx proxies plain HTTP JSON-RPC only.
+    """
+    if chain not in ERIGON_CHAINS:
+        raise UnknownChain(
+            f"erigon does not serve chain {chain!r}: choose one of {', '.join(ERIGON_CHAINS)}"
+        )
+    if prune_mode not in PRUNE_MODES:
+        raise ServiceError(
+            f"invalid prune mode {prune_mode!r}: set clients.erigon.prune_mode to one of "
+            f"{', '.join(PRUNE_MODES)}"
+        )
+    p = _named_ports(ERIGON_PORTS, ports)
+    return [
+        str(binary),
+        f"--chain={chain}",
+        f"--datadir={datadir}",
+        f"--prune.mode={prune_mode}",
+        "--http",
+        "--http.addr=127.0.0.1",
+        f"--http.port={p['http']}",
+        f"--http.api={','.join(ERIGON_HTTP_APIS)}",
+        "--http.vhosts=localhost",
+        f"--private.api.addr=127.0.0.1:{p['private_api']}",
+        "--authrpc.addr=127.0.0.1",
+        f"--authrpc.port={p['authrpc']}",
+        f"--torrent.port={p['torrent']}",
+        f"--port={p['p2p']}",
+        f"--p2p.allowed-ports={p['p2p']},{p['p2p_alt']}",
+        f"--caplin.discovery.port={p['caplin_discovery']}",
+        f"--caplin.discovery.tcpport={p['caplin_discovery_tcp']}",
+        f"--sentinel.port={p['sentinel']}",
+        f"--beacon.api.port={p['beacon_api']}",
+        "--metrics",
+        "--metrics.addr=127.0.0.1",
+        f"--metrics.port={p['metrics']}",
+        "--diagnostics.disabled",
+        *extra_args,
+    ]
+
+
+def anvil_argv(
+    binary: str | Path,
+    chain: str,
+    ports: Sequence[int],
+    *,
+    chain_id: int | None = None,
+    extra_args: Sequence[str] = (),
+) -> list[str]:
+    """anvil's command line: the dev chain on 127.0.0.1 at the leased port."""
+    if chain not in ANVIL_CHAINS:
+        raise UnknownChain(
+            f"anvil does not serve chain {chain!r}: choose one of {', '.join(ANVIL_CHAINS)}"
+        )
+    p = _named_ports(ANVIL_PORTS, ports)
+    argv = [str(binary), "--host", "127.0.0.1", "--port", str(p["http"])]
+    if chain_id is not None:
+        argv += ["--chain-id", str(int(chain_id))]
+    return [*argv, *extra_args]
+
+
+def client_argv(
+    profile: ClientProfile,
+    binary: str | Path,
+    chain: str,
+    datadir: Path,
+    ports: Sequence[int],
+    *,
+    prune_mode: str = DEFAULT_PRUNE_MODE,
+    chain_id: int | None = None,
+    extra_args: Sequence[str] = (),
+) -> list[str]:
+    """The command line of ``profile`` for one instance."""
+    if profile.name == "erigon":
+        return erigon_argv(
+            binary, chain, datadir, ports, prune_mode=prune_mode, extra_args=extra_args
+        )
+    if profile.name == "anvil":
+        return anvil_argv(binary, chain, ports, chain_id=chain_id, extra_args=extra_args)
+    raise UnknownClient(f"unknown client {profile.name!r}: choose one of {', '.join(CLIENTS)}")
+
+
+def _named_ports(names: Sequence[str], ports: Sequence[int]) -> dict[str, int]:
+    if len(ports) < len(names):
+        raise ServiceError(f"internal error: {len(names)} ports needed, {len(ports)} leased")
+    if len(set(ports[: len(names)])) != len(names):
+        raise ServiceError("internal error: the port lease holds duplicate ports")
+    for port in ports:
+        if not 1024 <= int(port) <= 65535:
+            raise ServiceError(f"internal error: port {port} outside 1024..65535")
+    return {name: int(port) for name, port in zip(names, ports, strict=False)}

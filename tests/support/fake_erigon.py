@@ -1,0 +1,328 @@
+#!/usr/bin/env python3
+"""Stand-in for the Erigon 3 binary (Erigon cannot be installed on the build machines).
+
+What it stands for: ``erigon`` started by the runtime with Erigon 3's command line. It
+- accepts Erigon's command line and rejects, like Erigon's flag parser does, any flag that is
+  not in Erigon 3's documented ``--help`` listing (``DOCUMENTED_FLAGS`` below, taken from
+  docs.erigon.tech "Options" / "Default ports"), and values outside the documented choices;
+- serves JSON-RPC on ``--http.addr``/``--http.port`` answering ``web3_clientVersion``,
+  ``eth_chainId``, ``eth_syncing`` (Erigon's shape: ``{currentBlock, highestBlock,
+  stages: [{stage_name, block_number}]}``, or ``false`` once synced), ``net_peerCount`` and
+  ``eth_blockNumber``; every other method gets JSON-RPC error -32601;
+- writes a few Erigon-like log lines and exits on SIGTERM.
+
+It does no networking beyond loopback and holds no chain data. Environment knobs for tests:
+``FAKE_ERIGON_SYNC_SECONDS`` (time until ``eth_syncing`` turns false, default 3600),
+``FAKE_ERIGON_START_DELAY`` (seconds before the RPC port opens, default 0),
+``FAKE_ERIGON_EXIT_AFTER`` (exit with code 1 after this many seconds: a crash).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sys
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+#: Erigon 3 global options (subset relevant to a node operator), flag -> kind.
+#: kind: "bool" (no value or =true/false), "value" (any value), "port", "addrport", "choice:<a|b>".
+DOCUMENTED_FLAGS: dict[str, str] = {
+    "--datadir": "value",
+    "--chain": "choice:mainnet|sepolia|holesky|hoodi|gnosis|chiado|dev|amoy|bor-mainnet",
+    "--networkid": "value",
+    "--prune.mode": "choice:archive|full|minimal|blocks",
+    "--prune.distance": "value",
+    "--prune.distance.blocks": "value",
+    "--externalcl": "bool",
+    "--batchSize": "value",
+    "--private.api.addr": "addrport",
+    "--private.api.ratelimit": "value",
+    "--txpool.api.addr": "addrport",
+    "--http": "bool",
+    "--http.enabled": "bool",
+    "--http.addr": "value",
+    "--http.port": "port",
+    "--http.api": "value",
+    "--http.vhosts": "value",
+    "--http.corsdomain": "value",
+    "--http.compression": "bool",
+    "--http.trace": "bool",
+    "--http.timeouts.read": "value",
+    "--http.timeouts.write": "value",
+    "--http.timeouts.idle": "value",
+    "--ws": "bool",
+    "--ws.port": "port",
+    "--ws.compression": "bool",
+    "--graphql": "bool",
+    "--authrpc.addr": "value",
+    "--authrpc.port": "port",
+    "--authrpc.jwtsecret": "value",
+    "--authrpc.vhosts": "value",
+    "--rpc.gascap": "value",
+    "--rpc.batch.limit": "value",
+    "--rpc.returndata.limit": "value",
+    "--rpc.txfeecap": "value",
+    "--db.size.limit": "value",
+    "--torrent.port": "port",
+    "--torrent.download.rate": "value",
+    "--torrent.upload.rate": "value",
+    "--torrent.download.slots": "value",
+    "--port": "port",
+    "--p2p.allowed-ports": "value",
+    "--p2p.protocol": "value",
+    "--nat": "value",
+    "--nodiscover": "bool",
+    "--bootnodes": "value",
+    "--staticpeers": "value",
+    "--trustedpeers": "value",
+    "--maxpeers": "value",
+    "--dev.period": "value",
+    "--identity": "value",
+    "--sentry.api.addr": "value",
+    "--caplin.discovery.addr": "value",
+    "--caplin.discovery.port": "port",
+    "--caplin.discovery.tcpport": "port",
+    "--caplin.checkpoint-sync-url": "value",
+    "--sentinel.addr": "value",
+    "--sentinel.port": "port",
+    "--beacon.api": "value",
+    "--beacon.api.addr": "value",
+    "--beacon.api.port": "port",
+    "--pprof": "bool",
+    "--pprof.addr": "value",
+    "--pprof.port": "port",
+    "--metrics": "bool",
+    "--metrics.addr": "value",
+    "--metrics.port": "port",
+    "--diagnostics.disabled": "bool",
+    "--diagnostics.endpoint.addr": "value",
+    "--diagnostics.endpoint.port": "port",
+    "--verbosity": "value",
+    "--log.console.verbosity": "value",
+    "--log.dir.path": "value",
+    "--log.dir.disable": "bool",
+    "--config": "value",
+    "--version": "bool",
+    "--help": "bool",
+}
+
+#: JSON-RPC namespaces Erigon's --http.api accepts.
+DOCUMENTED_APIS = {
+    "eth",
+    "erigon",
+    "web3",
+    "net",
+    "debug",
+    "trace",
+    "txpool",
+    "engine",
+    "admin",
+    "ots",
+    "internal",
+    "bor",
+    "overlay",
+}
+
+CHAIN_IDS = {
+    "mainnet": 1,
+    "sepolia": 11155111,
+    "holesky": 17000,
+    "hoodi": 560048,
+    "gnosis": 100,
+    "chiado": 10200,
+    "dev": 1337,
+    "amoy": 80002,
+    "bor-mainnet": 137,
+}
+
+#: Erigon 3 stage names (eth_syncing ``stages``), in order.
+E3_STAGES = ["Snapshots", "Headers", "BlockHashes", "Bodies", "Senders", "Execution",
+             "CustomTrace", "TxLookup", "Finish"]  # fmt: skip
+
+
+class FlagError(ValueError):
+    """A command line Erigon 3 would refuse."""
+
+
+def parse_args(argv: list[str]) -> dict[str, str]:
+    """Parse Erigon-style ``--flag=value`` / ``--flag value`` / bool flags; validate each one."""
+    out: dict[str, str] = {}
+    i = 0
+    while i < len(argv):
+        arg = argv[i]
+        if not arg.startswith("--"):
+            raise FlagError(f"unexpected argument {arg!r} (erigon takes only flags here)")
+        name, eq, value = arg.partition("=")
+        kind = DOCUMENTED_FLAGS.get(name)
+        if kind is None:
+            raise FlagError(f"flag provided but not defined: {name}")
+        if kind == "bool":
+            if eq and value not in ("true", "false"):
+                raise FlagError(f"invalid boolean value {value!r} for flag {name}")
+            out[name] = value if eq else "true"
+            i += 1
+            continue
+        if not eq:
+            if i + 1 >= len(argv):
+                raise FlagError(f"flag needs an argument: {name}")
+            value = argv[i + 1]
+            i += 1
+        i += 1
+        validate_value(name, kind, value)
+        if name in out:
+            raise FlagError(f"flag given twice: {name}")
+        out[name] = value
+    return out
+
+
+def validate_value(name: str, kind: str, value: str) -> None:
+    if kind == "port":
+        if not value.isdigit() or not 0 < int(value) < 65536:
+            raise FlagError(f"invalid port {value!r} for {name}")
+    elif kind == "addrport":
+        host, _, port = value.rpartition(":")
+        if not host or not port.isdigit() or not 0 < int(port) < 65536:
+            raise FlagError(f"invalid host:port {value!r} for {name}")
+    elif kind.startswith("choice:") and value not in kind[7:].split("|"):
+        raise FlagError(f"invalid value {value!r} for {name}: expected one of {kind[7:]}")
+    if name == "--http.api":
+        bad = [a for a in value.split(",") if a not in DOCUMENTED_APIS]
+        if bad:
+            raise FlagError(f"unknown API namespace(s) in --http.api: {bad}")
+    if name == "--p2p.allowed-ports":
+        for p in value.split(","):
+            validate_value(name + "[]", "port", p.strip())
+
+
+class _State:
+    def __init__(self, chain: str, sync_seconds: float) -> None:
+        self.chain = chain
+        self.started = time.monotonic()
+        self.sync_seconds = sync_seconds
+        self.highest = 1000
+
+    def syncing(self) -> Any:
+        elapsed = time.monotonic() - self.started
+        if elapsed >= self.sync_seconds:
+            return False
+        frac = elapsed / self.sync_seconds if self.sync_seconds > 0 else 1.0
+        stages = []
+        for idx, name in enumerate(E3_STAGES):
+            # earlier stages run ahead of later ones; Finish (= currentBlock) lags the most
+            stage_frac = max(0.0, min(1.0, frac * len(E3_STAGES) / (idx + 1)))
+            stages.append({"stage_name": name, "block_number": hex(int(self.highest * stage_frac))})
+        return {
+            "currentBlock": stages[-1]["block_number"],
+            "highestBlock": hex(self.highest),
+            "stages": stages,
+        }
+
+    def block(self) -> int:
+        s = self.syncing()
+        return self.highest if s is False else int(s["currentBlock"], 16)
+
+
+def make_handler(state: _State) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def log_message(self, format: str, *args: Any) -> None:
+            pass
+
+        def do_POST(self) -> None:
+            length = int(self.headers.get("Content-Length", "0"))
+            try:
+                req = json.loads(self.rfile.read(length))
+            except ValueError:
+                self._send(
+                    {
+                        "jsonrpc": "2.0",
+                        "id": None,
+                        "error": {"code": -32700, "message": "parse error"},
+                    }
+                )
+                return
+            if isinstance(req, list):
+                self._send([self._answer(r) for r in req])
+            else:
+                self._send(self._answer(req))
+
+        def _answer(self, req: Any) -> dict[str, Any]:
+            rid = req.get("id") if isinstance(req, dict) else None
+            method = req.get("method") if isinstance(req, dict) else None
+            results: dict[str, Any] = {
+                "web3_clientVersion": "erigon/3.0.0/linux-amd64/go1.23 (fake_erigon)",
+                "eth_chainId": hex(CHAIN_IDS.get(state.chain, 1)),
+                "net_version": str(CHAIN_IDS.get(state.chain, 1)),
+                "eth_syncing": state.syncing(),
+                "net_peerCount": hex(7),
+                "eth_blockNumber": hex(state.block()),
+            }
+            if method in results:
+                return {"jsonrpc": "2.0", "id": rid, "result": results[method]}
+            return {
+                "jsonrpc": "2.0",
+                "id": rid,
+                "error": {
+                    "code": -32601,
+                    "message": f"the method {method} does not exist/is not available",
+                },
+            }
+
+        def _send(self, obj: Any) -> None:
+            body = json.dumps(obj).encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+    return Handler
+
+
+def main(argv: list[str]) -> int:
+    if argv[:1] in (["--version"], ["-v"], ["version"]):
+        print("erigon version 3.0.0-fake")
+        return 0
+    try:
+        flags = parse_args(argv)
+    except FlagError as exc:
+        print(f"Incorrect Usage: {exc}", file=sys.stderr)
+        return 1
+    chain = flags.get("--chain", "mainnet")
+    addr = flags.get("--http.addr", "localhost")
+    port = int(flags.get("--http.port", "8545"))
+    state = _State(chain, float(os.environ.get("FAKE_ERIGON_SYNC_SECONDS", "3600")))
+    print(
+        f"[INFO] Starting Erigon (fake) chain={chain} datadir={flags.get('--datadir')}", flush=True
+    )
+    delay = float(os.environ.get("FAKE_ERIGON_START_DELAY", "0"))
+    if delay:
+        time.sleep(delay)
+    server = ThreadingHTTPServer((addr, port), make_handler(state))
+    server.daemon_threads = True
+    stop = threading.Event()
+
+    def on_term(signum: int, frame: Any) -> None:
+        stop.set()
+
+    signal.signal(signal.SIGTERM, on_term)
+    signal.signal(signal.SIGINT, on_term)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    print(f"[INFO] HTTP endpoint opened url={addr}:{port}", flush=True)
+    exit_after = os.environ.get("FAKE_ERIGON_EXIT_AFTER")
+    stop.wait(float(exit_after) if exit_after else None)
+    server.shutdown()
+    if not stop.is_set():
+        print("[EROR] fake crash", flush=True)
+        return 1
+    print("[INFO] Got interrupt, shutting down...", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
