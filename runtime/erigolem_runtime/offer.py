@@ -1,0 +1,266 @@
+"""What the provider advertises: the offer template, the plugin descriptor, and the self-test.
+
+Offer properties a requestor can constrain on (all under ``golem.runtime.erigon.``):
+
+- ``chains`` (list of str): chains this provider serves, e.g. ``(golem.runtime.erigon.chains=sepolia)``
+- ``clients`` (list of str): Ethereum clients it runs (``erigon``, ``anvil``)
+- ``chain-ids`` (list of int): EIP-155 ids of those chains (dev = 1337 for Erigon, 31337 for anvil)
+- ``synced-chains`` (list of str): chains with a provider-kept synced datadir (fast start)
+- ``prune-mode`` (str): Erigon's ``--prune.mode`` (archive, full, minimal, blocks)
+- ``apis`` (list of str): JSON-RPC namespaces served
+- ``max-instances`` (int): how many instances this provider runs at once
+
+The usage vector is ``[golem.usage.duration_sec, golem.usage.erigon.requests]``: the preset
+prices time and requests served through nginx.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import tempfile
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+from erigolem_runtime import profiles
+from erigolem_runtime.api import DURATION_COUNTER, REQUESTS_COUNTER, RUNTIME_NAME
+from erigolem_runtime.config import RuntimeConfig
+
+PROP = "golem.runtime.erigon."
+DESCRIPTOR_FILE = "ya-runtime-erigon.json"
+ANVIL_CHAIN_ID = 31337
+
+
+def runtime_version() -> str:
+    """The installed ``erigolem-runtime`` package version (semver, as the descriptor needs)."""
+    try:
+        return metadata.version("erigolem-runtime")
+    except metadata.PackageNotFoundError:
+        return "0.1.0"
+
+
+def served_clients(config: RuntimeConfig) -> list[str]:
+    """Clients with a configured binary that serve at least one offered chain."""
+    out = []
+    for name in profiles.CLIENTS:
+        prof = profiles.PROFILES[name]
+        if getattr(config.clients, name).binary and any(c in config.chains for c in prof.chains):
+            out.append(name)
+    return out
+
+
+def served_chains(config: RuntimeConfig) -> list[str]:
+    """Offered chains that some configured client can actually serve."""
+    clients = served_clients(config)
+    return [c for c in config.chains if any(c in profiles.PROFILES[n].chains for n in clients)]
+
+
+def offer_template(config: RuntimeConfig | None) -> dict[str, Any]:
+    """The ``offer-template`` JSON: usage vector plus what this provider serves.
+
+    Without a config (none written yet) only the usage vector is published, with empty
+    chain/client lists, so no requestor is matched to a provider that cannot serve it.
+    """
+    props: dict[str, Any] = {"golem.com.usage.vector": [DURATION_COUNTER, REQUESTS_COUNTER]}
+    if config is None:
+        props[PROP + "chains"] = []
+        props[PROP + "clients"] = []
+        return {"properties": props, "constraints": ""}
+    clients = served_clients(config)
+    chains = served_chains(config)
+    chain_ids: list[int] = []
+    for chain in chains:
+        if "erigon" in clients and chain in profiles.ERIGON_CHAINS:
+            chain_ids.append(profiles.CHAIN_IDS[chain])
+        if "anvil" in clients and chain in profiles.ANVIL_CHAINS:
+            chain_ids.append(ANVIL_CHAIN_ID)
+    props.update(
+        {
+            PROP + "chains": chains,
+            PROP + "clients": clients,
+            PROP + "chain-ids": sorted(set(chain_ids)),
+            PROP + "synced-chains": sorted(c for c in config.keep_datadirs if c in chains),
+            PROP + "prune-mode": config.clients.erigon.prune_mode,
+            PROP + "apis": list(profiles.ERIGON_HTTP_APIS),
+            PROP + "max-instances": config.max_instances,
+        }
+    )
+    return {"properties": props, "constraints": ""}
+
+
+def plugin_descriptor(runtime_path: str, version: str) -> list[dict[str, Any]]:
+    """The ya-provider plugin descriptor (a JSON array with one entry) for this runtime."""
+    return [
+        {
+            "name": RUNTIME_NAME,
+            "version": version,
+            "supervisor-path": "exe-unit",
+            "runtime-path": runtime_path,
+            "description": "Erigolem: private Ethereum JSON-RPC nodes (Erigon, anvil dev chain) "
+            "behind nginx basic auth, one isolated instance per activity",
+            "extra-args": ["--runtime-managed-image"],
+            "properties": {},
+            "config": {
+                "counters": {
+                    DURATION_COUNTER: {
+                        "name": "duration",
+                        "description": "Duration",
+                        "price": True,
+                    },
+                    REQUESTS_COUNTER: {
+                        "name": "requests",
+                        "description": "JSON-RPC requests served",
+                        "price": True,
+                    },
+                }
+            },
+        }
+    ]
+
+
+def write_plugin_descriptor(plugins_dir: Path, runtime_path: str) -> Path:
+    """Write ``ya-runtime-erigon.json`` into ``plugins_dir`` atomically (0644); its path."""
+    plugins_dir = Path(plugins_dir)
+    plugins_dir.mkdir(parents=True, exist_ok=True)
+    target = plugins_dir / DESCRIPTOR_FILE
+    text = json.dumps(plugin_descriptor(runtime_path, runtime_version()), indent=2) + "\n"
+    fd, tmp = tempfile.mkstemp(prefix=f".{DESCRIPTOR_FILE}.", suffix=".tmp", dir=plugins_dir)
+    try:
+        os.fchmod(fd, 0o644)
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(text)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, target)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return target
+
+
+def _runs(argv: list[str]) -> str | None:
+    """None when ``argv`` exits 0 within 15 s, else what went wrong."""
+    try:
+        proc = subprocess.run(argv, capture_output=True, timeout=15, check=False)
+    except FileNotFoundError:
+        return "not found"
+    except PermissionError:
+        return "not executable"
+    except subprocess.TimeoutExpired:
+        return "did not finish within 15 s"
+    except OSError as exc:
+        return exc.strerror or str(exc)
+    if proc.returncode != 0:
+        tail = (proc.stderr or proc.stdout).decode("utf-8", "replace").strip().splitlines()
+        return f"exited with code {proc.returncode}" + (f": {tail[-1][:200]}" if tail else "")
+    return None
+
+
+def _writable(path: Path) -> str | None:
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=path, prefix=".erigolem-selftest-"):
+            pass
+    except OSError as exc:
+        return exc.strerror or str(exc)
+    return None
+
+
+def self_test(config: RuntimeConfig) -> list[str]:
+    """Problems that would stop instances from starting (empty list = all good).
+
+    Checks: client binaries exist and answer ``--version``; every offered chain has a client;
+    nginx is present; state/data dirs are writable; kept datadirs exist; the port range holds
+    enough ports for the instances allowed.
+    """
+    problems: list[str] = []
+    any_client = False
+    for name in profiles.CLIENTS:
+        prof = profiles.PROFILES[name]
+        binary = getattr(config.clients, name).binary
+        wanted = [c for c in config.chains if c in prof.chains]
+        if not binary:
+            continue
+        any_client = True
+        try:
+            path = profiles.resolve_binary(prof, binary)
+        except profiles.MissingBinary as exc:
+            problems.append(str(exc))
+            continue
+        err = _runs([str(path), "--version"])
+        if err:
+            problems.append(
+                f"{name} binary {path} does not run ({err}): fix {prof.binary_key} in the "
+                "runtime config or reinstall it"
+            )
+        if not wanted:
+            problems.append(
+                f"{name} is configured but none of its chains ({', '.join(prof.chains)}) is in "
+                "chains: add one or remove the binary"
+            )
+    if not any_client:
+        problems.append(
+            "no Ethereum client configured: set clients.erigon.binary (and/or "
+            "clients.anvil.binary for the dev chain) in the runtime config"
+        )
+    clients = served_clients(config)
+    for chain in config.chains:
+        if chain not in profiles.ALL_CHAINS:
+            problems.append(
+                f"chains lists {chain!r}, which no client serves: use one of "
+                f"{', '.join(profiles.ALL_CHAINS)}"
+            )
+        elif not any(chain in profiles.PROFILES[c].chains for c in clients):
+            needs = [c for c in profiles.CLIENTS if chain in profiles.PROFILES[c].chains]
+            problems.append(
+                f"chain {chain} is offered but no configured client serves it: set "
+                + " or ".join(f"clients.{c}.binary" for c in needs)
+            )
+    nginx_bin = config.nginx.binary
+    if config.nginx.mode == "private" or shutil.which(nginx_bin):
+        err = _runs([nginx_bin, "-v"])
+        if err:
+            problems.append(
+                f"nginx ({nginx_bin}) does not run ({err}): install nginx (Debian: apt-get "
+                "install nginx-light) or fix nginx.binary in the runtime config"
+            )
+    if config.nginx.mode == "system" and config.nginx.reload_command:
+        reload_bin = config.nginx.reload_command[0]
+        if not (shutil.which(reload_bin) or Path(reload_bin).is_file()):
+            problems.append(
+                f"nginx.reload_command starts with {reload_bin!r}, which is not found: fix "
+                "nginx.reload_command in the runtime config"
+            )
+    for key, directory in (("state_dir", config.state_dir), ("data_dir", config.data_dir)):
+        err = _writable(directory)
+        if err:
+            problems.append(f"{key} {directory} is not writable ({err}): fix {key} or its rights")
+    for chain, kept in config.keep_datadirs.items():
+        if not kept.is_dir():
+            problems.append(
+                f"keep_datadirs.{chain} = {kept} is not a directory: create it or remove the key"
+            )
+    per_instance = max(
+        (len(profiles.PROFILES[c].port_names) for c in clients), default=len(profiles.ANVIL_PORTS)
+    )
+    if len(config.ports) < per_instance:
+        problems.append(
+            f"the port range ports.first..ports.last ({config.ports.first}..{config.ports.last}) "
+            f"holds {len(config.ports)} ports, one instance needs {per_instance}: widen it"
+        )
+    elif len(config.ports) < per_instance * config.max_instances:
+        problems.append(
+            f"the port range holds {len(config.ports)} ports, {config.max_instances} instances "
+            f"(max_instances) need up to {per_instance * config.max_instances}: widen "
+            "ports.first..ports.last or lower max_instances"
+        )
+    if config.nginx.mode == "private" and config.nginx.listen is not None:
+        nginx_port = config.nginx.listen_port
+        if config.ports.first <= nginx_port <= config.ports.last:
+            problems.append(
+                f"nginx.listen port {nginx_port} lies inside ports.first..ports.last: move one"
+            )
+    return problems
