@@ -1,0 +1,332 @@
+"""Node records and their SQLite store under the data directory.
+
+A `NodeRecord` is what the app remembers about a node across restarts. The password is NOT in
+it: it lives in the OS keyring (`SecretStore`), keyed by the node id. The database is opened in
+WAL mode, every write is one transaction, and the file is created owner-only (0600; SQLite
+gives its -wal/-shm files the same mode).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import secrets
+import sqlite3
+import threading
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field, replace
+from datetime import UTC, datetime
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+from erigolem_desktop.core.paths import data_dir
+from erigolem_desktop.core.states import NodeState
+
+SCHEMA_VERSION = 1
+DB_NAME = "nodes.sqlite3"
+NODE_ID_RE = re.compile(r"[a-z0-9][a-z0-9-]{2,62}")  # = the runtime's instance id rule
+
+
+class StoreError(Exception):
+    """The node database cannot be used; the message says which file and what to do."""
+
+    def __init__(self, message: str, hint: str = "") -> None:
+        super().__init__(message)
+        self.hint = hint
+
+
+def new_node_id() -> str:
+    """A random node id (12 hex digits) that is also a valid runtime instance id."""
+    return secrets.token_hex(6)
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass(frozen=True)
+class NodeRecord:
+    """Everything the app keeps about one node (no password: that is in the keyring).
+
+    `runtime` holds backend details needed after a restart (Local: workdir, runtime pid and the
+    pids of its client/nginx processes); `last_status` is the runtime's latest status JSON.
+    """
+
+    id: str
+    name: str
+    backend: str
+    chain: str
+    client: str
+    state: NodeState = NodeState.PENDING
+    owner: str | None = None
+    reason: str | None = None
+    progress: str | None = None
+    provider: str | None = None
+    url: str | None = None
+    user: str | None = None
+    created_at: datetime = field(default_factory=utcnow)
+    updated_at: datetime = field(default_factory=utcnow)
+    ready_at: datetime | None = None
+    stopped_at: datetime | None = None
+    cost: Decimal | None = None
+    last_status: dict[str, Any] | None = None
+    runtime: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def active(self) -> bool:
+        return self.state.active
+
+    def evolve(self, **changes: Any) -> NodeRecord:
+        """A copy with `changes` applied and `updated_at` set to now."""
+        changes.setdefault("updated_at", utcnow())
+        return replace(self, **changes)
+
+    def to_json(self) -> dict[str, Any]:
+        """A JSON-ready dict (timestamps ISO-8601 UTC, cost as a decimal string)."""
+        out = asdict(self)
+        out["state"] = self.state.value
+        for key in ("created_at", "updated_at", "ready_at", "stopped_at"):
+            value = getattr(self, key)
+            out[key] = value.isoformat() if value is not None else None
+        out["cost"] = str(self.cost) if self.cost is not None else None
+        return out
+
+
+_COLUMNS = (
+    "id",
+    "name",
+    "backend",
+    "chain",
+    "client",
+    "state",
+    "owner",
+    "reason",
+    "progress",
+    "provider",
+    "url",
+    "user",
+    "created_at",
+    "updated_at",
+    "ready_at",
+    "stopped_at",
+    "cost",
+    "last_status",
+    "runtime",
+)
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS nodes (
+    id TEXT PRIMARY KEY,
+    name TEXT NOT NULL,
+    backend TEXT NOT NULL,
+    chain TEXT NOT NULL,
+    client TEXT NOT NULL,
+    state TEXT NOT NULL,
+    owner TEXT,
+    reason TEXT,
+    progress TEXT,
+    provider TEXT,
+    url TEXT,
+    user TEXT,
+    created_at TEXT NOT NULL,
+    updated_at TEXT NOT NULL,
+    ready_at TEXT,
+    stopped_at TEXT,
+    cost TEXT,
+    last_status TEXT,
+    runtime TEXT NOT NULL DEFAULT '{}'
+);
+CREATE INDEX IF NOT EXISTS nodes_state ON nodes(state);
+"""
+
+
+def _ts(value: datetime | None) -> str | None:
+    return value.isoformat() if value is not None else None
+
+
+def _parse_ts(value: str | None) -> datetime | None:
+    return datetime.fromisoformat(value) if value else None
+
+
+def _to_row(rec: NodeRecord) -> tuple[Any, ...]:
+    return (
+        rec.id,
+        rec.name,
+        rec.backend,
+        rec.chain,
+        rec.client,
+        rec.state.value,
+        rec.owner,
+        rec.reason,
+        rec.progress,
+        rec.provider,
+        rec.url,
+        rec.user,
+        _ts(rec.created_at),
+        _ts(rec.updated_at),
+        _ts(rec.ready_at),
+        _ts(rec.stopped_at),
+        str(rec.cost) if rec.cost is not None else None,
+        json.dumps(rec.last_status) if rec.last_status is not None else None,
+        json.dumps(rec.runtime),
+    )
+
+
+def _from_row(row: Mapping[str, Any]) -> NodeRecord:
+    try:
+        state = NodeState(row["state"])
+    except ValueError:
+        state = NodeState.FAILED
+    return NodeRecord(
+        id=row["id"],
+        name=row["name"],
+        backend=row["backend"],
+        chain=row["chain"],
+        client=row["client"],
+        state=state,
+        owner=row["owner"],
+        reason=row["reason"],
+        progress=row["progress"],
+        provider=row["provider"],
+        url=row["url"],
+        user=row["user"],
+        created_at=_parse_ts(row["created_at"]) or utcnow(),
+        updated_at=_parse_ts(row["updated_at"]) or utcnow(),
+        ready_at=_parse_ts(row["ready_at"]),
+        stopped_at=_parse_ts(row["stopped_at"]),
+        cost=Decimal(row["cost"]) if row["cost"] else None,
+        last_status=json.loads(row["last_status"]) if row["last_status"] else None,
+        runtime=json.loads(row["runtime"]) if row["runtime"] else {},
+    )
+
+
+class NodeStore:
+    """Node records in SQLite (`<data dir>/nodes.sqlite3` by default).
+
+    Each method is one atomic transaction; a crash mid-write leaves the previous version. Safe to
+    share between threads (one connection guarded by a lock); several processes may open the
+    same file (WAL, busy timeout).
+    """
+
+    def __init__(self, path: Path | None = None) -> None:
+        self.path = Path(path) if path is not None else data_dir() / DB_NAME
+        self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        self._lock = threading.Lock()
+        try:
+            if not self.path.exists():
+                os.close(os.open(self.path, os.O_CREAT | os.O_WRONLY, 0o600))
+            os.chmod(self.path, 0o600)
+            self._db = sqlite3.connect(
+                self.path, timeout=10, isolation_level=None, check_same_thread=False
+            )
+            self._db.row_factory = sqlite3.Row
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=NORMAL")
+            self._db.execute("PRAGMA busy_timeout=10000")
+            self._migrate()
+        except (sqlite3.Error, OSError) as exc:
+            raise StoreError(
+                f"Cannot open the node database {self.path}: {exc}.",
+                "Check the file's permissions and free disk space; if it is corrupt, move it "
+                "aside and restart (node records will start empty).",
+            ) from exc
+
+    def _migrate(self) -> None:
+        with self._tx() as db:
+            db.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
+            row = db.execute("SELECT version FROM schema_version").fetchone()
+            version = int(row[0]) if row else 0
+            if version > SCHEMA_VERSION:
+                raise StoreError(
+                    f"The node database {self.path} was written by a newer version of the app "
+                    f"(schema {version}, this app knows {SCHEMA_VERSION}).",
+                    "Update the app.",
+                )
+            if version < 1:
+                for stmt in filter(None, (s.strip() for s in _SCHEMA.split(";"))):
+                    db.execute(stmt)
+                db.execute("DELETE FROM schema_version")
+                db.execute("INSERT INTO schema_version (version) VALUES (?)", (SCHEMA_VERSION,))
+
+    def _tx(self) -> _Transaction:
+        return _Transaction(self._db, self._lock)
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+    def add(self, rec: NodeRecord) -> NodeRecord:
+        """Insert a new record; StoreError if the id exists."""
+        placeholders = ",".join("?" for _ in _COLUMNS)
+        try:
+            with self._tx() as db:
+                db.execute(
+                    f"INSERT INTO nodes ({','.join(_COLUMNS)}) VALUES ({placeholders})",  # noqa: S608 - fixed column names
+                    _to_row(rec),
+                )
+        except sqlite3.IntegrityError as exc:
+            raise StoreError(f"A node with id {rec.id} already exists.") from exc
+        return rec
+
+    def save(self, rec: NodeRecord) -> NodeRecord:
+        """Insert or replace the record with this id."""
+        placeholders = ",".join("?" for _ in _COLUMNS)
+        with self._tx() as db:
+            db.execute(
+                f"INSERT OR REPLACE INTO nodes ({','.join(_COLUMNS)}) VALUES ({placeholders})",  # noqa: S608 - fixed column names
+                _to_row(rec),
+            )
+        return rec
+
+    def get(self, node_id: str) -> NodeRecord | None:
+        with self._lock:
+            row = self._db.execute("SELECT * FROM nodes WHERE id = ?", (node_id,)).fetchone()
+        return _from_row(row) if row is not None else None
+
+    def find(self, prefix: str) -> list[NodeRecord]:
+        """Records whose id starts with `prefix` (for short ids typed on the command line)."""
+        escaped = prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT * FROM nodes WHERE id LIKE ? ESCAPE '\\' ORDER BY created_at",
+                (escaped + "%",),
+            ).fetchall()
+        return [_from_row(r) for r in rows]
+
+    def list(self, active_only: bool = False) -> list[NodeRecord]:
+        """All records, oldest first (only those not stopped/failed with `active_only`)."""
+        with self._lock:
+            rows = self._db.execute("SELECT * FROM nodes ORDER BY created_at, id").fetchall()
+        records = [_from_row(r) for r in rows]
+        return [r for r in records if r.active] if active_only else records
+
+    def delete(self, node_id: str) -> bool:
+        """Forget a record; True if it existed."""
+        with self._tx() as db:
+            cur = db.execute("DELETE FROM nodes WHERE id = ?", (node_id,))
+            return cur.rowcount > 0
+
+
+class _Transaction:
+    """`with store._tx() as db:` = BEGIN IMMEDIATE … COMMIT (ROLLBACK on error), under the lock."""
+
+    def __init__(self, db: sqlite3.Connection, lock: threading.Lock) -> None:
+        self._db = db
+        self._lock = lock
+
+    def __enter__(self) -> sqlite3.Connection:
+        self._lock.acquire()
+        try:
+            self._db.execute("BEGIN IMMEDIATE")
+        except BaseException:
+            self._lock.release()
+            raise
+        return self._db
+
+    def __exit__(self, exc_type: type[BaseException] | None, *_: object) -> None:
+        try:
+            self._db.execute("COMMIT" if exc_type is None else "ROLLBACK")
+        finally:
+            self._lock.release()
