@@ -1,0 +1,405 @@
+"""GolemBackend: nodes rented on the Golem market through yapapi and the service manager."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any, ClassVar, cast
+
+import aiohttp
+
+from erigolem_desktop.core.backends.base import NodeSpec, ProgressCallback, StartedNode, Usage
+from erigolem_desktop.core.backends.golem import errors
+from erigolem_desktop.core.backends.golem.config import GolemConfig
+from erigolem_desktop.core.backends.golem.payload import ErigonPayload
+from erigolem_desktop.core.backends.golem.service import ErigonService
+from erigolem_desktop.core.backends.golem.service_manager import (
+    EngineLike,
+    ServiceHandle,
+    ServiceManager,
+    ServiceStatus,
+)
+from erigolem_desktop.core.backends.golem.strategy import (
+    DURATION_COUNTER,
+    REQUESTS_COUNTER,
+    ErigonStrategy,
+)
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class _Node:
+    """What the backend keeps per node: the handle, the spec and the money seen so far."""
+
+    handle: ServiceHandle
+    spec: NodeSpec
+    agreements: set[str] = field(default_factory=set)
+    debit_notes: dict[str, Decimal] = field(default_factory=dict)  # activity -> last accepted due
+    invoices: dict[str, Decimal] = field(default_factory=dict)  # agreement -> accepted amount
+    invoices_received: set[str] = field(default_factory=set)
+    usage: dict[str, float] = field(default_factory=dict)
+    last_status: dict[str, Any] | None = None
+
+    def cost(self) -> Decimal:
+        settled = sum(self.invoices.values(), Decimal(0))
+        running = sum(
+            (v for a, v in self.debit_notes.items() if a not in self.invoices), Decimal(0)
+        )
+        return settled + running if not self.invoices else max(settled, running)
+
+
+def map_engine_error(config: GolemConfig) -> Callable[[BaseException], BaseException]:
+    """Turn what `Golem.start()` raised into the GolemError that says the way out."""
+
+    def convert(exc: BaseException) -> BaseException:
+        if isinstance(exc, errors.GolemError):
+            return exc
+        if isinstance(exc, aiohttp.ClientConnectorError | ConnectionRefusedError):
+            return errors.YagnaNotRunning(config.api_url, str(exc))
+        status = getattr(exc, "status", None)
+        if isinstance(status, int):
+            body = getattr(exc, "body", None) or getattr(exc, "reason", "") or ""
+            if isinstance(body, bytes):
+                body = body.decode(errors="replace")
+            return errors.from_status(
+                config.api_url, status, str(body), platform=config.payment_platform
+            )
+        text = f"{type(exc).__name__}: {exc}"
+        if isinstance(exc, ConnectionResetError | BrokenPipeError) or "gftp" in text.lower():
+            with contextlib.suppress(errors.GftpMissing):
+                errors.check_gftp()
+                return errors.GolemError(
+                    f"The Golem engine could not start: {text}", "See yapapi's log for details."
+                )
+            return errors.GftpMissing()
+        return errors.GolemError(
+            f"The Golem engine could not start: {text}",
+            "Check that yagna is running and healthy (`yagna service run`), then try again.",
+        )
+
+    return convert
+
+
+class GolemBackend:
+    """Rents each node from a provider; one yapapi engine for the whole app.
+
+    Args:
+        config: connection, prices and budget (GolemConfig.load() by default).
+        engine_factory: builds the engine; defaults to a `yapapi.Golem` made from `config`.
+        invoice_wait: seconds `stop` waits for the provider's invoice to be accepted.
+    """
+
+    kind: ClassVar[str] = "golem"
+
+    def __init__(
+        self,
+        config: GolemConfig | None = None,
+        *,
+        engine_factory: Callable[[], EngineLike] | None = None,
+        invoice_wait: float = 10.0,
+    ) -> None:
+        self.config = config or GolemConfig.load()
+        self.strategy = ErigonStrategy(self.config)
+        self.invoice_wait = invoice_wait
+        self._nodes: dict[str, _Node] = {}
+        self._by_agreement: dict[str, _Node] = {}
+        self._manager = ServiceManager(
+            engine_factory or self._make_engine, on_engine_error=map_engine_error(self.config)
+        )
+        self.events: list[tuple[float, str, str]] = []  # (monotonic, node id, event name)
+
+    # --- engine ---------------------------------------------------------------------------
+
+    def _make_engine(self) -> EngineLike:
+        from yapapi import Golem
+        from yapapi.config import ApiConfig
+
+        if not self.config.app_key:
+            raise errors.MissingAppKey()
+        api = ApiConfig(
+            app_key=self.config.app_key,
+            api_url=self.config.api_url,
+            activity_url=self.config.activity_url,
+        )
+        engine = Golem(
+            budget=self.config.budget_glm,
+            strategy=self.strategy,
+            subnet_tag=self.config.subnet,
+            payment_driver=self.config.payment_driver,
+            payment_network=self.config.payment_network,
+            event_consumer=self._on_event,
+            api_config=api,
+        )
+        return cast(EngineLike, engine)
+
+    async def check_connection(self) -> str:
+        """Ask yagna who we are: the node id, or the error that says what to fix."""
+        if not self.config.app_key:
+            raise errors.MissingAppKey()
+        headers = {"Authorization": f"Bearer {self.config.app_key}"}
+        try:
+            async with (
+                aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=10)) as session,
+                session.get(f"{self.config.api_url}/me", headers=headers) as resp,
+            ):
+                body = await resp.text()
+                if resp.status != 200:
+                    raise errors.from_status(self.config.api_url, resp.status, body)
+                return str(json.loads(body)["identity"])
+        except (aiohttp.ClientConnectionError, TimeoutError) as exc:
+            raise errors.YagnaNotRunning(
+                self.config.api_url, str(exc) or type(exc).__name__
+            ) from exc
+        except (ValueError, KeyError) as exc:
+            raise errors.GolemError(
+                f"{self.config.api_url} does not answer like yagna: {exc}",
+                "Check the yagna API URL in Settings / YAGNA_API_URL.",
+            ) from exc
+
+    def _on_event(self, event: Any) -> None:
+        """yapapi's event stream: agreement, activity and money per node."""
+        name = type(event).__name__
+        agreement = getattr(event, "agreement", None)
+        node = None
+        job = getattr(event, "job", None)
+        if job is not None:
+            node = next(
+                (
+                    n
+                    for n in self._nodes.values()
+                    if n.handle.cluster is not None and n.handle.cluster.id == job.id
+                ),
+                None,
+            )
+        if agreement is not None and node is not None and agreement.id not in node.agreements:
+            node.agreements.add(agreement.id)
+            self._by_agreement[agreement.id] = node
+            budget = node.spec.budget_glm or self.config.node_budget_glm
+            self.strategy.agreement_budgets[agreement.id] = budget
+        if agreement is not None:
+            node = node or self._by_agreement.get(agreement.id)
+        if node is None:
+            return
+        node_id = next((k for k, v in self._nodes.items() if v is node), "?")
+        if name in (
+            "AgreementCreated",
+            "AgreementConfirmed",
+            "ActivityCreated",
+            "InvoiceAccepted",
+            "DebitNoteAccepted",
+            "ProposalConfirmed",
+            "InvoiceReceived",
+        ):
+            node.handle.mark(name)
+            self.events.append((time.monotonic(), node_id, name))
+        if name == "DebitNoteAccepted":
+            note = event.debit_note
+            node.debit_notes[str(note.activity_id)] = Decimal(note.total_amount_due)
+            self._check_budget(node)
+        elif name == "InvoiceReceived":
+            node.invoices_received.add(str(event.invoice.agreement_id))
+        elif name == "InvoiceAccepted":
+            node.invoices[str(event.invoice.agreement_id)] = Decimal(event.invoice.amount)
+
+    def _check_budget(self, node: _Node) -> None:
+        budget = node.spec.budget_glm or self.config.node_budget_glm
+        if node.cost() >= budget * Decimal("0.95") and not node.handle.stop_requested:
+            log.warning("node reached %s of its %s GLM budget: stopping", node.cost(), budget)
+            node.handle.stop()
+
+    # --- Backend protocol -----------------------------------------------------------------
+
+    async def start(self, node_id: str, spec: NodeSpec, progress: ProgressCallback) -> StartedNode:
+        if node_id in self._nodes and self._nodes[node_id].handle.status not in (
+            ServiceStatus.STOPPED,
+            ServiceStatus.FAILED,
+        ):
+            raise errors.GolemError(f"Node {node_id} is already running.", "Stop it first.")
+        progress("Connecting to yagna…")
+        await self.check_connection()
+        errors.check_gftp()
+        duration = spec.duration or self.config.default_duration
+        expiration = datetime.now(UTC) + duration
+        node = _Node(handle=None, spec=spec)  # type: ignore[arg-type]
+
+        def on_status(data: dict[str, Any]) -> None:
+            node.last_status = data
+
+        params = {
+            "start_arg": spec.start_argument(),
+            "status_interval": self.config.status_interval,
+            "max_attempts": self.config.start_attempts,
+            "on_status": on_status,
+            "on_provider_failed": self.strategy.excluded_providers.add,
+        }
+        handle = self._manager.create_service(
+            ErigonService,
+            {
+                "instance_params": [params],
+                "payload": ErigonPayload(chain=spec.chain, client=spec.client),
+                "expiration": expiration,
+            },
+        )
+        node.handle = handle
+        self._nodes[node_id] = node
+        try:
+            return await self._wait_started(node_id, node, progress)
+        except BaseException:
+            await self._manager.stop_and_wait(handle, within=30)
+            raise
+
+    async def _wait_started(
+        self, node_id: str, node: _Node, progress: ProgressCallback
+    ) -> StartedNode:
+        handle = node.handle
+        deadline = time.monotonic() + self.config.offer_timeout.total_seconds()
+        said: set[str] = set()
+
+        def say(key: str, text: str) -> None:
+            if key not in said:
+                said.add(key)
+                progress(text)
+
+        say("negotiating", "Negotiating with providers…")
+        while True:
+            status = handle.status
+            if "AgreementConfirmed" in handle.phases:
+                say("agreement", "Agreement signed; creating the activity…")
+            if status is ServiceStatus.STARTING:
+                say("starting", f"Deploying and starting the node on {self._provider(handle)}…")
+            if status is ServiceStatus.RUNNING:
+                service = handle.service
+                data = getattr(service, "start_output", None) or node.last_status
+                if data is None:
+                    raise errors.ProviderFailed("the runtime gave no start output", 1)
+                auth = data["auth"]
+                progress(f"Node running on {self._provider(handle)}.")
+                return StartedNode(
+                    url=str(data["url"]),
+                    user=str(auth["user"]),
+                    password=str(auth["password"]),
+                    status=data,
+                    provider=self._provider(handle),
+                )
+            if status is ServiceStatus.FAILED:
+                if handle.error is not None and isinstance(handle.error, errors.GolemError):
+                    raise handle.error
+                service = handle.service
+                attempts = getattr(service, "attempts", 1) or 1
+                raise errors.ProviderFailed(handle.reason or "unknown failure", attempts)
+            if status is ServiceStatus.STOPPED:
+                raise errors.GolemError(f"Node {node_id} was stopped while starting.")
+            if (
+                status is ServiceStatus.PENDING
+                and "AgreementConfirmed" not in handle.phases
+                and (time.monotonic() > deadline)
+            ):
+                raise errors.NoOffers(
+                    "erigon", node.spec.chain, self.config.offer_timeout.total_seconds()
+                )
+            await handle.wait_change(0.25)
+
+    @staticmethod
+    def _provider(handle: ServiceHandle) -> str:
+        service = handle.service
+        if service is None or service._ctx is None:
+            return "a provider"
+        return f"{service.provider_name} ({service.provider_id})"
+
+    def _running(self, node_id: str) -> ErigonService:
+        node = self._nodes.get(node_id)
+        if node is None:
+            raise errors.UnknownNode(node_id)
+        status = node.handle.status
+        if status is not ServiceStatus.RUNNING:
+            reason = node.handle.reason or str(status)
+            raise errors.NodeLost(node_id, reason)
+        service = node.handle.service
+        assert isinstance(service, ErigonService)
+        return service
+
+    async def status(self, node_id: str) -> Mapping[str, Any]:
+        service = self._running(node_id)
+        try:
+            out = await service.call("status")
+        except Exception as exc:
+            raise errors.GolemError(f"`status` failed on the provider: {exc}") from exc
+        return dict(json.loads(out))
+
+    async def rotate_credentials(self, node_id: str) -> tuple[str, str]:
+        service = self._running(node_id)
+        try:
+            out = json.loads(await service.call("rotate-credentials"))
+        except Exception as exc:
+            raise errors.GolemError(
+                f"Rotating the password failed on the provider: {exc}",
+                "The old password still works; try again.",
+            ) from exc
+        return str(out["auth"]["user"]), str(out["auth"]["password"])
+
+    async def logs(self, node_id: str, lines: int) -> str:
+        service = self._running(node_id)
+        return await service.call("logs", str(max(1, int(lines))))
+
+    async def usage(self, node_id: str) -> Usage | None:
+        node = self._nodes.get(node_id)
+        if node is None:
+            return None
+        service = node.handle.service
+        if service is not None and node.handle.status is ServiceStatus.RUNNING:
+            with contextlib.suppress(Exception):
+                raw = await service.ctx.get_usage()
+                node.usage = {k: float(v) for k, v in (raw.current_usage or {}).items()}
+        return Usage(
+            cost_glm=node.cost(),
+            duration_sec=node.usage.get(DURATION_COUNTER),
+            requests=node.usage.get(REQUESTS_COUNTER),
+        )
+
+    async def stop(self, node_id: str) -> None:
+        node = self._nodes.get(node_id)
+        if node is None:
+            return
+        with contextlib.suppress(Exception):
+            await self.usage(node_id)
+        done = await self._manager.stop_and_wait(node.handle, within=60)
+        if not done:
+            raise errors.GolemError(
+                f"Node {node_id} did not stop within 60 s.",
+                "Its agreement ends at expiration at the latest; try Stop again.",
+            )
+        deadline = time.monotonic() + self.invoice_wait
+        while (
+            node.agreements
+            and time.monotonic() < deadline
+            and not all(a in node.invoices for a in node.agreements)
+        ):
+            await node.handle.wait_change(0.2)
+
+    def is_running(self, node_id: str) -> bool:
+        node = self._nodes.get(node_id)
+        return node is not None and node.handle.status in (
+            ServiceStatus.PENDING,
+            ServiceStatus.STARTING,
+            ServiceStatus.RUNNING,
+        )
+
+    def handle(self, node_id: str) -> ServiceHandle | None:
+        """The service handle of a node (status, phases) for the app and benchmarks."""
+        node = self._nodes.get(node_id)
+        return None if node is None else node.handle
+
+    def invoices(self, node_id: str) -> dict[str, Decimal]:
+        """Accepted invoice amounts per agreement of the node."""
+        node = self._nodes.get(node_id)
+        return {} if node is None else dict(node.invoices)
+
+    async def close(self) -> None:
+        await self._manager.close(wait_for_payments=True)

@@ -1,0 +1,180 @@
+"""ErigonService: one Ethereum node on a provider, driven through yapapi's Service handlers.
+
+start: `deploy` + `start '{"chain","client"}'`; the start output (or, when the supervisor gives
+none, `run status`) carries url, auth and state. run: `status` every `status_interval` seconds,
+and commands asked for by the app (`rotate-credentials`, `logs N`, `status`) in between.
+shutdown: yapapi's default (`terminate`). A failed start is retried on another provider, at
+most `max_attempts` times in all.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+from collections.abc import AsyncGenerator, Callable, Mapping
+from datetime import timedelta
+from typing import Any
+
+from yapapi.ctx import WorkContext
+from yapapi.script import Script
+from yapapi.services import Service
+
+log = logging.getLogger(__name__)
+
+START_TIMEOUT = timedelta(minutes=3)
+COMMAND_TIMEOUT = timedelta(seconds=60)
+
+
+class StartOutputError(Exception):
+    """The runtime's start output was not the JSON object DESIGN.md promises."""
+
+
+def parse_node_json(text: str | None, what: str) -> dict[str, Any]:
+    """Parse the runtime's JSON (start output / `run status`) and check url and auth are there."""
+    if not text or not text.strip():
+        raise StartOutputError(f"the runtime printed nothing for {what}")
+    try:
+        data = json.loads(text)
+    except ValueError as exc:
+        raise StartOutputError(f"the runtime's {what} is not JSON: {text[:200]!r}") from exc
+    if not isinstance(data, dict):
+        raise StartOutputError(f"the runtime's {what} is not a JSON object")
+    auth = data.get("auth")
+    if not isinstance(data.get("url"), str) or not isinstance(auth, dict):
+        raise StartOutputError(f"the runtime's {what} has no url/auth")
+    if not isinstance(auth.get("user"), str) or not isinstance(auth.get("password"), str):
+        raise StartOutputError(f"the runtime's {what} has no user/password")
+    return data
+
+
+class ErigonService(Service):
+    """One rented node. Instance params: `start_arg`, `status_interval`, `max_attempts`, hooks.
+
+    Args:
+        start_arg: the runtime's start argument (`NodeSpec.start_argument()`).
+        status_interval: seconds between `run status` polls while running.
+        max_attempts: providers tried in all before the start counts as failed.
+        on_status: called with every fresh status JSON (start output included).
+        on_provider_failed: called with the provider id of a failed start (to exclude it).
+    """
+
+    def __init__(
+        self,
+        *args: Any,
+        start_arg: Mapping[str, Any],
+        status_interval: float = 15.0,
+        max_attempts: int = 3,
+        on_status: Callable[[dict[str, Any]], None] | None = None,
+        on_provider_failed: Callable[[str], None] | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(*args, **kwargs)
+        self.start_arg = dict(start_arg)
+        self.status_interval = status_interval
+        self.max_attempts = max(1, max_attempts)
+        self.attempts = 0
+        self.failures: list[str] = []
+        self.start_output: dict[str, Any] | None = None
+        self.last_status: dict[str, Any] | None = None
+        self._on_status = on_status
+        self._on_provider_failed = on_provider_failed
+        self._requests: asyncio.Queue[tuple[tuple[str, ...], asyncio.Future[str]]] = asyncio.Queue()
+
+    # --- handlers (async generators yielding Scripts, as yapapi wants) -----------------------
+
+    async def start(self) -> AsyncGenerator[Script, Any]:
+        self.attempts += 1
+        try:
+            script = self.ctx.new_script(timeout=START_TIMEOUT)
+            script.deploy()
+            started = script.start(json.dumps(self.start_arg, sort_keys=True))
+            yield script
+            out = (await started).stdout
+            if out and out.strip():
+                data = parse_node_json(out, "start output")
+            else:
+                script = self.ctx.new_script(timeout=COMMAND_TIMEOUT)
+                status = script.run("status")
+                yield script
+                data = parse_node_json((await status).stdout, "status")
+            self.start_output = data
+            self._publish(data)
+            if data.get("state") == "failed":
+                raise StartOutputError(f"the node failed to start: {data.get('reason')}")
+        except Exception as exc:
+            self._record_failure(exc)
+            raise
+
+    async def run(self) -> AsyncGenerator[Script, Any]:
+        while True:
+            argv: tuple[str, ...] = ("status",)
+            future: asyncio.Future[str] | None = None
+            with contextlib.suppress(TimeoutError):
+                argv, future = await asyncio.wait_for(self._requests.get(), self.status_interval)
+            script = self.ctx.new_script(timeout=COMMAND_TIMEOUT)
+            result = script.run(*argv)
+            try:
+                yield script
+                out = (await result).stdout or ""
+            except Exception as exc:  # CommandExecutionError is thrown in at the yield
+                if future is not None and not future.done():
+                    future.set_exception(exc)
+                elif future is None:
+                    log.warning("status of %s failed: %s", self.provider_name, exc)
+                continue
+            if argv[0] in ("status", "rotate-credentials"):
+                with contextlib.suppress(StartOutputError):
+                    self._publish(parse_node_json(out, argv[0]))
+            if future is not None and not future.done():
+                future.set_result(out)
+
+    @property
+    def ctx(self) -> WorkContext:
+        """The work context (set by yapapi before any handler runs)."""
+        if self._ctx is None:
+            raise RuntimeError("the service has no activity yet")
+        return self._ctx
+
+    # --- what the backend calls -----------------------------------------------------------
+
+    async def call(self, *argv: str, within: float = 90) -> str:
+        """Run one runtime command on the provider (while running) and return its stdout."""
+        if str(self.state.value) != "running":
+            raise RuntimeError(f"the node is {self.state.value}, not running")
+        future: asyncio.Future[str] = asyncio.get_running_loop().create_future()
+        await self._requests.put((tuple(argv), future))
+        return await asyncio.wait_for(future, within)
+
+    @property
+    def restart_condition(self) -> bool:
+        return bool(super().restart_condition) and self.attempts < self.max_attempts
+
+    async def reset(self) -> None:
+        self.start_output = None
+        self.last_status = None
+
+    def failure_reason(self) -> str | None:
+        """The last start failure, with how many providers were tried."""
+        if not self.failures:
+            return None
+        return f"{self.failures[-1]} (tried {self.attempts} provider(s))"
+
+    # --- internals ------------------------------------------------------------------------
+
+    def _publish(self, data: dict[str, Any]) -> None:
+        self.last_status = data
+        if self._on_status is not None:
+            self._on_status(data)
+
+    def _record_failure(self, exc: BaseException) -> None:
+        provider = self.provider_name or "?"
+        message = str(exc)
+        stderr = getattr(exc, "stderr", None)
+        if stderr:
+            message = f"{message}: {str(stderr).strip()[-300:]}"
+        self.failures.append(f"{provider}: {message}")
+        provider_id = self.provider_id
+        if provider_id and self._on_provider_failed is not None:
+            self._on_provider_failed(provider_id)
