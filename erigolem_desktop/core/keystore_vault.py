@@ -1,0 +1,213 @@
+"""Keystore v3 (scrypt) encryption of private keys, and their storage in the OS keyring.
+
+What goes into the keyring, and why:
+
+- One entry per account: service `erigolem-wallet`, username = the EIP-55 checksum address,
+  value = the account's **keystore v3 JSON** (scrypt + AES-128-CTR + keccak MAC), serialized
+  compactly (~490 characters). Never the raw key: a keyring that is read by someone else (an
+  unlocked Secret Service answers any process of the user; a plain-file fallback can be copied)
+  still does not reveal the key without the user's passphrase, and the keystore is the same
+  portable format geth/MetaMask import, so export is just handing it out.
+- The keyring, rather than a file of our own, because it is the platform's place for secrets
+  (the user's login protects it; backups and sync of the data dir do not carry keys along).
+- Size: Windows' Credential Manager caps an entry at 2,560 bytes stored as UTF-16, i.e. about
+  1,280 characters; larger blobs fail with the obscure `CredWrite 1783 "stub received bad data"`.
+  A compact scrypt keystore fits, but a future KDF with longer params, or a keystore imported
+  with extra fields, might not. So values longer than `CHUNK_CHARS` are split defensively: the
+  main entry holds `erigolem-chunks:<n>:<sha256>` and the parts live under `<address>#1..n`;
+  reassembly checks the digest, so a half-written set reads as corrupt, never as a wrong key.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import logging
+from typing import Any
+
+import keyring
+from keyring.errors import KeyringError, PasswordDeleteError
+
+from erigolem_desktop.core.wallet_errors import (
+    KeyringUnavailable,
+    KeystoreCorrupt,
+    WalletError,
+    WrongPassphrase,
+)
+
+log = logging.getLogger(__name__)
+
+SERVICE = "erigolem-wallet"
+CHUNK_CHARS = 1000  # well under Windows' ~1,280 UTF-16 characters per credential
+_CHUNK_PREFIX = "erigolem-chunks:"
+DEFAULT_SCRYPT_N = 2**18  # eth-account's default (geth's "standard"): ~0.5-1 s per unlock
+
+
+# --- keystore v3 -----------------------------------------------------------------------------
+
+
+def encrypt_key(private_key: bytes, passphrase: str, scrypt_n: int = DEFAULT_SCRYPT_N) -> str:
+    """The keystore v3 JSON (compact) of `private_key` under `passphrase`, scrypt KDF."""
+    from eth_account import Account
+
+    if not passphrase:
+        raise WalletError("The passphrase is empty.", "Choose a passphrase to protect the key.")
+    keystore = Account.encrypt(private_key, passphrase, kdf="scrypt", iterations=scrypt_n)
+    return json.dumps(keystore, separators=(",", ":"))
+
+
+def parse_keystore(json_text: str) -> dict[str, Any]:
+    """Check that `json_text` is a keystore v3 document; KeystoreCorrupt says what is wrong."""
+    try:
+        data = json.loads(json_text)
+    except json.JSONDecodeError as exc:
+        raise KeystoreCorrupt(f"The keystore is not valid JSON ({exc.msg}).") from None
+    if not isinstance(data, dict):
+        raise KeystoreCorrupt("The keystore is not a JSON object.")
+    crypto = data.get("crypto", data.get("Crypto"))
+    if data.get("version") != 3 or not isinstance(crypto, dict):
+        raise KeystoreCorrupt("The keystore is not a version 3 keystore (no 'crypto' section).")
+    for field in ("cipher", "ciphertext", "cipherparams", "kdf", "kdfparams", "mac"):
+        if field not in crypto:
+            raise KeystoreCorrupt(f"The keystore is missing crypto.{field}.")
+    return data
+
+
+def decrypt_keystore(
+    json_text: str,
+    passphrase: str,
+    *,
+    expected_address: str | None = None,
+    wrong: WrongPassphrase | None = None,
+) -> bytes:
+    """The private key inside a keystore v3 JSON.
+
+    Raises WrongPassphrase (`wrong` when given) on a MAC mismatch, KeystoreCorrupt when the
+    document is damaged or holds the key of another address.
+    """
+    from eth_account import Account
+    from eth_keyfile.exceptions import EthKeyfileValueError
+
+    data = parse_keystore(json_text)
+    try:
+        key = bytes(Account.decrypt(data, passphrase))
+    except EthKeyfileValueError as exc:
+        if "MAC mismatch" in str(exc):
+            raise (wrong or WrongPassphrase()) from None
+        raise KeystoreCorrupt(f"The keystore cannot be decrypted ({exc}).") from None
+    except (ValueError, KeyError, TypeError) as exc:
+        raise KeystoreCorrupt(
+            f"The keystore cannot be decrypted ({type(exc).__name__}: {exc})."
+        ) from None
+    if expected_address is not None:
+        actual = Account.from_key(key).address
+        if actual.lower() != expected_address.lower():
+            raise KeystoreCorrupt(
+                f"The stored keystore holds the key of {actual}, not of {expected_address}."
+            )
+    return key
+
+
+# --- keyring storage -------------------------------------------------------------------------
+
+
+def keyring_call(what: str, func: Any, *args: str) -> Any:
+    """Call a keyring method; backend failures become KeyringUnavailable (deletes of absent
+    entries keep raising PasswordDeleteError for the caller to ignore)."""
+    try:
+        return func(*args)
+    except PasswordDeleteError:
+        raise
+    except KeyringError as exc:
+        raise KeyringUnavailable(
+            f"The keyring refused to {what} ({type(exc).__name__}: {exc}). Nothing was changed."
+        ) from exc
+    except (RuntimeError, OSError, EOFError) as exc:  # D-Bus errors, a prompting backend
+        raise KeyringUnavailable(
+            f"The keyring failed to {what} ({type(exc).__name__}: {exc}). Nothing was changed."
+        ) from exc
+
+
+class KeyringVault:
+    """Keystore JSON per address in the keyring, chunked when too long for Windows."""
+
+    def __init__(self, service: str = SERVICE, chunk_chars: int = CHUNK_CHARS) -> None:
+        self.service = service
+        self.chunk_chars = chunk_chars
+
+    def put(self, address: str, keystore_json: str) -> None:
+        """Store (or replace) the keystore of `address`."""
+        kr = keyring.get_keyring()
+        old = self._chunk_count(address)
+        if len(keystore_json) <= self.chunk_chars:
+            keyring_call(
+                "store the keystore", kr.set_password, self.service, address, keystore_json
+            )
+        else:
+            parts = [
+                keystore_json[i : i + self.chunk_chars]
+                for i in range(0, len(keystore_json), self.chunk_chars)
+            ]
+            for n, part in enumerate(parts, start=1):
+                keyring_call(
+                    "store the keystore", kr.set_password, self.service, f"{address}#{n}", part
+                )
+            digest = hashlib.sha256(keystore_json.encode()).hexdigest()
+            head = f"{_CHUNK_PREFIX}{len(parts)}:{digest}"
+            keyring_call("store the keystore", kr.set_password, self.service, address, head)
+            self._delete_parts(address, len(parts) + 1, old)
+            return
+        self._delete_parts(address, 1, old)
+
+    def get(self, address: str) -> str | None:
+        """The stored keystore JSON, or None when the keyring has no entry for `address`."""
+        kr = keyring.get_keyring()
+        head = keyring_call("read the keystore", kr.get_password, self.service, address)
+        if head is None or not head.startswith(_CHUNK_PREFIX):
+            return head if head is None else str(head)
+        try:
+            count_text, digest = head[len(_CHUNK_PREFIX) :].split(":", 1)
+            count = int(count_text)
+        except ValueError:
+            raise KeystoreCorrupt(f"The keyring entry of {address} is damaged.") from None
+        parts = []
+        for n in range(1, count + 1):
+            part = keyring_call(
+                "read the keystore", kr.get_password, self.service, f"{address}#{n}"
+            )
+            if part is None:
+                raise KeystoreCorrupt(
+                    f"Part {n} of {count} of the keystore of {address} is missing."
+                )
+            parts.append(part)
+        text = "".join(parts)
+        if hashlib.sha256(text.encode()).hexdigest() != digest:
+            raise KeystoreCorrupt(f"The parts of the keystore of {address} do not fit together.")
+        return text
+
+    def delete(self, address: str) -> None:
+        """Remove the keystore of `address` (all its parts); no error when absent."""
+        kr = keyring.get_keyring()
+        count = self._chunk_count(address)
+        with contextlib.suppress(PasswordDeleteError):
+            keyring_call("delete the keystore", kr.delete_password, self.service, address)
+        self._delete_parts(address, 1, count)
+
+    def _chunk_count(self, address: str) -> int:
+        kr = keyring.get_keyring()
+        head = keyring_call("read the keystore", kr.get_password, self.service, address)
+        if head and head.startswith(_CHUNK_PREFIX):
+            try:
+                return int(head[len(_CHUNK_PREFIX) :].split(":", 1)[0])
+            except ValueError:
+                return 0
+        return 0
+
+    def _delete_parts(self, address: str, first: int, last: int) -> None:
+        kr = keyring.get_keyring()
+        for n in range(first, last + 1):
+            with contextlib.suppress(PasswordDeleteError):
+                keyring_call(
+                    "delete the keystore", kr.delete_password, self.service, f"{address}#{n}"
+                )

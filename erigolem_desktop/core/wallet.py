@@ -1,0 +1,444 @@
+"""The wallet: several Ethereum accounts, one active, keys at rest only as keystores in the keyring.
+
+- Metadata (address, label, created_at, which one is active) is a small JSON file,
+  `data_dir()/wallet.json` (0600, atomic writes). It holds no secret.
+- Each private key is a keystore v3 (scrypt) under the user's passphrase, kept in the OS keyring
+  (keystore_vault.py explains what goes in there and why).
+- `unlock()` decrypts one account's key into memory; `lock()` drops it. The wallet also locks
+  itself after `auto_lock_seconds` without use (checked lazily on every call; `seconds_until_lock()`
+  tells a GUI when to schedule its own check; `touch()` counts as use). Python cannot wipe memory
+  for sure, so "dropped" means no reference is kept; the key never reaches a log, a repr or disk.
+- CPU-heavy calls (create, import, unlock, export: scrypt) are synchronous; GUI callers run them
+  in an executor.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import re
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from erigolem_desktop.core import mnemonic as bip39
+from erigolem_desktop.core import signing
+from erigolem_desktop.core.atomicfile import atomic_write_text
+from erigolem_desktop.core.keyring_setup import ensure_keyring
+from erigolem_desktop.core.keystore_vault import (
+    DEFAULT_SCRYPT_N,
+    KeyringVault,
+    decrypt_keystore,
+    encrypt_key,
+)
+from erigolem_desktop.core.paths import data_dir as default_data_dir
+from erigolem_desktop.core.siwe import SiweMessage
+from erigolem_desktop.core.wallet_errors import (
+    KeyringUnavailable,
+    KeystoreCorrupt,
+    UnknownAccount,
+    WalletError,
+    WalletLocked,
+    WrongPassphrase,
+)
+
+__all__ = [
+    "AccountInfo",
+    "KeyringUnavailable",
+    "KeystoreCorrupt",
+    "UnknownAccount",
+    "Wallet",
+    "WalletError",
+    "WalletLocked",
+    "WrongPassphrase",
+]
+
+log = logging.getLogger(__name__)
+
+METADATA_FILE = "wallet.json"
+DEFAULT_AUTO_LOCK_SECONDS = 900.0
+SCRYPT_N_ENV = "ERIGOLEM_WALLET_SCRYPT_N"  # tests and slow machines: a cheaper KDF for new keys
+_MIN_SCRYPT_N = 2**12
+_ADDRESS_RE = re.compile(r"^(0x)?[0-9a-fA-F]{40}$")
+_KEY_RE = re.compile(r"^(0x)?[0-9a-fA-F]{64}$")
+_SECP256K1_N = 0xFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFEBAAEDCE6AF48A03BBFD25E8CD0364141
+
+
+@dataclass(frozen=True)
+class AccountInfo:
+    """One account as the UI lists it (no secret here)."""
+
+    address: str
+    label: str
+    created_at: str  # ISO 8601, UTC
+    active: bool = False
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+class _HeldKey:
+    """The decrypted key while unlocked; its repr never shows the bytes (tracebacks, debuggers)."""
+
+    __slots__ = ("address", "key")
+
+    def __init__(self, address: str, key: bytes) -> None:
+        self.address = address
+        self.key = key
+
+    def __repr__(self) -> str:
+        return f"<unlocked key of {self.address}>"
+
+
+def checksum_address(address: str) -> str:
+    """EIP-55 form of `address`; WalletError when it is not 20 bytes of hex."""
+    from eth_utils.address import to_checksum_address
+
+    text = address.strip()
+    if not _ADDRESS_RE.match(text):
+        raise WalletError(
+            f"{address!r} is not an Ethereum address.", "An address is 0x and 40 hex digits."
+        )
+    return str(to_checksum_address("0x" + text.removeprefix("0x")))
+
+
+def _scrypt_n_from_env() -> int:
+    raw = os.environ.get(SCRYPT_N_ENV)
+    if not raw:
+        return DEFAULT_SCRYPT_N
+    try:
+        n = int(raw)
+    except ValueError:
+        n = 0
+    if n < _MIN_SCRYPT_N or n & (n - 1):
+        raise WalletError(
+            f"{SCRYPT_N_ENV}={raw} is not a power of two >= {_MIN_SCRYPT_N}.",
+            f"Unset it to use the default ({DEFAULT_SCRYPT_N}).",
+        )
+    return n
+
+
+def _check_passphrase(passphrase: str) -> None:
+    if not passphrase:
+        raise WalletError("The passphrase is empty.", "Choose a passphrase to protect the key.")
+
+
+def _now_iso() -> str:
+    return datetime.now(UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z")
+
+
+class Wallet:
+    """Accounts, their encrypted keys in the keyring, and the one unlocked key in memory."""
+
+    def __init__(
+        self,
+        data_dir: Path,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+        scrypt_n: int = DEFAULT_SCRYPT_N,
+        vault: KeyringVault | None = None,
+        auto_lock_seconds: float | None = DEFAULT_AUTO_LOCK_SECONDS,
+    ) -> None:
+        self.data_dir = data_dir
+        self.metadata_path = data_dir / METADATA_FILE
+        self.scrypt_n = scrypt_n
+        self.vault = vault or KeyringVault()
+        self.auto_lock_seconds = auto_lock_seconds  # None or 0: never auto-lock
+        self._clock = clock
+        self._held: _HeldKey | None = None
+        self._last_used = 0.0
+
+    @classmethod
+    def open(
+        cls,
+        data_dir: Path | None = None,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+        scrypt_n: int | None = None,
+        auto_lock_seconds: float | None = DEFAULT_AUTO_LOCK_SECONDS,
+    ) -> Wallet:
+        """The wallet of `data_dir` (default: the app's data dir), keyring backend chosen.
+
+        Raises KeyringUnavailable when no keyring can be used (see keyring_setup).
+        """
+        ensure_keyring()
+        directory = data_dir if data_dir is not None else default_data_dir()
+        directory.mkdir(parents=True, exist_ok=True, mode=0o700)
+        wallet = cls(
+            directory,
+            clock=clock,
+            scrypt_n=scrypt_n if scrypt_n is not None else _scrypt_n_from_env(),
+            auto_lock_seconds=auto_lock_seconds,
+        )
+        wallet._load()  # a damaged metadata file is reported now, not at the first click
+        return wallet
+
+    # --- metadata --------------------------------------------------------------------------
+
+    def _load(self) -> dict[str, Any]:
+        try:
+            data = json.loads(self.metadata_path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            return {"version": 1, "active": None, "accounts": []}
+        except (OSError, ValueError) as exc:
+            raise WalletError(
+                f"The wallet's account list {self.metadata_path} cannot be read ({exc}).",
+                "The keys are still in the keyring: restore the file from a backup, or move it "
+                "away and import the accounts again.",
+            ) from None
+        if not isinstance(data, dict) or not isinstance(data.get("accounts"), list):
+            raise WalletError(
+                f"The wallet's account list {self.metadata_path} is damaged.",
+                "Restore it from a backup, or move it away and import the accounts again.",
+            )
+        return data
+
+    def _save(self, data: Mapping[str, Any]) -> None:
+        atomic_write_text(self.metadata_path, json.dumps(data, indent=2) + "\n")
+
+    def _info(self, entry: Mapping[str, Any], active: str | None) -> AccountInfo:
+        return AccountInfo(
+            address=str(entry["address"]),
+            label=str(entry.get("label", "")),
+            created_at=str(entry.get("created_at", "")),
+            active=entry["address"] == active,
+        )
+
+    def accounts(self) -> list[AccountInfo]:
+        """All accounts, in the order they were added."""
+        data = self._load()
+        return [self._info(e, data.get("active")) for e in data["accounts"]]
+
+    def get(self, address: str) -> AccountInfo:
+        """The account with `address` (any case); UnknownAccount when there is none."""
+        wanted = checksum_address(address)
+        for info in self.accounts():
+            if info.address == wanted:
+                return info
+        raise UnknownAccount(wanted)
+
+    @property
+    def active(self) -> AccountInfo | None:
+        """The account used by default for signing, or None when the wallet is empty."""
+        return next((a for a in self.accounts() if a.active), None)
+
+    def set_active(self, address: str) -> AccountInfo:
+        """Make `address` the active account."""
+        info = self.get(address)
+        data = self._load()
+        data["active"] = info.address
+        self._save(data)
+        log.info("wallet: active account is now %s", info.address)
+        return AccountInfo(info.address, info.label, info.created_at, True)
+
+    def set_label(self, address: str, label: str) -> None:
+        """Rename an account (labels are for humans only)."""
+        info = self.get(address)
+        data = self._load()
+        for entry in data["accounts"]:
+            if entry["address"] == info.address:
+                entry["label"] = label.strip()
+        self._save(data)
+
+    # --- adding and removing accounts ------------------------------------------------------
+
+    def _add(self, key: bytes, passphrase: str, label: str) -> AccountInfo:
+        from eth_account import Account
+
+        _check_passphrase(passphrase)
+        address = str(Account.from_key(key).address)
+        data = self._load()
+        if any(e["address"] == address for e in data["accounts"]):
+            raise WalletError(
+                f"The account {address} is already in this wallet.",
+                "Use it as it is, or remove it first to import it again.",
+            )
+        keystore = encrypt_key(key, passphrase, self.scrypt_n)
+        self.vault.put(address, keystore)  # the key first: a crash then leaves no listed ghost
+        entry = {"address": address, "label": label.strip(), "created_at": _now_iso()}
+        data["accounts"].append(entry)
+        if not data.get("active"):
+            data["active"] = address
+        try:
+            self._save(data)
+        except OSError:
+            self.vault.delete(address)
+            raise
+        log.info("wallet: added account %s", address)
+        return self._info(entry, data["active"])
+
+    def create(self, passphrase: str, label: str = "") -> tuple[AccountInfo, str]:
+        """A new random account; returns it with its BIP-39 recovery phrase (show it once)."""
+        _check_passphrase(passphrase)
+        key, phrase = bip39.new_account()
+        return self._add(key, passphrase, label), phrase
+
+    def import_private_key(
+        self, private_key_hex: str, passphrase: str, label: str = ""
+    ) -> AccountInfo:
+        """Add an account from its raw private key (64 hex digits, 0x optional)."""
+        text = private_key_hex.strip()
+        if not _KEY_RE.match(text):
+            raise WalletError(
+                "That is not a private key.", "A private key is 64 hex digits, with or without 0x."
+            )
+        key = bytes.fromhex(text.removeprefix("0x"))
+        if not 0 < int.from_bytes(key, "big") < _SECP256K1_N:
+            raise WalletError(
+                "That private key is out of range.", "Check that it was copied whole."
+            )
+        try:
+            return self._add(key, passphrase, label)
+        except ValueError as exc:  # eth-keys: a key outside the curve order
+            raise WalletError(f"That private key is not valid ({exc}).", "") from None
+
+    def import_mnemonic(
+        self, phrase: str, passphrase: str, path: str = bip39.DEFAULT_PATH, label: str = ""
+    ) -> AccountInfo:
+        """Add the account at `path` of a BIP-39 recovery phrase."""
+        _check_passphrase(passphrase)
+        return self._add(bip39.key_from_mnemonic(phrase, path), passphrase, label)
+
+    def import_keystore(
+        self, json_text: str, keystore_password: str, passphrase: str, label: str = ""
+    ) -> AccountInfo:
+        """Add the account of a keystore v3 file (geth, MetaMask…), re-encrypted with `passphrase`."""
+        _check_passphrase(passphrase)
+        key = decrypt_keystore(
+            json_text,
+            keystore_password,
+            wrong=WrongPassphrase(
+                "The keystore file's password is wrong. Nothing was changed; try again.",
+                "Use the password the keystore file was saved with.",
+            ),
+        )
+        return self._add(key, passphrase, label)
+
+    def export_keystore(self, address: str, passphrase: str) -> str:
+        """The account's keystore v3 JSON (encrypted with the wallet passphrase), for a backup."""
+        info = self.get(address)
+        stored = self._stored_keystore(info.address)
+        decrypt_keystore(stored, passphrase, expected_address=info.address)  # proves the passphrase
+        log.info("wallet: exported the keystore of %s", info.address)
+        return json.dumps(json.loads(stored), indent=2)
+
+    def remove(self, address: str) -> None:
+        """Forget an account and delete its keystore from the keyring (export it first!)."""
+        info = self.get(address)
+        data = self._load()
+        data["accounts"] = [e for e in data["accounts"] if e["address"] != info.address]
+        if data.get("active") == info.address:
+            data["active"] = data["accounts"][0]["address"] if data["accounts"] else None
+        self._save(data)
+        self.vault.delete(info.address)
+        if self._held is not None and self._held.address == info.address:
+            self.lock()
+        log.info("wallet: removed account %s", info.address)
+
+    def _stored_keystore(self, address: str) -> str:
+        stored = self.vault.get(address)
+        if stored is None:
+            import keyring
+
+            raise KeystoreCorrupt(
+                f"The keystore of {address} is missing from the keyring "
+                f"({type(keyring.get_keyring()).__name__}).",
+                "If the keyring backend was changed (PYTHON_KEYRING_BACKEND), change it back; "
+                "otherwise remove the account and import it again from its recovery phrase or "
+                "a keystore backup.",
+            )
+        return stored
+
+    # --- lock / unlock ---------------------------------------------------------------------
+
+    def unlock(self, address: str | None, passphrase: str) -> AccountInfo:
+        """Decrypt the key of `address` (None: the active account) and hold it in memory.
+
+        A wrong passphrase raises WrongPassphrase and changes nothing (an account unlocked
+        before stays unlocked).
+        """
+        info = self.get(address) if address else self.active
+        if info is None:
+            raise WalletError("The wallet has no accounts.", "Create or import an account first.")
+        key = decrypt_keystore(
+            self._stored_keystore(info.address), passphrase, expected_address=info.address
+        )
+        self._held = _HeldKey(info.address, key)
+        self._last_used = self._clock()
+        log.info("wallet: unlocked %s", info.address)
+        return info
+
+    def lock(self) -> None:
+        """Drop the decrypted key."""
+        if self._held is not None:
+            log.info("wallet: locked %s", self._held.address)
+        self._held = None
+
+    def _check_idle(self) -> None:
+        if self._held is None or not self.auto_lock_seconds:
+            return
+        if self._clock() - self._last_used >= self.auto_lock_seconds:
+            log.info("wallet: auto-locked after %.0f s idle", self.auto_lock_seconds)
+            self.lock()
+
+    @property
+    def is_unlocked(self) -> bool:
+        self._check_idle()
+        return self._held is not None
+
+    @property
+    def unlocked_address(self) -> str | None:
+        self._check_idle()
+        return self._held.address if self._held else None
+
+    def touch(self) -> None:
+        """Count as use: restart the idle timer (no effect when locked)."""
+        self._check_idle()
+        if self._held is not None:
+            self._last_used = self._clock()
+
+    def seconds_until_lock(self) -> float | None:
+        """Seconds left before the auto-lock, None when locked or auto-lock is off."""
+        self._check_idle()
+        if self._held is None or not self.auto_lock_seconds:
+            return None
+        return max(0.0, self.auto_lock_seconds - (self._clock() - self._last_used))
+
+    def _key(self) -> _HeldKey:
+        self._check_idle()
+        if self._held is None:
+            raise WalletLocked()
+        self._last_used = self._clock()
+        return self._held
+
+    # --- signing ---------------------------------------------------------------------------
+
+    def sign_message(self, text: str) -> str:
+        """EIP-191 signature (0x-hex) of `text` by the unlocked account."""
+        held = self._key()
+        return signing.sign_message(held.key, text)
+
+    def sign_siwe(self, message: SiweMessage) -> tuple[str, str]:
+        """Sign a Sign-In with Ethereum message; returns (exact text, signature)."""
+        held = self._key()
+        if message.address.lower() != held.address.lower():
+            raise WalletError(
+                f"The sign-in message names {message.address}, but {held.address} is unlocked.",
+                "Build the message for the unlocked account, or unlock the one it names.",
+            )
+        text = message.to_text()
+        return text, signing.sign_message(held.key, text)
+
+    def sign_transaction(self, tx: Mapping[str, Any]) -> str:
+        """Sign an EIP-1559 transaction dict; returns the raw transaction as 0x-hex."""
+        held = self._key()
+        return signing.sign_transaction(held.key, tx, held.address)
+
+    @staticmethod
+    def verify_message(text: str, signature: str, address: str) -> bool:
+        """True when `signature` is `address`'s EIP-191 signature of `text`."""
+        return signing.verify_message(text, signature, address)
