@@ -569,3 +569,30 @@ def _ppid(pid: int) -> int:
             return int(fh.read().split(") ", 1)[1].split()[1])
     except (OSError, IndexError, ValueError):
         return -1
+
+
+@pytest.mark.asyncio
+async def test_client_dies_with_a_killed_runtime(env: Env, tmp_path: Path) -> None:
+    """SIGKILL of the runtime (no cleanup possible): PR_SET_PDEATHSIG takes the client along."""
+    from erigolem_runtime.client import RuntimeClient, RuntimeClientError
+    from erigolem_runtime.config import save_config
+
+    cfg_path = save_config(env.config, tmp_path / "runtime.json")
+    rc = RuntimeClient(tmp_path / "rt-kill", config_path=cfg_path)
+    try:
+        await rc.deploy()
+        out = await rc.start(ANVIL)
+        runtime_pid = rc.pid
+        assert runtime_pid is not None
+        children = [
+            int(p)
+            for p in os.listdir("/proc")
+            if p.isdigit() and _ppid(int(p)) == runtime_pid and "anvil" in _cmdline(int(p))
+        ]
+        assert len(children) == 1
+        os.kill(runtime_pid, signal.SIGKILL)
+        await wait_for(lambda: not pgid_alive(children[0]), 5, "anvil to die with the runtime")
+        assert (await rpc(out["url"], creds(out)))[0] != 200
+    finally:
+        with contextlib.suppress(RuntimeClientError):
+            await rc.shutdown()
