@@ -1,0 +1,7 @@
+"""``python -m erigolem_provider``."""
+
+import sys
+
+from erigolem_provider.cli import main
+
+sys.exit(main())

@@ -1,0 +1,185 @@
+"""``erigolem-provider check``: re-validate an existing setup and name what is wrong."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+from erigolem_runtime.api import DURATION_COUNTER, REQUESTS_COUNTER, RUNTIME_NAME
+from erigolem_runtime.config import ConfigError, load_config
+from erigolem_runtime.offer import DESCRIPTOR_FILE, self_test
+
+from erigolem_provider import nginx_site, prereqs
+from erigolem_provider.layout import Layout
+from erigolem_provider.plan import Runner, run_command
+from erigolem_provider.prereqs import Finding
+
+
+def check_setup(layout: Layout, *, runner: Runner = run_command) -> list[Finding]:
+    """Findings for every part setup wrote; errors say what is wrong and what to do."""
+    out: list[Finding] = []
+    if not layout.manifest_path.exists():
+        out.append(
+            Finding(
+                "warning",
+                "setup",
+                f"no setup manifest at {layout.manifest_path}: run `erigolem-provider setup`",
+            )
+        )
+    out += _check_runtime_config(layout)
+    out += _check_descriptor(layout)
+    out += _check_nginx(layout, runner)
+    out += _check_presets(layout)
+    return out
+
+
+def _check_runtime_config(layout: Layout) -> list[Finding]:
+    try:
+        config = load_config(layout.runtime_config_path)
+    except ConfigError as exc:
+        return [Finding("error", "runtime config", str(exc))]
+    out = [Finding("ok", "runtime config", str(layout.runtime_config_path))]
+    if config.nginx.mode != "system":
+        out.append(
+            Finding(
+                "warning",
+                "runtime config",
+                "nginx.mode is not system: rented nodes are not published through your nginx",
+            )
+        )
+    out += [Finding("error", "runtime", p) for p in self_test(config)]
+    return out
+
+
+def _check_descriptor(layout: Layout) -> list[Finding]:
+    path = layout.plugins_dir / DESCRIPTOR_FILE
+    try:
+        data = json.loads(path.read_text())
+    except FileNotFoundError:
+        return [Finding("error", "plugin descriptor", f"{path} is missing: run setup again")]
+    except (OSError, ValueError) as exc:
+        return [Finding("error", "plugin descriptor", f"{path} is unreadable ({exc}): run setup")]
+    ours = (
+        [d for d in data if isinstance(d, dict) and d.get("name") == RUNTIME_NAME]
+        if isinstance(data, list)
+        else []
+    )
+    if not ours:
+        return [
+            Finding(
+                "error",
+                "plugin descriptor",
+                f"{path} has no runtime named {RUNTIME_NAME}: run setup again",
+            )
+        ]
+    out: list[Finding] = []
+    runtime = Path(str(ours[0].get("runtime-path", "")))
+    if not runtime.is_absolute():
+        runtime = path.parent / runtime
+    if not (runtime.is_file() and os.access(runtime, os.X_OK)):
+        out.append(
+            Finding(
+                "error",
+                "plugin descriptor",
+                f"runtime-path {runtime} is missing or not executable: reinstall "
+                "erigolem-runtime, then run setup again",
+            )
+        )
+    else:
+        out.append(Finding("ok", "plugin descriptor", f"{path} -> {runtime}"))
+    supervisor = Path(str(ours[0].get("supervisor-path", "exe-unit")))
+    if not supervisor.is_absolute():
+        supervisor = path.parent / supervisor
+    if not supervisor.exists():
+        out.append(
+            Finding(
+                "warning",
+                "exe-unit",
+                f"{supervisor} not found: ya-provider refuses descriptors whose supervisor is "
+                f"missing; {prereqs.GOLEM_INSTALL_HINT}",
+            )
+        )
+    return out
+
+
+def _check_nginx(layout: Layout, runner: Runner) -> list[Finding]:
+    out: list[Finding] = []
+    block = layout.server_block_path
+    if not block.exists():
+        return [Finding("error", "nginx", f"server block {block} is missing: run setup again")]
+    files = nginx_site.included_files(layout.nginx_main_conf, layout.nginx_conf_dir)
+    if block not in files:
+        out.append(
+            Finding(
+                "error",
+                "nginx",
+                f"{layout.nginx_main_conf} no longer includes {block}: run setup again (it adds "
+                "one include line)",
+            )
+        )
+    ours = nginx_site.listens([block])
+    for lst in ours[:1]:
+        for clash in nginx_site.foreign_listeners(layout, lst.address, lst.port):
+            out.append(
+                Finding(
+                    "error",
+                    "nginx",
+                    f"another server also listens on port {lst.port} ({clash.file}:{clash.line}): "
+                    "disable it or run setup with another --port",
+                )
+            )
+    try:
+        test_cmd = json.loads(layout.runtime_config_path.read_text())["nginx"]["test_command"]
+    except (OSError, ValueError, KeyError, TypeError):
+        test_cmd = None
+    if test_cmd:
+        proc = runner(test_cmd, {})
+        if proc.returncode != 0:
+            out.append(
+                Finding(
+                    "error",
+                    "nginx -t",
+                    f"the nginx configuration is invalid: {(proc.stderr or proc.stdout).strip()[-400:]}",
+                )
+            )
+        else:
+            out.append(Finding("ok", "nginx -t", "configuration is valid"))
+    return out
+
+
+def _check_presets(layout: Layout) -> list[Finding]:
+    path = layout.presets_path
+    try:
+        data = json.loads(path.read_text())
+    except FileNotFoundError:
+        return [Finding("error", "pricing", f"{path} is missing: run setup again")]
+    except (OSError, ValueError) as exc:
+        return [Finding("error", "pricing", f"{path} is unreadable ({exc})")]
+    presets = [
+        p
+        for p in (data.get("presets", []) if isinstance(data, dict) else [])
+        if isinstance(p, dict) and p.get("exeunit-name") == RUNTIME_NAME
+    ]
+    active = set(data.get("active") or []) if isinstance(data, dict) else set()
+    live = [p for p in presets if p.get("name") in active]
+    if not live:
+        return [
+            Finding(
+                "error",
+                "pricing",
+                f"no active preset for runtime {RUNTIME_NAME} in {path}: run setup again "
+                "(or `ya-provider preset activate NAME`)",
+            )
+        ]
+    coeffs = live[0].get("usage-coeffs") or {}
+    missing = [k for k in (DURATION_COUNTER, REQUESTS_COUNTER) if k not in coeffs]
+    if missing:
+        return [
+            Finding(
+                "error",
+                "pricing",
+                f"preset {live[0].get('name')} does not price {', '.join(missing)}: run setup again",
+            )
+        ]
+    return [Finding("ok", "pricing", f"preset {live[0].get('name')} active")]

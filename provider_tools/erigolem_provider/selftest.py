@@ -1,0 +1,145 @@
+"""Prove a setup works end to end: start a dev-chain node through the runtime, as exe-unit would.
+
+The runtime is driven by the supervisor-side client (``erigolem_runtime.client.RuntimeClient``)
+with the provider's own config (plus the dev chain and anvil, so the provider does not have to
+offer ``dev``). The node is then reached through the *public URL*: 401 without credentials,
+200 and the right chain id with them. The node is stopped whatever happens.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+import ssl
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from erigolem_runtime.client import RuntimeClient, RuntimeClientError
+from erigolem_runtime.config import ConfigError, load_config
+
+
+@dataclass
+class SelfTestResult:
+    """Each check with its outcome; ``ok`` when all passed."""
+
+    lines: list[str] = field(default_factory=list)
+    ok: bool = False
+    url: str | None = None
+
+    def add(self, passed: bool, text: str) -> None:
+        self.lines.append(f"[{'ok' if passed else 'FAIL':4}] {text}")
+
+
+def _post(url: str, auth: tuple[str, str] | None, timeout: float) -> tuple[int, bytes]:
+    """POST eth_chainId; (HTTP status, body). Status 0 means no HTTP answer at all."""
+    body = json.dumps({"jsonrpc": "2.0", "id": 1, "method": "eth_chainId", "params": []})
+    req = urllib.request.Request(  # noqa: S310 - http(s) URL from the provider's own config
+        url, data=body.encode(), headers={"Content-Type": "application/json"}, method="POST"
+    )
+    if auth is not None:
+        token = base64.b64encode(f"{auth[0]}:{auth[1]}".encode()).decode()
+        req.add_header("Authorization", f"Basic {token}")
+    ctx = ssl.create_default_context() if url.startswith("https:") else None
+    try:
+        with urllib.request.urlopen(req, timeout=timeout, context=ctx) as resp:  # noqa: S310
+            return int(resp.status), bytes(resp.read())
+    except urllib.error.HTTPError as exc:
+        return int(exc.code), exc.read() if exc.fp else b""
+    except (urllib.error.URLError, OSError) as exc:
+        return 0, str(getattr(exc, "reason", exc)).encode()
+
+
+async def run_self_test(
+    config_path: Path,
+    *,
+    anvil_bin: str | None = None,
+    runtime_command: list[str] | None = None,
+    timeout: float = 90,  # noqa: ASYNC109 - passed on to the client's own timeouts
+    progress: Callable[[str], None] | None = None,
+) -> SelfTestResult:
+    """Start a dev-chain instance with the provider's config and check it via the public URL."""
+    say = progress or (lambda _m: None)
+    result = SelfTestResult()
+    try:
+        config = load_config(config_path)
+    except ConfigError as exc:
+        result.add(False, f"runtime config: {exc}")
+        return result
+    data = config.to_json()
+    anvil = anvil_bin or data["clients"]["anvil"]["binary"]
+    if not anvil:
+        result.add(
+            False,
+            "no anvil binary for the dev-chain test: pass --anvil-bin PATH (npm install "
+            "@foundry-rs/anvil) and run `erigolem-provider self-test` again",
+        )
+        return result
+    data["clients"]["anvil"]["binary"] = str(anvil)
+    if "dev" not in data["chains"]:
+        data["chains"] = [*data["chains"], "dev"]
+    with tempfile.TemporaryDirectory(prefix="erigolem-selftest-") as tmp:
+        tmp_path = Path(tmp)
+        test_cfg = tmp_path / "selftest-config.json"
+        test_cfg.write_text(json.dumps(data))
+        test_cfg.chmod(0o600)
+        client = RuntimeClient(tmp_path / "work", command=runtime_command, config_path=test_cfg)
+        try:
+            say("deploying the runtime")
+            await client.deploy(timeout=30)
+            say("starting a dev-chain node (anvil)")
+            out = await client.start({"chain": "dev", "client": "anvil"}, timeout=timeout)
+            url = str(out.get("url") or "")
+            auth_obj: dict[str, Any] = out.get("auth") or {}
+            user, password = str(auth_obj.get("user", "")), str(auth_obj.get("password", ""))
+            result.url = url
+            result.add(bool(url), f"node started: {url or 'no url in the start output'}")
+            if not url.startswith(config.public_url):
+                result.add(False, f"the node URL is not under the public URL {config.public_url}")
+                return result
+            say("checking the public URL without credentials")
+            status, _ = await asyncio.to_thread(_post, url, None, 10)
+            result.add(
+                status == 401, f"without credentials: HTTP {status or 'no answer'} (want 401)"
+            )
+            say("checking the public URL with the node's credentials")
+            deadline = time.monotonic() + 15
+            while True:
+                status, body = await asyncio.to_thread(_post, url, (user, password), 10)
+                if status == 200 or time.monotonic() > deadline:
+                    break
+                await asyncio.sleep(0.3)
+            chain_ok = False
+            if status == 200:
+                try:
+                    chain_ok = str(json.loads(body).get("result", "")).startswith("0x")
+                except ValueError:
+                    chain_ok = False
+            result.add(
+                status == 200 and chain_ok,
+                f"with credentials: HTTP {status or 'no answer'}"
+                + (" and a chain id" if chain_ok else f" ({body[:120]!r})"),
+            )
+            result.ok = all(line.startswith("[ok") for line in result.lines)
+            if not result.ok:
+                result.lines.append(
+                    "hint: is nginx running and reloaded (`sudo nginx -s reload`)? does the "
+                    "public host resolve to this machine? `erigolem-provider check` names what "
+                    "is wrong"
+                )
+        except RuntimeClientError as exc:
+            result.add(False, f"runtime: {exc}")
+        finally:
+            say("stopping the node")
+            try:
+                await client.shutdown()
+            except RuntimeClientError as exc:
+                result.add(False, f"stopping the node: {exc}")
+                result.ok = False
+    return result

@@ -1,0 +1,319 @@
+"""The provider wizard end to end into a temporary root: real files, real `nginx -t`, real nginx
+and anvil for the self-test, uninstall restoring the exact tree, and the bad-input paths."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from erigolem_provider.cli import main
+from erigolem_runtime.config import load_config
+
+from tests.support.binaries import REPO, free_port
+
+pytestmark = pytest.mark.integration
+
+
+def snapshot(root: Path) -> dict[str, tuple[str, str, int]]:
+    """Every path under root (except the nginx prefix's logs/pid) -> (kind, sha256, mode)."""
+    out: dict[str, tuple[str, str, int]] = {}
+    for p in sorted(root.rglob("*")):
+        rel = str(p.relative_to(root))
+        if rel.startswith("ngx"):
+            continue
+        st = p.lstat()
+        if p.is_dir():
+            out[rel] = ("dir", "", st.st_mode & 0o7777)
+        else:
+            out[rel] = ("file", hashlib.sha256(p.read_bytes()).hexdigest(), st.st_mode & 0o7777)
+    return out
+
+
+def write_main_conf(root: Path, *, include: bool = True, extra: str = "") -> Path:
+    """A minimal main nginx.conf under root (like Debian's: includes conf.d inside http)."""
+    conf_dir = root / "etc/nginx"
+    conf_dir.mkdir(parents=True, exist_ok=True)
+    prefix = root / "ngx"
+    (prefix / "logs").mkdir(parents=True, exist_ok=True)
+    inc = f"    include {conf_dir}/conf.d/*.conf;\n" if include else ""
+    text = (
+        "user root root;\n"
+        "worker_processes 1;\n"
+        "daemon off;\n"
+        f"pid {prefix}/nginx.pid;\n"
+        "events { worker_connections 64; }\n"
+        "http {\n"
+        f"    access_log {prefix}/logs/access.log;\n"
+        f"    client_body_temp_path {prefix}/tmp_body;\n"
+        f"    proxy_temp_path {prefix}/tmp_proxy;\n"
+        f"{inc}{extra}"
+        "}\n"
+    )
+    path = conf_dir / "nginx.conf"
+    path.write_text(text)
+    return path
+
+
+@pytest.fixture
+def root(tmp_path: Path) -> Path:
+    r = tmp_path / "root"
+    write_main_conf(r)
+    return r
+
+
+def base_args(root: Path, port: int, anvil: Path | None = None) -> list[str]:
+    args = [
+        "setup",
+        "--non-interactive",
+        "--root",
+        str(root),
+        "--host",
+        "127.0.0.1",
+        "--listen-address",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--chains",
+        "dev,sepolia",
+        "--nginx-prefix",
+        str(root / "ngx"),
+        "--runtime-path",
+        str(REPO / ".venv/bin/erigolem-runtime"),
+    ]
+    if anvil is not None:
+        args += ["--anvil-bin", str(anvil)]
+    return args
+
+
+def run_cli(args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str]:
+    rc = main(args)
+    cap = capsys.readouterr()
+    return rc, cap.out + cap.err
+
+
+def test_setup_writes_valid_files_is_idempotent_and_uninstalls_to_the_same_tree(
+    root: Path, anvil_bin: Path, nginx_bin: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    before = snapshot(root)
+    port = free_port()
+    rc, out = run_cli([*base_args(root, port, anvil_bin), "--skip-self-test"], capsys)
+    assert rc == 0, out
+    assert "Setup applied" in out
+
+    home = next((root / "root").glob(".local")) if (root / "root").exists() else None
+    assert home is not None
+    # plugin descriptor: a JSON array, runtime erigon, runtime-path to the installed runtime
+    desc = json.loads((root / "root/.local/lib/yagna/plugins/ya-runtime-erigon.json").read_text())
+    assert isinstance(desc, list)
+    assert desc[0]["name"] == "erigon"
+    assert desc[0]["supervisor-path"] == "exe-unit"
+    assert desc[0]["extra-args"] == ["--runtime-managed-image"]
+    assert Path(desc[0]["runtime-path"]).is_file()
+    names = {v["name"] for v in desc[0]["config"]["counters"].values()}
+    assert names == {"duration", "requests"}
+    # presets.json V1 with our preset active and both counters priced
+    presets = json.loads((root / "root/.local/share/ya-provider/presets.json").read_text())
+    assert presets["ver"] == "V1"
+    assert presets["active"] == ["erigon"]
+    (preset,) = presets["presets"]
+    assert preset["exeunit-name"] == "erigon"
+    assert preset["pricing-model"] == "linear"
+    assert preset["usage-coeffs"]["golem.usage.duration_sec"] == pytest.approx(0.1 / 3600)
+    assert preset["usage-coeffs"]["golem.usage.erigon.requests"] == pytest.approx(0.01 / 1000)
+    # runtime config: loads with the runtime's own validator, system mode, our include dir
+    cfg_path = root / "root/.local/share/erigolem-runtime/erigolem-runtime.json"
+    assert cfg_path.stat().st_mode & 0o777 == 0o600
+    cfg = load_config(cfg_path)
+    assert cfg.nginx.mode == "system"
+    assert cfg.nginx.include_dir == root / "etc/nginx/erigolem"
+    assert cfg.public_url == f"http://127.0.0.1:{port}"
+    assert cfg.chains == ("dev", "sepolia")
+    # server block: real nginx -t with the main config including it
+    block = (root / "etc/nginx/conf.d/erigolem-provider.conf").read_text()
+    assert f"listen 127.0.0.1:{port};" in block
+    assert f"include {root}/etc/nginx/erigolem/server/*.conf;" in block
+    assert "X-Content-Type-Options" in block
+    proc = subprocess.run(
+        [
+            str(nginx_bin),
+            "-t",
+            "-p",
+            f"{root}/ngx/",
+            "-c",
+            str(root / "etc/nginx/nginx.conf"),
+            "-e",
+            str(root / "ngx/logs/error.log"),
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr
+    # main nginx.conf already included conf.d: untouched
+    assert "erigolem" not in (root / "etc/nginx/nginx.conf").read_text()
+
+    after_first = snapshot(root)
+    rc, out = run_cli([*base_args(root, port, anvil_bin), "--skip-self-test"], capsys)
+    assert rc == 0, out
+    assert "unchanged" in out
+    assert snapshot(root) == after_first
+
+    rc, out = run_cli(["check", "--root", str(root)], capsys)
+    assert "nginx -t: configuration is valid" in out
+    assert "pricing: preset erigon active" in out
+
+    rc, out = run_cli(["uninstall", "--root", str(root)], capsys)
+    assert rc == 0, out
+    assert snapshot(root) == before
+
+
+def test_missing_include_adds_one_line_shown_first_and_restored(
+    tmp_path: Path, nginx_bin: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    root = tmp_path / "root"
+    main_conf = write_main_conf(root, include=False)
+    original = main_conf.read_text()
+    before = snapshot(root)
+    port = free_port()
+    rc, out = run_cli([*base_args(root, port), "--dry-run"], capsys)
+    assert rc == 0, out
+    assert "setup adds ONE include line" in out
+    assert f"+    include {root}/etc/nginx/conf.d/erigolem-provider.conf;" in out
+    assert snapshot(root) == before  # dry run wrote nothing
+
+    rc, out = run_cli([*base_args(root, port), "--skip-self-test"], capsys)
+    assert rc == 0, out
+    new = main_conf.read_text()
+    added = [ln for ln in new.splitlines() if ln not in original.splitlines()]
+    assert len(added) == 1
+    assert "erigolem-provider.conf" in added[0]
+    rc, out = run_cli(["uninstall", "--root", str(root)], capsys)
+    assert rc == 0
+    assert main_conf.read_text() == original
+    assert snapshot(root) == before
+
+
+def test_bad_inputs_give_clear_messages_and_write_nothing(
+    root: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    before = snapshot(root)
+    port = free_port()
+
+    def fails(extra: list[str], expected: str, port_: int = port) -> None:
+        args = base_args(root, port_)
+        rc, out = run_cli([*args, *extra, "--skip-self-test"], capsys)
+        assert rc == 2, out
+        assert expected in out, out
+        assert "Nothing was written" in out
+        assert snapshot(root) == before
+
+    fails(["--host", "bad_host!.example"], "is not a valid host name")
+    fails(["--nginx-bin", "/nonexistent/nginx"], "/nonexistent/nginx does not exist")
+    fails(["--chains", "mainnet,foochain"], "unknown chain(s) foochain")
+    fails(["--tls-cert", "/nonexistent/cert.pem"], "give both the certificate and its key")
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        taken = busy.getsockname()[1]
+        fails([], f"port {taken} is already in use", taken)
+    foreign = root / "etc/nginx/conf.d/other.conf"
+    foreign.parent.mkdir()
+    foreign.write_text(f"server {{\n    listen {port} default_server;\n}}\n")
+    before = snapshot(root)
+    fails([], f"another nginx server already listens on port {port} ({foreign}:2)")
+
+
+def test_read_only_directory_is_reported_before_anything_is_written(
+    root: Path, tmp_path: Path
+) -> None:
+    """Runs the CLI without CAP_DAC_OVERRIDE so a 0555 directory is read-only even for root."""
+    ro = root / "ro-plugins"
+    ro.mkdir()
+    ro.chmod(0o555)
+    before = snapshot(root)
+    argv = [
+        sys.executable,
+        "-m",
+        "erigolem_provider",
+        *base_args(root, free_port()),
+        "--skip-self-test",
+        "--plugins-dir",
+        str(ro / "plugins"),
+    ]
+    if os.geteuid() == 0:
+        argv = [
+            "setpriv",
+            "--bounding-set=-dac_override,-dac_read_search",
+            "--inh-caps=-dac_override,-dac_read_search",
+            *argv,
+        ]
+    proc = subprocess.run(argv, capture_output=True, text=True, timeout=60, check=False)
+    out = proc.stdout + proc.stderr
+    assert proc.returncode == 2, out
+    assert f"cannot write {ro}/plugins" in out
+    assert "read-only" in out
+    assert snapshot(root) == before
+    assert list(ro.iterdir()) == []
+
+
+@pytest.fixture
+def nginx_master(root: Path, nginx_bin: Path) -> Iterator[Path]:
+    """A real nginx master on the root's main config (stands in for the system nginx)."""
+    conf = root / "etc/nginx/nginx.conf"
+    base = [
+        str(nginx_bin),
+        "-p",
+        f"{root}/ngx/",
+        "-c",
+        str(conf),
+        "-e",
+        str(root / "ngx/logs/error.log"),
+    ]
+    proc = subprocess.Popen(base, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        deadline = time.monotonic() + 10
+        while (
+            not (root / "ngx/nginx.pid").exists()
+            or not (root / "ngx/nginx.pid").read_text().strip()
+        ):
+            assert proc.poll() is None, proc.stderr.read() if proc.stderr else ""
+            assert time.monotonic() < deadline, "nginx did not start"
+            time.sleep(0.05)
+        yield conf
+    finally:
+        proc.send_signal(signal.SIGQUIT)
+        try:
+            proc.wait(5)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        if proc.stderr:
+            proc.stderr.close()
+
+
+@pytest.mark.slow
+def test_self_test_reaches_a_dev_node_through_the_public_url(
+    root: Path, nginx_master: Path, anvil_bin: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    before = snapshot(root)
+    port = free_port()
+    rc, out = run_cli(base_args(root, port, anvil_bin), capsys)
+    assert "without credentials: HTTP 401 (want 401)" in out, out
+    assert "with credentials: HTTP 200 and a chain id" in out, out
+    assert "Self-test passed." in out
+    assert rc == 0
+    # the test node is gone: only the runtime's shared file is left, no node location
+    left = list((root / "etc/nginx/erigolem/server").glob("*.conf"))
+    assert [p.name for p in left if not p.name.startswith("_")] == []
+    rc, out = run_cli(["uninstall", "--root", str(root)], capsys)
+    assert rc == 0, out
+    assert snapshot(root) == before
