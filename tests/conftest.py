@@ -14,6 +14,9 @@ import pytest
 from tests.support.binaries import anvil_path, nginx_path
 from tests.support.memkeyring import MemoryKeyring
 
+# Fixtures other test modules share: runtime_config_path / runtime_config (local runtime config).
+pytest_plugins = ["tests.support.runtime_env"]
+
 
 @pytest.fixture(autouse=True)
 def _isolated_home(

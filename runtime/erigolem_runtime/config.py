@@ -490,16 +490,25 @@ def save_config(config: RuntimeConfig, path: Path) -> Path:
     return path
 
 
-def atomic_write(path: Path, text: str, mode: int = 0o600) -> None:
-    """Replace `path` with `text` atomically; the file never exists with looser permissions."""
+def atomic_write(
+    path: Path, text: str | bytes, mode: int = 0o600, gid: int | None = None, fsync: bool = True
+) -> None:
+    """Replace `path` with `text` atomically; the file never exists with looser permissions.
+
+    `gid` sets the file's group (e.g. so a system nginx's workers may read a 0640 file).
+    """
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         os.fchmod(fd, mode)
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
+        if gid is not None:
+            os.fchown(fd, -1, gid)
+        data = text.encode("utf-8") if isinstance(text, str) else text
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
             fh.flush()
-            os.fsync(fh.fileno())
+            if fsync:
+                os.fsync(fh.fileno())
         os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):

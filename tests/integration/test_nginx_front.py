@@ -1,0 +1,376 @@
+"""NginxFront against a real nginx (private master and "system" mode) and real anvil nodes."""
+
+from __future__ import annotations
+
+import base64
+import http.client
+import json
+import os
+import signal
+import socket
+import stat
+import subprocess
+import sys
+import textwrap
+import time
+from collections.abc import Iterator
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+from erigolem_runtime.config import RuntimeConfig, load_config, parse_config
+from erigolem_runtime.credentials import new_password, new_user
+from erigolem_runtime.nginx import NginxError, NginxFront, pid_alive, stop_private_nginx
+
+from tests.support.binaries import REPO, free_port
+from tests.support.runtime_env import make_local_config
+
+pytestmark = [pytest.mark.integration, pytest.mark.asyncio]
+
+CHAIN_ID = {"jsonrpc": "2.0", "id": 1, "method": "eth_chainId", "params": []}
+
+
+def _wait_port(port: int, timeout: float = 10) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with socket.socket() as s:
+            if s.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        time.sleep(0.02)
+    raise AssertionError(f"nothing listens on {port}")
+
+
+@pytest.fixture
+def anvils(anvil_bin: Path) -> Iterator[list[int]]:
+    """Two real anvil dev nodes on loopback (ports), killed afterwards."""
+    procs: list[subprocess.Popen[bytes]] = []
+    ports: list[int] = []
+    try:
+        for _ in range(2):
+            port = free_port()
+            procs.append(
+                subprocess.Popen(
+                    [str(anvil_bin), "--host", "127.0.0.1", "--port", str(port)],
+                    stdout=subprocess.DEVNULL,
+                    stderr=subprocess.DEVNULL,
+                )
+            )
+            ports.append(port)
+        for port in ports:
+            _wait_port(port)
+        yield ports
+    finally:
+        for p in procs:
+            p.kill()
+            p.wait(5)
+
+
+@pytest.fixture
+def config(tmp_path: Path, nginx_bin: Path) -> Iterator[RuntimeConfig]:
+    """A local config (private nginx under tmp_path); any master it started is stopped."""
+    cfg = load_config(make_local_config(tmp_path / "rt"))
+    cfg = replace(cfg, nginx=replace(cfg.nginx, binary=str(nginx_bin)))
+    try:
+        yield cfg
+    finally:
+        assert cfg.nginx.prefix is not None
+        stop_private_nginx(cfg.nginx.prefix)
+
+
+def _post(url: str, auth: tuple[str, str] | None, body: object = CHAIN_ID) -> tuple[int, str]:
+    """One JSON-RPC POST on a fresh connection: (status, body text)."""
+    rest = url.split("://", 1)[1]
+    hostport, path = rest.split("/", 1)
+    conn = http.client.HTTPConnection(hostport, timeout=10)
+    headers = {"Content-Type": "application/json"}
+    if auth:
+        headers["Authorization"] = "Basic " + base64.b64encode(":".join(auth).encode()).decode()
+    try:
+        conn.request("POST", "/" + path, json.dumps(body), headers)
+        resp = conn.getresponse()
+        return resp.status, resp.read().decode()
+    finally:
+        conn.close()
+
+
+def _served(front: NginxFront, iid: str, expected: int) -> int:
+    """requests_served once nginx has written its log lines (written just after the reply)."""
+    deadline = time.monotonic() + 5
+    while (n := front.requests_served(iid)) < expected and time.monotonic() < deadline:
+        time.sleep(0.01)
+    return n
+
+
+def _files(root: Path) -> set[Path]:
+    return {p for p in root.rglob("*") if p.is_file()} if root.exists() else set()
+
+
+async def test_auth_isolation_counting_and_master_lifecycle(
+    config: RuntimeConfig, anvils: list[int]
+) -> None:
+    front = NginxFront(config)
+    user = new_user()
+    pw_a, pw_b = new_password(), new_password()
+    url_a = await front.add_instance("node-a", anvils[0], user, pw_a)
+    master = front.master_pid()
+    assert master is not None
+    url_b = await front.add_instance("node-b", anvils[1], user, pw_b)
+    assert front.master_pid() == master  # one master serves both
+    assert url_a == config.public_url + "/node-a/"
+    assert front.active_instances() == ["node-a", "node-b"]
+
+    status, body = _post(url_a, None)
+    assert status == 401
+    assert "wrong or missing credentials" in body
+    assert _post(url_a, (user, "x" * 24))[0] == 401
+    assert _post(url_a, ("other", pw_a))[0] == 401
+    status, body = _post(url_a, (user, pw_a))
+    assert status == 200
+    assert json.loads(body)["result"] == "0x7a69"
+    assert _post(url_b, (user, pw_a))[0] == 401  # A's credentials never open B
+    assert _post(url_b, (user, pw_b))[0] == 200
+    assert _post(config.public_url + "/nobody/", (user, pw_a))[0] == 404
+    assert _post(url_a.rstrip("/"), (user, pw_a))[0] == 200  # no trailing slash: same node
+
+    assert _served(front, "node-a", 2) == 2  # the 401s are not billed
+    for _ in range(3):
+        _post(url_a, (user, pw_a))
+    assert _served(front, "node-a", 5) == 5
+    assert _served(front, "node-b", 1) == 1
+
+    ht = front.layout.htpasswd_file("node-a")
+    assert stat.S_IMODE(ht.stat().st_mode) == 0o600
+    line = ht.read_text()
+    assert line.startswith(f"{user}:$apr1$")
+    assert pw_a not in line
+
+    await front.remove_instance("node-a")
+    assert _post(url_a, (user, pw_a))[0] == 404  # gone at once
+    assert not ht.exists()
+    assert not front.layout.location_file("node-a").exists()
+    assert not front.layout.upstream_file("node-a").exists()
+    assert not front.layout.log_file("node-a").exists()
+    assert front.requests_served("node-a") == 5  # final count stays readable
+    assert _post(url_b, (user, pw_b))[0] == 200
+    assert front.master_pid() == master
+
+    await front.remove_instance("node-b")  # the last one: the master goes too
+    assert not pid_alive(master)
+    assert front.master_pid() is None
+    await front.remove_instance("node-b")  # idempotent
+
+
+async def test_rotation_is_immediate(config: RuntimeConfig, anvils: list[int]) -> None:
+    front = NginxFront(config)
+    old, new = new_password(), new_password()
+    url = await front.add_instance("rot-node", anvils[0], "erigolem", old)
+    assert _post(url, ("erigolem", old))[0] == 200
+    await front.set_password("rot-node", "erigolem", new)
+    assert _post(url, ("erigolem", old))[0] == 401
+    assert _post(url, ("erigolem", new))[0] == 200
+    with pytest.raises(NginxError, match="no instance"):
+        await front.set_password("not-there", "erigolem", new)
+    await front.remove_instance("rot-node")
+
+
+async def test_failed_nginx_test_rolls_back(config: RuntimeConfig, anvils: list[int]) -> None:
+    front = NginxFront(config)
+    pw = new_password()
+    url = await front.add_instance("good-one", anvils[0], "erigolem", pw)
+    bad = front.layout.server_dir / "X_broken.conf"  # someone else's broken file
+    bad.write_text("this is not nginx config;\n")
+    before = _files(front.layout.include_dir) | _files(front.layout.htpasswd_dir)
+    with pytest.raises(NginxError, match="unknown directive"):
+        await front.add_instance("second", anvils[1], "erigolem", new_password())
+    after = _files(front.layout.include_dir) | _files(front.layout.htpasswd_dir)
+    assert after == before
+    assert front.active_instances() == ["good-one"]
+    assert _post(url, ("erigolem", pw))[0] == 200  # the running config is untouched
+    bad.unlink()
+    await front.remove_instance("good-one")
+
+
+HOSTILE = ["../x", "a;b", "a b", "ab\ncd", "abc\n", "$host", "x" * 300, "A-B-C", "", "a}b{"]
+
+
+async def test_hostile_ids_never_reach_a_file(config: RuntimeConfig, tmp_path: Path) -> None:
+    front = NginxFront(config)
+    before = _files(tmp_path)
+    for bad in HOSTILE:
+        with pytest.raises(ValueError, match="invalid instance id"):
+            await front.add_instance(bad, 30000, "erigolem", new_password())
+        with pytest.raises(ValueError):
+            await front.set_password(bad, "erigolem", new_password())
+        with pytest.raises(ValueError):
+            await front.remove_instance(bad)
+        with pytest.raises(ValueError):
+            front.requests_served(bad)
+    with pytest.raises(ValueError, match="invalid user"):
+        await front.add_instance("fine-id", 30000, "a:b", new_password())
+    with pytest.raises(ValueError, match="invalid password"):
+        await front.add_instance("fine-id", 30000, "erigolem", "short")
+    with pytest.raises(ValueError, match="upstream port"):
+        await front.add_instance("fine-id", 70000, "erigolem", new_password())
+    assert _files(tmp_path) == before
+    assert front.master_pid() is None
+
+
+STALE_OWNER = textwrap.dedent(
+    """
+    import asyncio, sys
+    from pathlib import Path
+    from dataclasses import replace
+    from erigolem_runtime.config import load_config
+    from erigolem_runtime.nginx import NginxFront
+    cfg = load_config(Path(sys.argv[1]))
+    cfg = replace(cfg, nginx=replace(cfg.nginx, binary=sys.argv[3]))
+    asyncio.run(NginxFront(cfg).add_instance("stale-one", int(sys.argv[2]), "erigolem", "p" * 24))
+    print("ready", flush=True)
+    sys.stdin.read()
+    """
+)
+
+
+def _owner_adds_and_dies(config: RuntimeConfig, anvil_port: int) -> None:
+    """Another runtime process adds `stale-one`, then is SIGKILLed without removing it."""
+    assert config.source is not None
+    owner = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            STALE_OWNER,
+            str(config.source),
+            str(anvil_port),
+            config.nginx.binary,
+        ],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        cwd=REPO,
+    )
+    try:
+        assert owner.stdout is not None
+        assert owner.stdout.readline().strip() == b"ready"
+        stale_url = config.instance_url("stale-one")
+        assert _post(stale_url, ("erigolem", "p" * 24))[0] == 200
+        owner.send_signal(signal.SIGKILL)  # dies without removing its instance
+        owner.wait(5)
+    finally:
+        owner.kill()
+        owner.wait(5)
+        for f in (owner.stdin, owner.stdout):
+            if f:
+                f.close()
+
+
+async def test_instance_of_a_dead_owner_is_reaped(
+    config: RuntimeConfig, anvils: list[int], tmp_path: Path
+) -> None:
+    _owner_adds_and_dies(config, anvils[0])
+    front = NginxFront(config)
+    master = front.master_pid()
+    assert master is not None  # still up: its owner never said goodbye
+    assert await front.reap_stale() == ["stale-one"]
+    assert not pid_alive(master)  # nothing live left: no orphaned nginx
+    assert not front.layout.htpasswd_file("stale-one").exists()
+    assert not front.layout.record_file("stale-one").exists()
+
+    # and an add reaps too, while the master keeps serving the live instance
+    front.layout.record_file("ghost-node").parent.mkdir(parents=True, exist_ok=True)
+    front.layout.record_file("ghost-node").write_text(json.dumps({"pid": 2**22 + 1, "port": 1}))
+    url = await front.add_instance("live-node", anvils[1], "erigolem", "q" * 24)
+    assert front.active_instances() == ["live-node"]
+    assert not front.layout.record_file("ghost-node").exists()
+    assert _post(url, ("erigolem", "q" * 24))[0] == 200
+    await front.remove_instance("live-node")
+
+
+async def test_listen_port_taken_gives_a_clear_error(
+    config: RuntimeConfig, anvils: list[int]
+) -> None:
+    front = NginxFront(config)
+    with socket.socket() as squatter:
+        squatter.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        squatter.bind(("127.0.0.1", config.nginx.listen_port))
+        squatter.listen()
+        with pytest.raises(NginxError, match=r"nginx\.listen"):
+            await front.add_instance("blocked", anvils[0], "erigolem", new_password())
+    assert front.active_instances() == []
+    assert not front.layout.location_file("blocked").exists()
+
+
+async def test_missing_nginx_binary_names_the_key(config: RuntimeConfig, tmp_path: Path) -> None:
+    cfg = replace(config, nginx=replace(config.nginx, binary=str(tmp_path / "no-nginx")))
+    with pytest.raises(NginxError, match=r"nginx\.binary"):
+        await NginxFront(cfg).add_instance("nobin", 30000, "erigolem", new_password())
+    cfg = replace(config, nginx=replace(config.nginx, binary="no-such-nginx-anywhere"))
+    with pytest.raises(NginxError, match=r"nginx\.binary"):
+        await NginxFront(cfg).add_instance("nobin", 30000, "erigolem", new_password())
+
+
+@pytest.fixture
+def system_nginx(tmp_path: Path, nginx_bin: Path) -> Iterator[tuple[list[str], int, Path]]:
+    """Plays the provider's system nginx: a real master whose main config includes our dirs.
+
+    Yields (control argv, its port, the include dir); the master is stopped afterwards.
+    """
+    sysng = tmp_path / "sysnginx"
+    include = tmp_path / "erigolem-include"
+    for d in ("conf", "logs", "tmp"):
+        (sysng / d).mkdir(parents=True)
+    port = free_port()
+    user = "user root root;" if os.geteuid() == 0 else ""
+    (sysng / "conf/nginx.conf").write_text(
+        f"""worker_processes 1; pid logs/nginx.pid; error_log logs/error.log; {user}
+events {{ worker_connections 64; }}
+http {{ access_log off; client_body_temp_path tmp/b; proxy_temp_path tmp/p;
+  fastcgi_temp_path tmp/f; uwsgi_temp_path tmp/u; scgi_temp_path tmp/s;
+  include {include}/http/*.conf;
+  server {{ listen 127.0.0.1:{port}; location / {{ return 404; }}
+           include {include}/server/*.conf; }} }}
+"""
+    )
+    ctl = [str(nginx_bin), "-p", f"{sysng}/", "-c", "conf/nginx.conf", "-e", "logs/error.log"]
+    (include / "http").mkdir(parents=True)
+    (include / "server").mkdir()
+    subprocess.run(ctl, check=True)
+    try:
+        yield ctl, port, include
+    finally:
+        stop_private_nginx(sysng)
+
+
+async def test_system_mode_against_a_running_nginx(
+    tmp_path: Path,
+    nginx_bin: Path,
+    anvils: list[int],
+    system_nginx: tuple[list[str], int, Path],
+) -> None:
+    ctl, port, include = system_nginx
+    cfg = parse_config(
+        {
+            "public_url": f"http://127.0.0.1:{port}",
+            "nginx": {
+                "mode": "system",
+                "binary": str(nginx_bin),
+                "include_dir": str(include),
+                "htpasswd_dir": str(tmp_path / "htpasswd"),
+                "reload_command": [*ctl, "-s", "reload"],
+                "test_command": [*ctl, "-t", "-q"],
+                "check_url": f"http://127.0.0.1:{port}",
+                "hash_scheme": "ssha",
+            },
+            "ports": {"first": 30000, "last": 30010},
+            "state_dir": str(tmp_path / "state"),
+            "data_dir": str(tmp_path / "data"),
+        }
+    )
+    front = NginxFront(cfg)
+    pw = new_password()
+    url = await front.add_instance("sys-node", anvils[0], "erigolem", pw)
+    assert front.layout.htpasswd_file("sys-node").read_text().startswith("erigolem:{SSHA}")
+    assert _post(url, ("erigolem", pw))[0] == 200
+    assert _post(url, ("erigolem", "y" * 24))[0] == 401
+    assert _served(front, "sys-node", 1) == 1
+    await front.remove_instance("sys-node")
+    assert _post(url, ("erigolem", pw))[0] == 404
+    assert _files(include) == {include / "http/_erigolem.conf", include / "server/_erigolem.conf"}
