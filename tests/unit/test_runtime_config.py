@@ -174,3 +174,59 @@ def test_private_mode_needs_prefix_and_loopback_listen(tmp_path: Path) -> None:
 def test_top_level_must_be_an_object() -> None:
     with pytest.raises(ConfigError, match="must be a JSON object"):
         parse_config([1, 2])
+
+
+# ------------------------------------------------------------------ local-config
+
+
+def test_local_config_is_complete_and_kept(tmp_path: Path) -> None:
+    from erigolem_runtime.localconfig import write_local_config
+
+    path = write_local_config(tmp_path / "lc")
+    cfg = load_config(path)
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert cfg.nginx.mode == "private"
+    assert cfg.nginx.prefix == (tmp_path / "lc/nginx").resolve()
+    assert cfg.public_url == f"http://127.0.0.1:{cfg.nginx.listen_port}"
+    assert len(cfg.ports) == 200
+    assert cfg.nginx.listen_port not in range(cfg.ports.first, cfg.ports.last + 1)
+    assert cfg.state_dir.is_relative_to(tmp_path)
+    assert cfg.data_dir.is_relative_to(tmp_path)
+    assert cfg.clients.anvil.binary is not None
+    assert Path(cfg.clients.anvil.binary).name == "anvil"
+    assert "dev" in cfg.chains
+    first = path.read_text()
+    assert write_local_config(tmp_path / "lc") == path
+    assert path.read_text() == first  # same URL across restarts
+
+
+def test_local_config_moves_off_a_taken_listen_port(tmp_path: Path) -> None:
+    import socket
+
+    from erigolem_runtime.localconfig import write_local_config
+
+    path = write_local_config(tmp_path / "lc")
+    old = load_config(path)
+    with socket.socket() as squatter:
+        squatter.bind(("127.0.0.1", old.nginx.listen_port))
+        squatter.listen()
+        new = load_config(write_local_config(tmp_path / "lc"))
+    assert new.nginx.listen_port != old.nginx.listen_port
+    assert new.public_url.endswith(str(new.nginx.listen_port))
+
+
+def test_local_config_replaces_a_broken_file(tmp_path: Path) -> None:
+    from erigolem_runtime.localconfig import write_local_config
+
+    (tmp_path / "lc").mkdir()
+    (tmp_path / "lc/erigolem-runtime.json").write_text('{"public_url": 1}')
+    path = write_local_config(tmp_path / "lc")
+    assert load_config(path).nginx.mode == "private"
+    assert (tmp_path / "lc/erigolem-runtime.json.invalid").exists()
+
+
+def test_runtime_config_fixture(runtime_config_path: Path) -> None:
+    import os
+
+    assert os.environ[CONFIG_ENV] == str(runtime_config_path)
+    assert load_config().source == runtime_config_path
