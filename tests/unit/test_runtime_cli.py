@@ -196,3 +196,20 @@ async def test_start_with_a_bad_config_fails_the_hello_with_the_reason(tmp_path:
         await client.start({"chain": "dev", "client": "anvil"}, timeout=30)
     assert client.returncode == 1
     assert not client.running
+
+
+@pytest.mark.parametrize(
+    ("text", "secret"),
+    [
+        ('{"url": "http://h/x/", "auth": {"user": "u", "password": "s3cr3t-pw"}}', "s3cr3t-pw"),
+        ("password=s3cr3t-pw other=1", "s3cr3t-pw"),
+        ("Authorization: Basic dXNlcjpzM2NyM3Q=", "dXNlcjpzM2NyM3Q="),
+        ("curl http://user:s3cr3t-pw@127.0.0.1:8080/", "s3cr3t-pw"),
+    ],
+)
+def test_log_redaction_masks_secrets(text: str, secret: str) -> None:
+    from erigolem_runtime.logsetup import redact
+
+    cleaned = redact(text)
+    assert secret not in cleaned
+    assert "***" in cleaned
