@@ -1,0 +1,202 @@
+"""`erigolem wallet …` end to end in real subprocesses, plus cli/common.py's input/output rules.
+
+The subprocesses share one keyring across processes: the app's own file backend
+(`DataDirKeyring` under ERIGOLEM_HOME), selected explicitly with PYTHON_KEYRING_BACKEND.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import stat
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from eth_account import Account
+
+from erigolem_desktop.cli import common
+
+ANVIL0_KEY = "0xac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80"
+ANVIL0 = "0xf39Fd6e51aad88F6F4ce6aB8827279cffFb92266"
+ANVIL1 = "0x70997970C51812dc3A010C7d01b50e0d17dc79C8"
+TEST_MNEMONIC = "test test test test test test test test test test test junk"
+PASS = "cli passphrase 42"
+
+
+@pytest.fixture
+def cli_env(erigolem_home: Path) -> dict[str, str]:
+    env = dict(os.environ)
+    env.update(
+        ERIGOLEM_HOME=str(erigolem_home),
+        PYTHON_KEYRING_BACKEND="erigolem_desktop.core.keyring_setup.DataDirKeyring",
+        ERIGOLEM_WALLET_SCRYPT_N="4096",
+        ERIGOLEM_PASSPHRASE=PASS,
+    )
+    env.pop("ERIGOLEM_KEYSTORE_PASSWORD", None)
+    return env
+
+
+def run(
+    env: dict[str, str], *argv: str, stdin: str = "", **extra: str
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "erigolem_desktop", *argv],
+        input=stdin,
+        capture_output=True,
+        text=True,
+        env={**env, **extra},
+        timeout=60,
+        check=False,
+    )
+
+
+def test_wallet_cli_end_to_end(cli_env: dict[str, str], tmp_path: Path) -> None:
+    created = run(cli_env, "--json", "wallet", "create", "--label", "first")
+    assert created.returncode == 0, created.stderr
+    info = json.loads(created.stdout)
+    assert len(info["mnemonic"].split()) == 12
+    assert "shown ONCE" in created.stderr
+
+    key_file = tmp_path / "key.txt"
+    key_file.write_text(ANVIL0_KEY + "\n")
+    imported = run(cli_env, "wallet", "import", "--key-file", str(key_file), "--label", "anvil")
+    assert imported.returncode == 0, imported.stderr
+    assert ANVIL0 in imported.stdout
+    via_stdin = run(
+        cli_env, "wallet", "import", "--mnemonic-file", "-", "--path", "m/44'/60'/0'/0/1",
+        stdin=TEST_MNEMONIC + "\n",
+    )  # fmt: skip
+    assert via_stdin.returncode == 0, via_stdin.stderr
+    assert ANVIL1 in via_stdin.stdout
+
+    listed = json.loads(run(cli_env, "wallet", "list", "--json").stdout)
+    assert [a["address"] for a in listed] == [info["address"], ANVIL0, ANVIL1]
+    assert [a["active"] for a in listed] == [True, False, False]
+    assert run(cli_env, "wallet", "use", ANVIL0.lower()).returncode == 0
+    assert "* " + ANVIL0 in run(cli_env, "wallet", "list").stdout
+
+    signed = run(cli_env, "wallet", "sign", "hello from the cli")
+    assert signed.returncode == 0, signed.stderr
+    sig = signed.stdout.strip()
+    ok = run(
+        cli_env, "wallet", "verify", "hello from the cli", "--signature", sig, "--address", ANVIL0
+    )
+    assert ok.returncode == 0
+    assert "Valid" in ok.stdout
+    bad = run(cli_env, "wallet", "verify", "hello!", "--signature", sig, "--address", ANVIL0)
+    assert bad.returncode == 1
+    assert "INVALID" in bad.stdout
+
+    siwe = run(
+        cli_env, "--json", "wallet", "sign-siwe", "--domain", "app.example.org",
+        "--uri", "https://app.example.org/login", "--statement", "Sign in to Erigolem",
+        "--nonce", "abcdef123456", "--expires-in", "300",
+    )  # fmt: skip
+    assert siwe.returncode == 0, siwe.stderr
+    out = json.loads(siwe.stdout)
+    msg_file = tmp_path / "siwe.txt"
+    msg_file.write_text(out["message"])
+    good = run(
+        cli_env, "wallet", "verify", "--message-file", str(msg_file), "--signature",
+        out["signature"], "--siwe-domain", "app.example.org", "--nonce", "abcdef123456",
+    )  # fmt: skip
+    assert good.returncode == 0, good.stdout + good.stderr
+    phish = run(
+        cli_env, "--json", "wallet", "verify", "--message-file", str(msg_file), "--signature",
+        out["signature"], "--siwe-domain", "evil.example",
+    )  # fmt: skip
+    assert phish.returncode == 1
+    assert json.loads(phish.stdout)["valid"] is False
+
+    export_file = tmp_path / "backup.json"
+    exported = run(cli_env, "wallet", "export", ANVIL0, "--out", str(export_file))
+    assert exported.returncode == 0, exported.stderr
+    assert stat.S_IMODE(export_file.stat().st_mode) == 0o600
+    assert Account.decrypt(json.loads(export_file.read_text()), PASS).hex() == ANVIL0_KEY[2:]
+    again = run(cli_env, "wallet", "export", ANVIL0, "--out", str(export_file))
+    assert again.returncode == 2  # no silent overwrite
+
+    assert run(cli_env, "wallet", "remove", ANVIL0).returncode == 2  # no --yes, no tty
+    assert run(cli_env, "wallet", "remove", ANVIL0, "--yes").returncode == 0
+    ks_pw = tmp_path / "kspw"
+    ks_pw.write_text(PASS + "\n")
+    back = run(
+        cli_env, "wallet", "import", "--keystore", str(export_file),
+        "--keystore-password-file", str(ks_pw),
+    )  # fmt: skip
+    assert back.returncode == 0, back.stderr
+    assert ANVIL0 in back.stdout
+
+
+def test_wallet_cli_error_exit_codes(cli_env: dict[str, str], tmp_path: Path) -> None:
+    key_file = tmp_path / "key.txt"
+    key_file.write_text(ANVIL0_KEY)
+    assert run(cli_env, "wallet", "import", "--key-file", str(key_file)).returncode == 0
+
+    wrong = run(cli_env, "wallet", "sign", "x", ERIGOLEM_PASSPHRASE="not it")
+    assert wrong.returncode == 3
+    assert "passphrase is wrong" in wrong.stderr
+
+    wrong_json = run(cli_env, "--json", "wallet", "export", ANVIL0, ERIGOLEM_PASSPHRASE="no")
+    assert wrong_json.returncode == 3
+    assert json.loads(wrong_json.stderr)["exit_code"] == 3
+
+    nokeyring = run(
+        cli_env, "wallet", "list", PYTHON_KEYRING_BACKEND="keyring.backends.fail.Keyring"
+    )
+    assert nokeyring.returncode == 4
+    assert "PYTHON_KEYRING_BACKEND" in nokeyring.stderr
+
+    env = {k: v for k, v in cli_env.items() if k != "ERIGOLEM_PASSPHRASE"}
+    no_source = run(env, "wallet", "sign", "x")  # no tty, no env, no file
+    assert no_source.returncode == 2
+    assert "--passphrase-file" in no_source.stderr
+    pw = tmp_path / "pw"
+    pw.write_text(PASS + "\nignored second line\n")
+    assert run(env, "wallet", "sign", "x", "--passphrase-file", str(pw)).returncode == 0
+    assert run(env, "wallet", "sign", "x", "--passphrase-file", "-", stdin=PASS).returncode == 0
+
+    assert run(cli_env, "wallet", "use", "0x" + "12" * 20).returncode == 1
+    assert run(cli_env, "wallet", "import").returncode == 2
+    bad_key = tmp_path / "bad"
+    bad_key.write_text("not a key")
+    bad = run(cli_env, "wallet", "import", "--key-file", str(bad_key))
+    assert bad.returncode == 1
+    assert "64 hex digits" in bad.stderr
+    assert "not a key" not in bad.stderr  # the input itself is never echoed
+    missing = run(cli_env, "wallet", "import", "--key-file", str(tmp_path / "nope"))
+    assert missing.returncode == 2
+    assert "Could not read" in missing.stderr
+
+
+def test_common_output_and_errors(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    common.emit(argparse.Namespace(json=True), {"a": 1})
+    common.emit(argparse.Namespace(), {"a": None, "b": [1]})
+    out = capsys.readouterr().out
+    assert json.loads(out.split("}\n", 1)[0] + "}") == {"a": 1}
+    assert "a: -\nb: [1]" in out
+
+    class Hinted(Exception):
+        hint = "do this"
+
+    def boom(_args: argparse.Namespace) -> int:
+        raise Hinted("it broke")
+
+    assert common.handle_errors(boom)(argparse.Namespace()) == 1
+    err = capsys.readouterr().err
+    assert "it broke" in err
+    assert "do this" in err
+
+    def bug(_args: argparse.Namespace) -> int:
+        raise ZeroDivisionError
+
+    with pytest.raises(ZeroDivisionError):  # programming errors keep their traceback
+        common.handle_errors(bug)(argparse.Namespace())
+
+    empty = tmp_path / "empty"
+    empty.write_text("\n")
+    with pytest.raises(common.UsageError, match="empty"):
+        common.read_secret_file(str(empty), "passphrase")
