@@ -234,7 +234,7 @@ class SiweMessage:
     def parse(cls, text: str) -> SiweMessage:
         """The message in `text`, parsed strictly (SiweParseError names the offending line)."""
         lines = text.split("\n")
-        if len(lines) < 10:
+        if len(lines) < 9:
             raise SiweParseError("the message is too short.")
         header = lines[0]
         if not header.endswith(_HEADER_SUFFIX):
