@@ -116,12 +116,16 @@ def check_binaries(
         Finding(
             "warning",
             "ya-provider",
-            "not found: the pricing preset is written to presets.json directly; "
-            + GOLEM_INSTALL_HINT,
+            "not found (part of the Golem provider, see yagna): the pricing preset is written "
+            "to presets.json directly",
             "ya_provider_bin",
         ),
     )
-    probe("golemsp", golemsp, Finding("warning", "golemsp", f"not found: {GOLEM_INSTALL_HINT}"))
+    probe(
+        "golemsp",
+        golemsp,
+        Finding("warning", "golemsp", "not found (part of the Golem provider, see yagna)"),
+    )
     probe(
         "nginx",
         nginx,
