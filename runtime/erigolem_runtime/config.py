@@ -59,6 +59,7 @@ class NginxConfig:
     test_command: tuple[str, ...] | None = None  # system (private: derived from prefix)
     check_url: str | None = None  # system: local base URL polled after a reload (optional)
     htpasswd_group: str | None = None  # system: files 0640 in this group (e.g. www-data)
+    pid_file: Path | None = None  # system: the master's pid file, to wait out old workers
     hash_scheme: str = "apr1"
 
     @property
@@ -150,7 +151,7 @@ class RuntimeConfig:
         """The JSON form `parse_config` reads back (paths absolute)."""
         n = self.nginx
         nginx: dict[str, Any] = {"mode": n.mode, "binary": n.binary}
-        for key in ("prefix", "include_dir", "htpasswd_dir", "log_dir"):
+        for key in ("prefix", "include_dir", "htpasswd_dir", "log_dir", "pid_file"):
             value = getattr(n, key)
             if value is not None:
                 nginx[key] = str(value)
@@ -347,6 +348,7 @@ def _parse_nginx(top: _Obj) -> NginxConfig:
         test_command=o.argv("test_command"),
         check_url=None if check_url is None else _check_url(o, o.key("check_url"), check_url),
         htpasswd_group=o.str_("htpasswd_group"),
+        pid_file=o.path_("pid_file"),
         hash_scheme=hash_scheme,
     )
     if cfg.listen is not None:

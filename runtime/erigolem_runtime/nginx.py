@@ -159,11 +159,17 @@ def pid_alive(pid: int, start_time: int | None = None) -> bool:
     return start_time is None or int(fields[19]) == start_time
 
 
+def _pid_from(pid_file: Path) -> int | None:
+    try:
+        return int(pid_file.read_text().strip() or 0) or None
+    except (OSError, ValueError):
+        return None
+
+
 def running_master_pid(prefix: Path) -> int | None:
     """The pid of the nginx master running in `prefix`, if one runs."""
-    try:
-        pid = int((prefix / "logs" / "nginx.pid").read_text().strip() or 0)
-    except (OSError, ValueError):
+    pid = _pid_from(prefix / "logs" / "nginx.pid")
+    if pid is None:
         return None
     if not pid_alive(pid):
         return None
@@ -678,18 +684,20 @@ class NginxFront:
         n = self.config.nginx
         if n.mode == "system":
             assert n.reload_command is not None
+            pid = _pid_from(n.pid_file) if n.pid_file else None
+            old = _children(pid) if pid else []
             rc, out = await _run(list(n.reload_command))
             if rc != 0:
                 raise NginxError(
                     f"nginx.reload_command {list(n.reload_command)} failed (exit {rc}): {out}"
                 )
-            return
-        pid = self.master_pid()
-        if pid is None:
-            await self._start_master()
-            return
-        old = _children(pid)
-        os.kill(pid, signal.SIGHUP)
+        else:
+            pid = self.master_pid()
+            if pid is None:
+                await self._start_master()
+                return
+            old = _children(pid)
+            os.kill(pid, signal.SIGHUP)
         # Old workers keep accepting until they handle the master's QUIT; wait for that, so a
         # request sent after this returns never meets the old configuration.
         deadline = time.monotonic() + SETTLE_TIMEOUT_SEC
@@ -714,7 +722,7 @@ class NginxFront:
             return
         # Private mode already waited for the old workers to stop accepting; for a system
         # nginx we cannot see its workers, so we ask for several answers in a row.
-        needed = 1 if n.mode == "private" else 5
+        needed = 1 if n.mode == "private" or n.pid_file else 5
         deadline = time.monotonic() + SETTLE_TIMEOUT_SEC
         status: int | None = None
         streak = 0

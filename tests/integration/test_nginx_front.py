@@ -346,6 +346,7 @@ async def test_system_mode_against_a_running_nginx(
     system_nginx: tuple[list[str], int, Path],
 ) -> None:
     ctl, port, include = system_nginx
+    ctl_prefix = Path(ctl[2])
     cfg = parse_config(
         {
             "public_url": f"http://127.0.0.1:{port}",
@@ -357,6 +358,7 @@ async def test_system_mode_against_a_running_nginx(
                 "reload_command": [*ctl, "-s", "reload"],
                 "test_command": [*ctl, "-t", "-q"],
                 "check_url": f"http://127.0.0.1:{port}",
+                "pid_file": str(ctl_prefix / "logs/nginx.pid"),
                 "hash_scheme": "ssha",
             },
             "ports": {"first": 30000, "last": 30010},
