@@ -55,7 +55,7 @@ def message(**overrides: object) -> SiweMessage:
 
 
 def sign(text: str) -> str:
-    return "0x" + Account.sign_message(encode_defunct(text=text), KEY).signature.hex()
+    return "0x" + bytes(Account.sign_message(encode_defunct(text=text), KEY).signature).hex()
 
 
 def test_exact_text_and_round_trip() -> None:

@@ -315,13 +315,13 @@ def test_explicit_fail_backend_is_unavailable(
 ) -> None:
     previous = keyring.get_keyring()
     monkeypatch.setenv("PYTHON_KEYRING_BACKEND", "keyring.backends.fail.Keyring")
-    keyring.set_keyring(fail.Keyring())
+    keyring.set_keyring(fail.Keyring())  # type: ignore[no-untyped-call]
     try:
         with pytest.raises(KeyringUnavailable, match="cannot store keys") as err:
             Wallet.open()
         assert "PYTHON_KEYRING_BACKEND" in err.value.hint
         monkeypatch.setenv("PYTHON_KEYRING_BACKEND", "no.such.Backend")
-        keyring.core._keyring_backend = None  # type: ignore[attr-defined]
+        keyring.core._keyring_backend = None
         with pytest.raises(KeyringUnavailable, match="cannot be loaded"):
             ensure_keyring()
     finally:
@@ -334,7 +334,7 @@ def test_default_fail_backend_falls_back_to_data_dir_file(
     previous = keyring.get_keyring()
     monkeypatch.delenv("PYTHON_KEYRING_BACKEND", raising=False)
     monkeypatch.setenv("XDG_CONFIG_HOME", str(erigolem_home / "xdg"))  # no keyringrc.cfg
-    keyring.set_keyring(fail.Keyring())
+    keyring.set_keyring(fail.Keyring())  # type: ignore[no-untyped-call]
     try:
         name = ensure_keyring()
         assert name.endswith("keyring_setup.DataDirKeyring")
@@ -356,7 +356,7 @@ def test_default_fail_backend_falls_back_to_data_dir_file(
         SecretStore().delete("node-1")  # absent: no error
         assert SecretStore().get("node-1") is None
         # with the fallback disabled there is no way but the error
-        keyring.set_keyring(fail.Keyring())
+        keyring.set_keyring(fail.Keyring())  # type: ignore[no-untyped-call]
         monkeypatch.setenv(keyring_setup.FALLBACK_ENV, "0")
         with pytest.raises(KeyringUnavailable, match="fallback is disabled"):
             ensure_keyring()
@@ -373,7 +373,7 @@ def test_chainer_prefers_platform_store_and_skips_prompting(
     previous = keyring.get_keyring()
     monkeypatch.delenv("PYTHON_KEYRING_BACKEND", raising=False)
     monkeypatch.setenv("XDG_CONFIG_HOME", str(erigolem_home / "xdg"))
-    chainer = ChainerBackend()
+    chainer = ChainerBackend()  # type: ignore[no-untyped-call]
     monkeypatch.setattr(ChainerBackend, "backends", property(lambda self: [EncryptedKeyring()]))
     keyring.set_keyring(chainer)
     try:
