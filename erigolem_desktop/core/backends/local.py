@@ -1,0 +1,304 @@
+"""The Local backend: runs `erigolem-runtime` on this computer, like a Golem provider would.
+
+Each node is one runtime process driven through the Runtime API by `RuntimeClient` (the same
+protocol yagna's exe-unit speaks), with the workdir `<data dir>/nodes/<node id>` and the config
+written by `write_local_config(<data dir>/runtime)` (a private nginx on 127.0.0.1, anvil found
+on this machine, Erigon when installed). The runtime's process lives exactly as long as this
+backend holds it: if this process dies, the runtime sees its stdin close and stops its node;
+`reclaim()` (used by `NodeManager.recover()`) kills whatever is left after a harder crash.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import signal
+import time
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any, ClassVar
+
+from erigolem_runtime.client import RuntimeClient, RuntimeClientError
+
+from erigolem_desktop.core.backends.base import (
+    BackendError,
+    NodeSpec,
+    ProgressCallback,
+    StartedNode,
+    Usage,
+)
+from erigolem_desktop.core.manager import process_token
+from erigolem_desktop.core.paths import data_dir as default_data_dir
+
+log = logging.getLogger(__name__)
+
+START_TIMEOUT = {"anvil": 60.0, "erigon": 240.0}
+RUN_TIMEOUT = 20.0
+CLIENT_LOG = Path("logs") / "client.log"
+
+
+def default_client(chain: str) -> str:
+    """The client a chain runs with when none is named: anvil for `dev`, else Erigon."""
+    return "anvil" if chain == "dev" else "erigon"
+
+
+class LocalBackend:
+    """Nodes on this computer (kind "local"); see the module docstring.
+
+    Args:
+        data_dir: the app's data directory (default: `paths.data_dir()`).
+        runtime_command: how to start the runtime (default: this Python, `-m erigolem_runtime`).
+    """
+
+    kind: ClassVar[str] = "local"
+
+    def __init__(
+        self, data_dir: Path | None = None, *, runtime_command: Sequence[str] | None = None
+    ) -> None:
+        self.data_dir = Path(data_dir) if data_dir is not None else default_data_dir()
+        self.runtime_command = list(runtime_command) if runtime_command else None
+        self._config: Path | None = None
+        self._clients: dict[str, RuntimeClient] = {}
+        self._info: dict[str, dict[str, Any]] = {}
+
+    # ------------------------------------------------------------------ helpers
+
+    @property
+    def runtime_dir(self) -> Path:
+        return self.data_dir / "runtime"
+
+    def workdir(self, node_id: str) -> Path:
+        return self.data_dir / "nodes" / node_id
+
+    def config_path(self) -> Path:
+        """The runtime config (written or refreshed on first use in this process)."""
+        if self._config is None:
+            from erigolem_runtime.config import ConfigError
+            from erigolem_runtime.localconfig import write_local_config
+
+            try:
+                self._config = write_local_config(self.runtime_dir)
+            except (OSError, ConfigError) as exc:
+                raise BackendError(
+                    f"Could not prepare the local runtime's config in {self.runtime_dir}: {exc}.",
+                    "Check that the data directory is writable.",
+                ) from exc
+        return self._config
+
+    def _error(
+        self, what: str, exc: RuntimeClientError, node_id: str, spec: NodeSpec | None = None
+    ) -> BackendError:
+        """A BackendError in plain words, with the way out for the usual causes."""
+        text = str(exc).split("\n", 1)[0].strip()
+        text = text.removeprefix("start failed: ")
+        config = self._config or self.runtime_dir / "erigolem-runtime.json"
+        low = text.lower()
+        if (
+            spec is not None
+            and spec.client == "erigon"
+            and ("does not offer chain" in low or ("erigon" in low and "not" in low))
+        ):
+            return BackendError(
+                f"Erigon is not set up on this computer, so a local {spec.chain} node cannot run "
+                f"({text}).",
+                f"Install Erigon and set clients.erigon.binary in the runtime config at {config}, "
+                "or start a dev node (--chain dev), or rent one on Golem (--golem).",
+            )
+        if "unknown client" in low or "unknown chain" in low or "does not serve chain" in low:
+            return BackendError(
+                f"{what} failed: {text}.", "Choose a chain and client from the list above."
+            )
+        if "anvil" in low and ("not found" in low or "no such file" in low or "binary" in low):
+            return BackendError(
+                f"{what} failed: {text}.",
+                "Install anvil (npm install @foundry-rs/anvil) or set clients.anvil.binary in "
+                f"the runtime config at {config}.",
+            )
+        if "nginx" in low:
+            return BackendError(
+                f"{what} failed: {text}.",
+                "Install nginx (e.g. apt-get install nginx-light) or check the nginx section of "
+                f"the runtime config at {config}.",
+            )
+        return BackendError(
+            f"{what} failed: {text}.",
+            f"The runtime's logs are in {self.workdir(node_id) / 'logs'}.",
+        )
+
+    def _client(self, node_id: str) -> RuntimeClient:
+        client = self._clients.get(node_id)
+        if client is None or not client.running:
+            raise BackendError(
+                f"The local node {node_id} is not running in this process.",
+                "Start it again, or run the command in the terminal/app that started it.",
+            )
+        return client
+
+    # ------------------------------------------------------------------ Backend
+
+    async def start(self, node_id: str, spec: NodeSpec, progress: ProgressCallback) -> StartedNode:
+        """Deploy and start a runtime for `node_id`; on failure nothing is left running."""
+        progress("Preparing the local runtime")
+        config = self.config_path()
+        client = RuntimeClient(
+            self.workdir(node_id), command=self.runtime_command, config_path=config
+        )
+        try:
+            await client.deploy()
+        except RuntimeClientError as exc:
+            raise self._error("Checking the local runtime", exc, node_id, spec) from exc
+        progress(f"Starting {spec.client} ({spec.chain})")
+        self._clients[node_id] = client
+        try:
+            out = await client.start(
+                spec.start_argument(), timeout=START_TIMEOUT.get(spec.client, 240.0)
+            )
+        except RuntimeClientError as exc:
+            self._clients.pop(node_id, None)
+            await self._shutdown(client)
+            raise self._error(f"Starting the local {spec.chain} node", exc, node_id, spec) from exc
+        except BaseException:
+            self._clients.pop(node_id, None)
+            await self._shutdown(client)
+            raise
+        try:
+            url, auth = str(out["url"]), out["auth"]
+            user, password = str(auth["user"]), str(auth["password"])
+        except (KeyError, TypeError) as exc:
+            self._clients.pop(node_id, None)
+            await self._shutdown(client)
+            raise BackendError(
+                f"The local runtime's start output lacks {exc}.", "Update erigolem-runtime."
+            ) from exc
+        pid = client.pid
+        self._info[node_id] = {
+            "workdir": str(self.workdir(node_id)),
+            "config": str(config),
+            "instance": out.get("instance"),
+            "runtime_pid": pid,
+            "runtime_token": process_token(pid) if pid else None,
+        }
+        progress("Ready" if out.get("state") == "ready" else "Syncing")
+        return StartedNode(url=url, user=user, password=password, status=out, provider=None)
+
+    def runtime_info(self, node_id: str) -> dict[str, Any]:
+        """Pids and paths kept in the node's record (for `reclaim` after a crash)."""
+        return dict(self._info.get(node_id, {}))
+
+    async def status(self, node_id: str) -> Mapping[str, Any]:
+        client = self._client(node_id)
+        try:
+            status: dict[str, Any] = await client.run_json("status", timeout=RUN_TIMEOUT)
+        except RuntimeClientError as exc:
+            raise self._error("Reading the node's status", exc, node_id) from exc
+        return status
+
+    async def rotate_credentials(self, node_id: str) -> tuple[str, str]:
+        client = self._client(node_id)
+        try:
+            out = await client.run_json("rotate-credentials", timeout=RUN_TIMEOUT)
+            return str(out["auth"]["user"]), str(out["auth"]["password"])
+        except RuntimeClientError as exc:
+            raise self._error("Rotating the credentials", exc, node_id) from exc
+        except (KeyError, TypeError) as exc:
+            raise BackendError(
+                "The runtime's answer to rotate-credentials has no new auth.",
+                "Update erigolem-runtime.",
+            ) from exc
+
+    async def logs(self, node_id: str, lines: int) -> str:
+        """The client log's last `lines` lines: from the runtime, or the file if not held here."""
+        client = self._clients.get(node_id)
+        if client is not None and client.running:
+            try:
+                result = await client.run("logs", str(lines), timeout=RUN_TIMEOUT)
+            except RuntimeClientError as exc:
+                raise self._error("Reading the logs", exc, node_id) from exc
+            if result.return_code == 0:
+                text: str = result.stdout.decode("utf-8", "replace")
+                return text
+        return await asyncio.to_thread(_tail, self.workdir(node_id) / CLIENT_LOG, lines)
+
+    async def usage(self, node_id: str) -> Usage | None:
+        return None  # a local node costs nothing
+
+    async def stop(self, node_id: str) -> None:
+        client = self._clients.pop(node_id, None)
+        self._info.pop(node_id, None)
+        if client is None:
+            return
+        try:
+            await client.shutdown()
+        except RuntimeClientError as exc:
+            # shutdown() has killed the process group anyway; the node is gone.
+            log.warning("local node %s: %s", node_id, str(exc).split("\n", 1)[0])
+
+    async def _shutdown(self, client: RuntimeClient) -> None:
+        with contextlib.suppress(RuntimeClientError, OSError):
+            await client.shutdown()
+
+    def is_running(self, node_id: str) -> bool:
+        client = self._clients.get(node_id)
+        return client is not None and client.running
+
+    async def close(self) -> None:
+        """Stop every node of this backend (in parallel)."""
+        await asyncio.gather(*(self.stop(n) for n in list(self._clients)))
+
+    async def reclaim(self, node_id: str, runtime: dict[str, Any]) -> None:
+        """Kill what is left of a node whose owning process died, and its nginx location."""
+        pid = runtime.get("runtime_pid")
+        if isinstance(pid, int) and pid > 0:
+            token = process_token(pid)
+            expected = runtime.get("runtime_token")
+            if token is not None and (not expected or not token or token == expected):
+                await asyncio.to_thread(_kill_group, pid)
+        config = runtime.get("config") or (
+            str(self.runtime_dir / "erigolem-runtime.json")
+            if (self.runtime_dir / "erigolem-runtime.json").exists()
+            else None
+        )
+        if config:
+            await _reap_nginx(Path(config))
+
+
+def _tail(path: Path, lines: int) -> str:
+    try:
+        with open(path, "rb") as fh:
+            fh.seek(0, os.SEEK_END)
+            size = fh.tell()
+            fh.seek(max(0, size - 4 * 1024 * 1024))
+            data = fh.read()
+    except FileNotFoundError:
+        return ""
+    text = data.decode("utf-8", "replace").splitlines()
+    if lines <= 0 or not text:
+        return ""
+    return "\n".join(text[-lines:]) + "\n"
+
+
+def _kill_group(pid: int) -> None:
+    """TERM the runtime's process group, then KILL it after a short grace."""
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(pid, sig)
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.kill(pid, sig)
+        deadline = time.monotonic() + 3.0
+        while time.monotonic() < deadline and process_token(pid) is not None:
+            time.sleep(0.05)
+        if process_token(pid) is None:
+            return
+
+
+async def _reap_nginx(config_path: Path) -> None:
+    """Drop nginx locations of dead runtimes; the private master stops when none is left."""
+    try:
+        from erigolem_runtime.config import load_config
+        from erigolem_runtime.nginx import NginxFront
+
+        await NginxFront(load_config(config_path)).reap_stale()
+    except Exception:
+        log.exception("cleaning up stale nginx locations failed")
