@@ -1,0 +1,610 @@
+"""`erigolem node …`: start, list, inspect and stop nodes from a terminal or a script.
+
+A local node lives as long as the process that started it. `erigolem node start --local` thus
+stays in the foreground and serves the node until Ctrl+C (or SIGTERM/SIGHUP), then stops it
+cleanly; `--detach` hands the node to a background process instead and returns once it is
+ready. Other commands (`list`, `status`, `stop`, `logs`, `rotate`, `credentials`) work from any
+terminal: `stop` and `rotate` ask the owning process (by signal) to do it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import datetime as dt
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Coroutine
+from typing import Any
+
+from erigolem_desktop.cli import common
+from erigolem_desktop.core.backends.base import Backend, NodeSpec
+from erigolem_desktop.core.manager import EventKind, NodeManager, owner_alive
+from erigolem_desktop.core.records import NodeRecord
+from erigolem_desktop.core.states import NodeState
+
+START_HELP = """\
+Start a node and print its URL, user and password once it answers.
+
+Local nodes (--local, the default) run erigolem-runtime on this computer: the dev chain
+(anvil) with --chain dev, Erigon for other chains when it is installed. The node lives as long
+as this command: it keeps running in the foreground and serves the node until you press Ctrl+C
+(or it gets SIGTERM/SIGHUP); then it stops the node cleanly and exits. To get your terminal
+back, add --detach: the node is handed to a background process and the command returns once
+the node is ready; stop it later with `erigolem node stop ID`.
+
+Golem nodes (--golem) are rented from a provider through your yagna daemon.
+
+Exit codes: 0 ok (stopped by you), 1 the node failed (the reason is printed),
+2 bad arguments, 4 no usable keyring, 130 interrupted before the node was ready.
+"""
+
+_START_WAIT = 600.0  # seconds --detach waits for the background process to report
+_STOP_WAIT = 30.0
+
+
+# --------------------------------------------------------------------------- plumbing
+
+
+def _run(coro: Coroutine[Any, Any, int]) -> int:
+    return asyncio.run(coro)
+
+
+def open_manager(*, golem: bool = False, poll_interval: float = 5.0) -> NodeManager:
+    """The manager of this data directory with the Local backend (and Golem when asked)."""
+    from erigolem_desktop.core.backends.local import LocalBackend
+    from erigolem_desktop.core.records import NodeStore
+    from erigolem_desktop.core.secrets import SecretStore
+
+    backends: dict[str, Backend] = {"local": LocalBackend()}
+    if golem:
+        from erigolem_desktop.core.backends.golem.backend import GolemBackend
+
+        backends["golem"] = GolemBackend()
+    return NodeManager(NodeStore(), backends, SecretStore(), poll_interval=poll_interval)
+
+
+def _credentials(mgr: NodeManager, rec: NodeRecord) -> dict[str, Any]:
+    return {"url": rec.url, "user": rec.user, "password": mgr.password(rec.id)}
+
+
+def _age(when: dt.datetime | None) -> str:
+    if when is None:
+        return "-"
+    secs = int((dt.datetime.now(dt.UTC) - when).total_seconds())
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if secs >= size:
+            return f"{secs // size}{unit}"
+    return f"{max(secs, 0)}s"
+
+
+def _sync_text(rec: NodeRecord) -> str:
+    status = rec.last_status or {}
+    sync = status.get("sync")
+    if isinstance(sync, dict) and sync.get("highest_block"):
+        pct = float(sync.get("progress") or 0) * 100
+        return f"{sync.get('current_block')}/{sync.get('highest_block')} ({pct:.1f}%)"
+    block = status.get("block")
+    return f"block {block}" if block is not None else "-"
+
+
+def _details(mgr: NodeManager, rec: NodeRecord, *, with_password: bool = False) -> str:
+    lines = [
+        f"Node:     {rec.id} ({rec.name})",
+        f"State:    {rec.state.value}" + (f" - {rec.reason}" if rec.reason else ""),
+        f"Backend:  {rec.backend}" + (f" ({rec.provider})" if rec.provider else ""),
+        f"Chain:    {rec.chain} ({rec.client})",
+    ]
+    if rec.url:
+        lines.append(f"URL:      {rec.url}")
+    if rec.user:
+        lines.append(f"User:     {rec.user}")
+    if with_password:
+        lines.append(f"Password: {mgr.password(rec.id) or '(not stored)'}")
+    if rec.active:
+        lines.append(f"Sync:     {_sync_text(rec)}")
+    if rec.cost is not None:
+        lines.append(f"Cost:     {rec.cost} GLM")
+    lines.append(f"Created:  {rec.created_at.isoformat(timespec='seconds')}")
+    if rec.ready_at:
+        lines.append(f"Ready:    {rec.ready_at.isoformat(timespec='seconds')}")
+    if rec.stopped_at:
+        lines.append(f"Stopped:  {rec.stopped_at.isoformat(timespec='seconds')}")
+    return "\n".join(lines)
+
+
+def _ready_text(mgr: NodeManager, rec: NodeRecord) -> str:
+    creds = _credentials(mgr, rec)
+    state = "is ready" if rec.state is NodeState.READY else f"is {rec.state.value}"
+    return (
+        f"Node {rec.id} ({rec.chain}, {rec.client}) {state}.\n"
+        f"URL:      {creds['url']}\n"
+        f"User:     {creds['user']}\n"
+        f"Password: {creds['password']}\n"
+    )
+
+
+# ------------------------------------------------------------------------------ start
+
+
+def _cmd_start(args: argparse.Namespace) -> int:
+    if args.detach and not args.detached_child:
+        return _start_detached(args)
+    return _run(_serve(args))
+
+
+async def _serve(args: argparse.Namespace) -> int:
+    from erigolem_desktop.core.backends.local import default_client
+
+    backend = "golem" if args.golem else "local"
+    mgr = open_manager(golem=args.golem, poll_interval=args.poll_interval)
+    json_mode = common.json_mode(args)
+    loop = asyncio.get_running_loop()
+    stop_requested = asyncio.Event()
+    installed: list[int] = []
+
+    def on_signal() -> None:
+        stop_requested.set()
+
+    rotate_tasks: set[asyncio.Task[Any]] = set()
+
+    def on_rotate() -> None:
+        for rec in mgr.list(active_only=True):
+            if mgr.holds(rec.id):
+                task = loop.create_task(_rotate_quietly(mgr, rec.id))
+                rotate_tasks.add(task)
+                task.add_done_callback(rotate_tasks.discard)
+
+    for name in ("SIGINT", "SIGTERM", "SIGHUP"):
+        sig = getattr(signal, name, None)
+        if sig is not None:
+            with contextlib.suppress(NotImplementedError, RuntimeError):
+                loop.add_signal_handler(sig, on_signal)
+                installed.append(sig)
+    if hasattr(signal, "SIGUSR1"):
+        with contextlib.suppress(NotImplementedError, RuntimeError):
+            loop.add_signal_handler(signal.SIGUSR1, on_rotate)
+            installed.append(signal.SIGUSR1)
+
+    queue = mgr.subscribe()
+    code = common.EXIT_OK
+    try:
+        await mgr.recover()
+        chain = args.chain
+        spec = NodeSpec(
+            chain=chain, client=args.client or default_client(chain), name=args.name or ""
+        )
+        rec = await mgr.start(spec, backend=backend, owner=args.owner)
+        if not args.wait:
+            common.emit(args, {"node": rec.to_json()}, text=f"Node {rec.id} is starting.")
+        elif not json_mode:
+            common.note(f"Starting node {rec.id} ({spec.chain}, {spec.client})…")
+        announced = False
+        while True:
+            if not announced and rec.state in (NodeState.READY, NodeState.SYNCING):
+                announced = True
+                if args.wait:
+                    payload = {"node": rec.to_json(), "credentials": _credentials(mgr, rec)}
+                    common.emit(args, payload, text=_ready_text(mgr, rec))
+                if args.detached_child:
+                    _detach_stdout()
+                elif not json_mode:
+                    common.note("Serving the node. Press Ctrl+C to stop it.")
+            if rec.state is NodeState.FAILED:
+                common.print_error(args, f"Node {rec.id} failed: {rec.reason or 'no reason given'}")
+                code = common.EXIT_ERROR
+                break
+            if rec.state is NodeState.STOPPED:
+                break
+            getter = asyncio.ensure_future(queue.get())
+            stopper = asyncio.ensure_future(stop_requested.wait())
+            done, _ = await asyncio.wait({getter, stopper}, return_when=asyncio.FIRST_COMPLETED)
+            for fut in (getter, stopper):
+                if fut not in done:
+                    fut.cancel()
+            if stopper in done:
+                if not announced:
+                    code = common.EXIT_INTERRUPTED
+                if not json_mode and not args.detached_child:
+                    common.note(f"Stopping node {rec.id}…")
+                await mgr.stop(rec.id)
+                rec = mgr.resolve(rec.id)
+                break
+            event = getter.result()
+            if event.node_id != rec.id:
+                continue
+            rec = event.record
+            if event.kind is EventKind.PROGRESS and not json_mode and not announced:
+                common.note(f"  {rec.progress}")
+            elif event.kind is EventKind.STATE and announced and not json_mode:
+                common.note(
+                    f"Node {rec.id} is {rec.state.value}"
+                    + (f": {rec.reason}" if rec.reason else "")
+                )
+        if not json_mode and rec.state is NodeState.STOPPED and not args.detached_child:
+            common.note(f"Node {rec.id} stopped.")
+    finally:
+        mgr.unsubscribe(queue)
+        await mgr.close()
+        for sig in installed:
+            with contextlib.suppress(Exception):
+                loop.remove_signal_handler(sig)
+    return code
+
+
+async def _rotate_quietly(mgr: NodeManager, node_id: str) -> None:
+    try:
+        await mgr.rotate(node_id)
+    except Exception as exc:  # reported to whoever asked through the record
+        common.note(f"Rotating the credentials of node {node_id} failed: {exc}")
+
+
+def _detach_stdout() -> None:
+    """In the background process: the parent has read our one line; never write to it again."""
+    sys.stdout.flush()
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, 1)
+    os.close(devnull)
+
+
+def _start_detached(args: argparse.Namespace) -> int:
+    """Run `node start` in a new session, wait for its one JSON line, report it, return."""
+    from erigolem_desktop.core.paths import data_dir
+
+    logs = data_dir() / "logs"
+    logs.mkdir(parents=True, exist_ok=True, mode=0o700)
+    log_path = logs / f"node-start-{int(time.time())}-{os.getpid()}.log"
+    argv = [sys.executable, "-m", "erigolem_desktop", "node", "start", "--json", "--detached-child"]
+    argv += ["--golem"] if args.golem else ["--local"]
+    argv += ["--chain", args.chain]
+    for flag, value in (("--client", args.client), ("--name", args.name), ("--owner", args.owner)):
+        if value:
+            argv += [flag, value]
+    fd = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+    try:
+        proc = subprocess.Popen(
+            argv,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=fd,
+            start_new_session=True,
+            close_fds=True,
+        )
+    finally:
+        os.close(fd)
+    assert proc.stdout is not None
+    line = _read_line(proc, _START_WAIT)
+    proc.stdout.close()
+    if not line:
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            proc.wait(1)
+        tail = log_path.read_text(encoding="utf-8", errors="replace").strip().splitlines()[-5:]
+        detail = " ".join(tail) or "no output"
+        if proc.poll() is None:
+            proc.kill()
+        raise common.CliError(
+            f"The background node process did not report a ready node ({detail}).",
+            f"See {log_path}.",
+        )
+    import json
+
+    data = json.loads(line)
+    mgr_text = (
+        f"Node {data['node']['id']} ({data['node']['chain']}, {data['node']['client']}) is "
+        f"{data['node']['state']} (background process {proc.pid}).\n"
+        f"URL:      {data['credentials']['url']}\n"
+        f"User:     {data['credentials']['user']}\n"
+        f"Password: {data['credentials']['password']}\n"
+        f"Stop it with: erigolem node stop {data['node']['id']}"
+    )
+    data["pid"] = proc.pid
+    data["log"] = str(log_path)
+    common.emit(args, data, text=mgr_text)
+    return common.EXIT_OK
+
+
+def _is_json(data: bytes) -> bool:
+    import json
+
+    try:
+        json.loads(data)
+    except ValueError:
+        return False
+    return True
+
+
+def _read_line(proc: subprocess.Popen[bytes], timeout: float) -> str:
+    """The first line the child writes (empty if it exits or times out first)."""
+    import selectors
+
+    assert proc.stdout is not None
+    sel = selectors.DefaultSelector()
+    sel.register(proc.stdout, selectors.EVENT_READ)
+    buf = b""
+    deadline = time.monotonic() + timeout
+    try:
+        while time.monotonic() < deadline:
+            if not sel.select(max(0.0, deadline - time.monotonic())):
+                break
+            chunk = os.read(proc.stdout.fileno(), 65536)
+            if not chunk:
+                break
+            buf += chunk
+            if buf.endswith(b"\n") and _is_json(buf):
+                break  # the child prints one JSON object, then nothing more
+    finally:
+        sel.close()
+    return buf.decode("utf-8", "replace").strip()
+
+
+# ------------------------------------------------------------------------ other verbs
+
+
+def _with_manager(
+    func: Callable[[NodeManager, argparse.Namespace], Coroutine[Any, Any, int]],
+) -> Callable[[argparse.Namespace], int]:
+    def run(args: argparse.Namespace) -> int:
+        async def main() -> int:
+            mgr = open_manager()
+            try:
+                await mgr.recover()
+                return await func(mgr, args)
+            finally:
+                await mgr.close()
+
+        return _run(main())
+
+    return run
+
+
+async def _list(mgr: NodeManager, args: argparse.Namespace) -> int:
+    records = mgr.list(active_only=not args.all)
+    if common.json_mode(args):
+        common.emit(args, [r.to_json() for r in records])
+        return common.EXIT_OK
+    if not records:
+        common.emit(
+            args,
+            None,
+            text="No nodes." if args.all else "No running nodes (add --all to see stopped ones).",
+        )
+        return common.EXIT_OK
+    header = ("ID", "NAME", "BACKEND", "CHAIN", "STATE", "SYNC", "AGE", "URL / REASON")
+    rows = [
+        (
+            r.id,
+            r.name[:24],
+            r.backend,
+            f"{r.chain}/{r.client}",
+            r.state.value,
+            _sync_text(r) if r.active else "-",
+            _age(r.created_at),
+            (r.url or "-") if r.active else (r.reason or "-"),
+        )
+        for r in records
+    ]
+    widths = [max(len(str(row[i])) for row in (header, *rows)) for i in range(len(header) - 1)]
+    lines = []
+    for row in (header, *rows):
+        cells = [str(c).ljust(w) for c, w in zip(row[:-1], widths, strict=True)]
+        lines.append("  ".join([*cells, str(row[-1])]))
+    common.emit(args, None, text="\n".join(lines))
+    return common.EXIT_OK
+
+
+async def _status(mgr: NodeManager, args: argparse.Namespace) -> int:
+    rec = mgr.resolve(args.node)
+    endpoint: dict[str, Any] | None = None
+    if rec.active and rec.url and rec.user and not args.no_check:
+        endpoint = await _check_endpoint(mgr, rec)
+    if common.json_mode(args):
+        out = rec.to_json()
+        out["endpoint"] = endpoint
+        common.emit(args, out)
+        return common.EXIT_OK
+    text = _details(mgr, rec)
+    if endpoint is not None:
+        if endpoint.get("ok"):
+            text += f"\nEndpoint: answering (block {endpoint['block']}, {endpoint['elapsed_ms']:.1f} ms)"
+        else:
+            text += f"\nEndpoint: {endpoint['error']}"
+    common.emit(args, None, text=text)
+    return common.EXIT_OK
+
+
+async def _check_endpoint(mgr: NodeManager, rec: NodeRecord) -> dict[str, Any]:
+    from erigolem_desktop.core.rpc import JsonRpcClient, RpcError
+
+    assert rec.url is not None
+    try:
+        async with JsonRpcClient(rec.url, rec.user, mgr.password(rec.id), timeout=5) as rpc:
+            res = await rpc.call("eth_blockNumber")
+    except RpcError as exc:
+        return {"ok": False, "error": str(exc)}
+    if res.error is not None:
+        return {"ok": False, "error": f"eth_blockNumber failed: {res.error.get('message')}"}
+    block = int(res.result, 16) if isinstance(res.result, str) else res.result
+    return {"ok": True, "block": block, "elapsed_ms": round(res.elapsed_ms, 3)}
+
+
+async def _wait_record(
+    mgr: NodeManager, node_id: str, done: Callable[[NodeRecord], bool], within_s: float
+) -> NodeRecord:
+    """Poll the database until `done(record)` (another process is making the change)."""
+    deadline = time.monotonic() + within_s
+    rec = mgr.resolve(node_id)
+    while not done(rec) and time.monotonic() < deadline:
+        await asyncio.sleep(0.1)
+        rec = mgr.resolve(node_id)
+    return rec
+
+
+async def _stop(mgr: NodeManager, args: argparse.Namespace) -> int:
+    rec = mgr.resolve(args.node)
+    if not rec.active:
+        common.emit(args, rec.to_json(), text=f"Node {rec.id} is already {rec.state.value}.")
+        return common.EXIT_OK
+    pid = rec.runtime.get("owner_pid")
+    if isinstance(pid, int) and pid != os.getpid() and owner_alive(rec.runtime):
+        os.kill(pid, signal.SIGTERM)  # the owner stops the node cleanly and records it
+        rec = await _wait_record(mgr, rec.id, lambda r: not r.active, _STOP_WAIT)
+        if rec.active:
+            raise common.CliError(
+                f"Node {rec.id} is still {rec.state.value} {int(_STOP_WAIT)} s after asking its "
+                f"process ({pid}) to stop it.",
+                f"Check that process; as a last resort kill it (kill {pid}) and run this again.",
+            )
+    else:
+        rec = await mgr.stop(rec.id)
+    if rec.state is NodeState.FAILED:
+        common.print_error(args, f"Node {rec.id}: {rec.reason}")
+        return common.EXIT_ERROR
+    common.emit(args, rec.to_json(), text=f"Node {rec.id} stopped.")
+    return common.EXIT_OK
+
+
+async def _logs(mgr: NodeManager, args: argparse.Namespace) -> int:
+    if args.lines <= 0:
+        raise common.UsageError("The number of lines must be positive.", "e.g. node logs ID 50")
+    rec = mgr.resolve(args.node)
+    text = await mgr.logs(rec.id, args.lines)
+    if common.json_mode(args):
+        common.emit(args, {"id": rec.id, "lines": text.splitlines()})
+    else:
+        sys.stdout.write(text if text.endswith("\n") or not text else text + "\n")
+        if not text:
+            common.note(f"Node {rec.id} has no log lines (yet).")
+    return common.EXIT_OK
+
+
+async def _rotate(mgr: NodeManager, args: argparse.Namespace) -> int:
+    rec = mgr.resolve(args.node)
+    if not rec.active:
+        raise common.CliError(f"Node {rec.id} is {rec.state.value}.", "Start a new node.")
+    if mgr.holds(rec.id):  # pragma: no cover - a CLI process never holds another's node
+        rec = await mgr.rotate(rec.id)
+    else:
+        pid = rec.runtime.get("owner_pid")
+        if (
+            not hasattr(signal, "SIGUSR1")
+            or not isinstance(pid, int)
+            or not owner_alive(rec.runtime)
+        ):
+            raise common.CliError(
+                f"No running process holds node {rec.id}, so its credentials cannot be rotated.",
+                "Run `erigolem node list` (it settles nodes whose process is gone).",
+            )
+        old = mgr.password(rec.id)
+        os.kill(pid, signal.SIGUSR1)  # the owner rotates and stores the new password
+        deadline = time.monotonic() + 20
+        while mgr.password(rec.id) == old and time.monotonic() < deadline:  # noqa: ASYNC110 - another process changes it
+            await asyncio.sleep(0.1)
+        if mgr.password(rec.id) == old:
+            raise common.CliError(
+                f"Node {rec.id}'s process ({pid}) did not rotate the credentials within 20 s.",
+                "See that terminal's messages.",
+            )
+        rec = mgr.resolve(rec.id)
+    payload = {"node": rec.to_json(), "credentials": _credentials(mgr, rec)}
+    common.emit(
+        args,
+        payload,
+        text="New credentials (the old password no longer works):\n" + _ready_text(mgr, rec),
+    )
+    return common.EXIT_OK
+
+
+async def _creds(mgr: NodeManager, args: argparse.Namespace) -> int:
+    rec = mgr.resolve(args.node)
+    if not rec.active or not rec.url:
+        raise common.CliError(
+            f"Node {rec.id} is {rec.state.value} and has no usable credentials.",
+            "Start a node, then ask again.",
+        )
+    creds = _credentials(mgr, rec)
+    common.emit(
+        args,
+        creds,
+        text=f"URL:      {creds['url']}\nUser:     {creds['user']}\nPassword: {creds['password']}",
+    )
+    return common.EXIT_OK
+
+
+# ----------------------------------------------------------------------------- parser
+
+
+def register(subparsers: Any) -> None:
+    """Add `node` and its verbs to the `erigolem` parser."""
+    node = subparsers.add_parser(
+        "node", help="start, list, inspect and stop nodes", description=__doc__
+    )
+    verbs = node.add_subparsers(dest="node_command", metavar="ACTION", required=True)
+
+    p = verbs.add_parser(
+        "start",
+        help="start a node (local: serves it until Ctrl+C)",
+        description=START_HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    where = p.add_mutually_exclusive_group()
+    where.add_argument("--local", action="store_true", help="run it on this computer (default)")
+    where.add_argument("--golem", action="store_true", help="rent it on the Golem network")
+    p.add_argument(
+        "--chain",
+        default="dev",
+        help="dev (anvil), mainnet, sepolia, holesky, hoodi… (default: dev)",
+    )
+    p.add_argument("--client", help="anvil or erigon (default: anvil for dev, else erigon)")
+    p.add_argument("--name", help="a name to tell your nodes apart")
+    p.add_argument("--owner", help=argparse.SUPPRESS)  # wallet address, for the REST server
+    p.add_argument(
+        "--wait",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="print the credentials once the node answers (default); --no-wait prints the id at once",
+    )
+    p.add_argument(
+        "--detach",
+        action="store_true",
+        help="serve the node from a background process and return once it is ready",
+    )
+    p.add_argument("--poll-interval", type=float, default=5.0, help=argparse.SUPPRESS)
+    p.add_argument("--detached-child", action="store_true", help=argparse.SUPPRESS)
+    common.add_json_option(p)
+    p.set_defaults(func=common.handle_errors(_cmd_start))
+
+    p = verbs.add_parser("list", help="list running nodes (--all: also stopped ones)")
+    p.add_argument("--all", action="store_true", help="include stopped and failed nodes")
+    common.add_json_option(p)
+    p.set_defaults(func=common.handle_errors(_with_manager(_list)))
+
+    p = verbs.add_parser("status", help="a node's details and whether its endpoint answers")
+    p.add_argument("node", metavar="ID", help="node id (a unique prefix is enough)")
+    p.add_argument("--no-check", action="store_true", help="do not call the endpoint")
+    common.add_json_option(p)
+    p.set_defaults(func=common.handle_errors(_with_manager(_status)))
+
+    p = verbs.add_parser("stop", help="stop a node (asks the process that runs it)")
+    p.add_argument("node", metavar="ID")
+    common.add_json_option(p)
+    p.set_defaults(func=common.handle_errors(_with_manager(_stop)))
+
+    p = verbs.add_parser("logs", help="the last lines of the node client's log")
+    p.add_argument("node", metavar="ID")
+    p.add_argument("lines", metavar="N", type=int, nargs="?", default=100, help="default 100")
+    common.add_json_option(p)
+    p.set_defaults(func=common.handle_errors(_with_manager(_logs)))
+
+    p = verbs.add_parser("rotate", help="new password for a node; the old one stops working")
+    p.add_argument("node", metavar="ID")
+    common.add_json_option(p)
+    p.set_defaults(func=common.handle_errors(_with_manager(_rotate)))
+
+    p = verbs.add_parser("credentials", help="print a node's URL, user and password")
+    p.add_argument("node", metavar="ID")
+    common.add_json_option(p)
+    p.set_defaults(func=common.handle_errors(_with_manager(_creds)))
