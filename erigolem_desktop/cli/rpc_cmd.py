@@ -55,9 +55,11 @@ def _cmd(args: argparse.Namespace) -> int:
 
 
 async def _rpc(args: argparse.Namespace) -> int:
-    from erigolem_desktop.cli.node_cmd import open_manager
     from erigolem_desktop.core.catalog import load_catalog
+    from erigolem_desktop.core.manager import NodeManager
+    from erigolem_desktop.core.records import NodeStore
     from erigolem_desktop.core.rpc import JsonRpcClient, RpcResult
+    from erigolem_desktop.core.secrets import SecretStore
 
     if args.batch and args.method:
         raise common.UsageError("Give either METHOD or --batch FILE, not both.")
@@ -68,17 +70,15 @@ async def _rpc(args: argparse.Namespace) -> int:
         if args.batch
         else [(args.method, [parse_param(p) for p in args.params])]
     )
-    mgr = open_manager()
-    try:
-        rec = mgr.resolve(args.node)
-        if not rec.active or not rec.url:
-            raise common.CliError(
-                f"Node {rec.id} is {rec.state.value}; it has no endpoint to call.",
-                "Start a node with: erigolem node start --local",
-            )
-        password = mgr.password(rec.id)
-    finally:
-        await mgr.close()
+    # Only the record and the password are needed: no backend, no recovery (fast start-up).
+    mgr = NodeManager(NodeStore(), {}, SecretStore())
+    rec = mgr.resolve(args.node)
+    if not rec.active or not rec.url:
+        raise common.CliError(
+            f"Node {rec.id} is {rec.state.value}; it has no endpoint to call.",
+            "Start a node with: erigolem node start --local",
+        )
+    password = mgr.password(rec.id)
     catalog = load_catalog()
     for method, _ in calls:
         if method not in catalog and not common.json_mode(args):
