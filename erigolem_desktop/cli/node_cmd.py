@@ -62,6 +62,10 @@ def open_manager(*, golem: bool = False, poll_interval: float = 5.0) -> NodeMana
 
     backends: dict[str, Backend] = {"local": LocalBackend()}
     if golem:
+        import warnings
+
+        # yapapi imports pkg_resources, which warns on every run; not the user's concern.
+        warnings.filterwarnings("ignore", "pkg_resources is deprecated", UserWarning)
         from erigolem_desktop.core.backends.golem.backend import GolemBackend
 
         backends["golem"] = GolemBackend()

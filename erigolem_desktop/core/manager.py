@@ -87,6 +87,19 @@ class NodeEvent:
     kind: EventKind
 
 
+def public_status(status: Mapping[str, Any]) -> dict[str, Any]:
+    """The runtime's status JSON without the password (records are on disk; passwords are not).
+
+    `auth.user` is kept; `auth.password` is removed wherever the runtime put it.
+    """
+    out = dict(status)
+    auth = out.get("auth")
+    if isinstance(auth, Mapping):
+        out["auth"] = {k: v for k, v in auth.items() if k != "password"}
+    out.pop("password", None)
+    return out
+
+
 def process_token(pid: int) -> str | None:
     """Something that identifies the process `pid` across pid reuse (Linux: its start time).
 
@@ -348,7 +361,7 @@ class NodeManager:
             )
             return
 
-        status = dict(started.status)
+        status = public_status(started.status)
         state = from_runtime_state(str(status.get("state", "starting")))
         if state is NodeState.FAILED:
             await self._quiet_stop(backend, node_id)
@@ -445,7 +458,7 @@ class NodeManager:
             reason = status.get("reason") or "the node's client failed"
             self._finish(node_id, NodeState.FAILED, f"The node failed: {reason}")
             return
-        changes: dict[str, Any] = {"last_status": status}
+        changes: dict[str, Any] = {"last_status": public_status(status)}
         reason = status.get("reason") if runtime_state == "degraded" else None
         changes["reason"] = str(reason) if reason else None
         if state is NodeState.READY and rec.ready_at is None:

@@ -100,7 +100,7 @@ def served(
 
 
 def test_start_list_status_rpc_rotate_stop(
-    served: tuple[subprocess.Popen[str], dict[str, Any]], tmp_path: Path
+    served: tuple[subprocess.Popen[str], dict[str, Any]], tmp_path: Path, erigolem_home: Path
 ) -> None:
     proc, started = served
     node = started["node"]
@@ -163,6 +163,12 @@ def test_start_list_status_rpc_rotate_stop(
     gone = erigolem("rpc", node_id, "eth_chainId")
     assert gone.returncode == 1
     assert "is stopped" in gone.stderr
+    # no password in plain text anywhere in the data directory (records, runtime files, logs)
+    secrets = [creds["password"].encode(), rotated["credentials"]["password"].encode()]
+    for path in erigolem_home.rglob("*"):
+        if path.is_file() and not path.is_symlink():
+            data = path.read_bytes()
+            assert not any(s in data for s in secrets), path
 
 
 def test_sigkill_of_the_cli_leaves_no_process_and_recover_settles_it(

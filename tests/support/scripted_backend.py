@@ -75,7 +75,9 @@ class ScriptedBackend:
             raise self.start_error
         password = f"pw-{node_id}-0".ljust(24, "x")
         self.passwords[node_id] = password
-        status = status_json(node_id, self.start_state)
+        status = status_json(
+            node_id, self.start_state, auth={"user": "erigolem", "password": password}
+        )
         return StartedNode(status["url"], "erigolem", password, status)
 
     async def status(self, node_id: str) -> Mapping[str, Any]:
@@ -87,7 +89,8 @@ class ScriptedBackend:
             if isinstance(item, Exception):
                 raise item
             return dict(item)
-        return status_json(node_id, "ready")
+        auth = {"user": "erigolem", "password": self.passwords.get(node_id, "")}
+        return status_json(node_id, "ready", auth=auth)
 
     async def rotate_credentials(self, node_id: str) -> tuple[str, str]:
         self.calls.append(("rotate", node_id))

@@ -99,6 +99,11 @@ async def test_start_returns_pending_then_becomes_ready(
         (EventKind.PROGRESS, NodeState.STARTING)
     )
     assert manager.holds(rec.id)
+    # the password is in the keyring only: not in the record, not in the database files
+    assert "password" not in (ready.last_status.get("auth") or {})
+    await asyncio.sleep(0.05)  # a few polls store fresh status too
+    for path in manager.store.path.parent.glob(manager.store.path.name + "*"):
+        assert backend.passwords[rec.id].encode() not in path.read_bytes(), path
 
 
 @pytest.mark.asyncio
