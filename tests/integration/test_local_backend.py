@@ -4,6 +4,7 @@ and anvil on loopback, the real keyring API (in-memory backend), the real wallet
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -166,3 +167,33 @@ async def test_unknown_chain_and_missing_erigon_fail_cleanly(manager: NodeManage
     assert "clients.erigon.binary" in erigon.reason
     assert manager.password(erigon.id) is None
     assert not any(b.is_running(erigon.id) for b in manager.backends.values())
+
+
+@pytest.mark.asyncio
+async def test_reclaim_kills_a_runtime_whose_owner_is_gone(
+    erigolem_home: Path, memory_keyring: MemoryKeyring, anvil_bin: Path, nginx_bin: Path
+) -> None:
+    """A hard crash where the runtime outlived its owner: a fresh backend's reclaim() (what
+    recover() calls) kills the runtime group and its client, and drops its nginx location."""
+    from erigolem_desktop.core.manager import process_token
+
+    first = LocalBackend(erigolem_home)
+    node = await asyncio.wait_for(first.start("crashed1", DEV, lambda _m: None), 60)
+    info = first.runtime_info("crashed1")
+    runtime_pid = info["runtime_pid"]
+    client = first._clients["crashed1"]
+    try:
+        async with JsonRpcClient(node.url, node.user, node.password) as rpc:
+            assert (await rpc.call("eth_chainId")).ok
+        second = LocalBackend(erigolem_home)  # "the next start of the app"
+        await asyncio.wait_for(second.reclaim("crashed1", info), 20)
+        assert process_token(runtime_pid) is None
+        async with JsonRpcClient(node.url, node.user, node.password, timeout=5) as rpc:
+            with pytest.raises(RpcError):
+                (await rpc.call("eth_chainId")).unwrap()
+    finally:
+        from erigolem_runtime.client import RuntimeClientError
+
+        with contextlib.suppress(RuntimeClientError):
+            await client.shutdown()  # reaps the killed process and closes its pipes
+        first._clients.clear()
