@@ -20,7 +20,13 @@ from pathlib import Path
 import pytest
 from erigolem_runtime.config import RuntimeConfig, load_config, parse_config
 from erigolem_runtime.credentials import new_password, new_user
-from erigolem_runtime.nginx import NginxError, NginxFront, pid_alive, stop_private_nginx
+from erigolem_runtime.nginx import (
+    NginxError,
+    NginxFront,
+    hash_password,
+    pid_alive,
+    stop_private_nginx,
+)
 
 from tests.support.binaries import REPO, free_port
 from tests.support.runtime_env import make_local_config
@@ -141,7 +147,8 @@ async def test_auth_isolation_counting_and_master_lifecycle(
     ht = front.layout.htpasswd_file("node-a")
     assert stat.S_IMODE(ht.stat().st_mode) == 0o600
     line = ht.read_text()
-    assert line.startswith(f"{user}:$apr1$")
+    assert line.startswith(f"{user}:{{SSHA}}")  # the default scheme
+    assert len(base64.b64decode(line.strip().split("{SSHA}", 1)[1])) == 20 + 16  # 16-byte salt
     assert pw_a not in line
 
     await front.remove_instance("node-a")
@@ -359,7 +366,7 @@ async def test_system_mode_against_a_running_nginx(
                 "test_command": [*ctl, "-t", "-q"],
                 "check_url": f"http://127.0.0.1:{port}",
                 "pid_file": str(ctl_prefix / "logs/nginx.pid"),
-                "hash_scheme": "ssha",
+                "hash_scheme": "apr1",
             },
             "ports": {"first": 30000, "last": 30010},
             "state_dir": str(tmp_path / "state"),
@@ -369,10 +376,15 @@ async def test_system_mode_against_a_running_nginx(
     front = NginxFront(cfg)
     pw = new_password()
     url = await front.add_instance("sys-node", anvils[0], "erigolem", pw)
-    assert front.layout.htpasswd_file("sys-node").read_text().startswith("erigolem:{SSHA}")
+    assert front.layout.htpasswd_file("sys-node").read_text().startswith("erigolem:$apr1$")
     assert _post(url, ("erigolem", pw))[0] == 200
     assert _post(url, ("erigolem", "y" * 24))[0] == 401
     assert _served(front, "sys-node", 1) == 1
     await front.remove_instance("sys-node")
     assert _post(url, ("erigolem", pw))[0] == 404
     assert _files(include) == {include / "http/_erigolem.conf", include / "server/_erigolem.conf"}
+
+
+async def test_hash_password_refuses_an_unknown_scheme() -> None:
+    with pytest.raises(ValueError, match="unknown hash scheme 'bcrypt'"):
+        hash_password("x" * 24, "bcrypt")

@@ -49,7 +49,7 @@ def test_good_config_loads_with_defaults_and_relative_paths(tmp_path: Path) -> N
     assert cfg.instance_url("abc") == "https://node.example.org:8545/abc/"
     assert cfg.state_dir == tmp_path.resolve() / "state"
     assert cfg.nginx.mode == "system"
-    assert cfg.nginx.hash_scheme == "apr1"
+    assert cfg.nginx.hash_scheme == "ssha"
     assert cfg.nginx.reload_command == ("sudo", "-n", "/usr/sbin/nginx", "-s", "reload")
     assert cfg.clients.erigon.prune_mode == "archive"
     assert cfg.clients.anvil.binary is None
