@@ -1,0 +1,1 @@
+"""`erigolem serve`: the headless REST requestor, compatible with the original Erigolem API."""

@@ -1,0 +1,165 @@
+"""The original Erigolem's instance object, from our NodeRecord, and the createInstance input.
+
+Status vocabulary of the original's clients: pending, starting, running, stopping, stopped,
+failed (never HEAD's `terminated`, which its own UI and CLI did not understand). Our syncing
+and ready are both `running`: the node answers JSON-RPC either way; `state` tells them apart.
+"""
+
+from __future__ import annotations
+
+import unicodedata
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from erigolem_desktop.core.records import NodeRecord
+from erigolem_desktop.core.states import NodeState
+
+STATUS: Mapping[NodeState, str] = {
+    NodeState.PENDING: "pending",
+    NodeState.STARTING: "starting",
+    NodeState.SYNCING: "running",
+    NodeState.READY: "running",
+    NodeState.STOPPING: "stopping",
+    NodeState.STOPPED: "stopped",
+    NodeState.FAILED: "failed",
+}
+MAX_NAME = 64
+PARAM_KEYS = ("network", "client", "backend")
+RETIRED_NETWORKS = frozenset({"goerli", "rinkeby", "ropsten", "kovan", "morden"})
+
+
+class InputError(Exception):
+    """A createInstance body that cannot be used; `str()` is the `msg` the client gets."""
+
+
+@dataclass(frozen=True)
+class CreateRequest:
+    """A validated createInstance body."""
+
+    network: str
+    client: str
+    backend: str
+    name: str
+    init_params: dict[str, Any]
+
+
+def clean_name(value: object) -> str:
+    """A display name: control and format characters removed, spaces collapsed, <= 64 chars.
+
+    Names are only ever shown (JSON-escaped); they never reach a command line or a config.
+    """
+    if not isinstance(value, str):
+        raise InputError("'name' should be a string")
+    text = unicodedata.normalize("NFC", value)
+    kept = "".join(
+        " " if ch.isspace() else ch
+        for ch in text
+        if ch.isspace() or unicodedata.category(ch)[0] != "C"
+    )
+    return " ".join(kept.split())[:MAX_NAME].strip()
+
+
+def parse_create(
+    body: object,
+    *,
+    networks: Mapping[str, tuple[str, ...]],
+    default_client: Mapping[str, str],
+    backends: tuple[str, ...],
+    default_backend: str,
+) -> CreateRequest:
+    """Check a createInstance body: `{"params": {"network": …, "client"?, "backend"?}, "name"?}`.
+
+    Args:
+        networks: for each client, the networks (chains) it serves.
+        default_client: the client a network runs with when none is named.
+        backends: the backends this server has; `default_backend` is used when none is named.
+    """
+    if not isinstance(body, Mapping):
+        raise InputError('the request body should be a JSON object: {"params": {"network": …}}')
+    if "params" not in body:
+        raise InputError("'params' key is required")
+    params = body["params"]
+    if not isinstance(params, Mapping):
+        raise InputError("'params' should be an object")
+    unknown = sorted(str(k)[:40] for k in params if k not in PARAM_KEYS)
+    if unknown:
+        raise InputError(
+            f"unknown parameter(s) in 'params': {', '.join(unknown)}; known: {', '.join(PARAM_KEYS)}"
+        )
+    all_networks = sorted({n for chains in networks.values() for n in chains})
+    network = params.get("network")
+    if network is None:
+        raise InputError(f"'params.network' is required: one of {', '.join(all_networks)}")
+    if not isinstance(network, str):
+        raise InputError("'params.network' should be a string")
+    if network in RETIRED_NETWORKS:
+        raise InputError(
+            f"the network {network!r} has been shut down; choose one of {', '.join(all_networks)}"
+        )
+    if network not in all_networks:
+        raise InputError(
+            f"unknown network {network[:40]!r}; choose one of {', '.join(all_networks)}"
+        )
+    client = params.get("client", default_client.get(network))
+    if not isinstance(client, str) or client not in networks:
+        raise InputError(
+            f"unknown client {str(client)[:40]!r}; choose one of {', '.join(sorted(networks))}"
+        )
+    if network not in networks[client]:
+        serving = sorted(c for c, chains in networks.items() if network in chains)
+        raise InputError(
+            f"the client {client} does not serve the network {network}; "
+            f"use client {' or '.join(serving)}"
+        )
+    backend = params.get("backend", default_backend)
+    if not isinstance(backend, str) or backend not in backends:
+        raise InputError(
+            f"the backend {str(backend)[:40]!r} is not available here; "
+            f"choose one of {', '.join(backends)}"
+        )
+    name = clean_name(body["name"]) if body.get("name") is not None else ""
+    return CreateRequest(network, client, backend, name, dict(params))
+
+
+def _iso(value: Any) -> str | None:
+    return value.isoformat() if value is not None else None
+
+
+def instance(
+    rec: NodeRecord, password: str | None, init_params: Mapping[str, Any] | None = None
+) -> dict[str, Any]:
+    """The original's instance object for `rec` (+ additive fields; see the module docstring).
+
+    `url`, `auth` and `network` only while running, `stopped_at` once stopped/failed, as the
+    original; `password` comes from the keyring and is None when not stored.
+    """
+    status = STATUS[rec.state]
+    last = rec.last_status or {}
+    out: dict[str, Any] = {
+        "id": rec.id,
+        "status": status,
+        "name": rec.name,
+        "init_params": dict(init_params) if init_params is not None else {"network": rec.chain},
+        "created_at": _iso(rec.created_at),
+    }
+    if status == "running":
+        out["url"] = rec.url
+        out["auth"] = {"user": rec.user, "password": password}
+        out["network"] = str(last.get("network") or rec.chain)
+    if rec.stopped_at is not None and not rec.active:
+        out["stopped_at"] = _iso(rec.stopped_at)
+    sync = last.get("sync")
+    out.update(
+        state=rec.state.value,
+        chain=rec.chain,
+        client=rec.client,
+        backend=rec.backend,
+        sync=sync if isinstance(sync, Mapping) else None,
+        peers=last.get("peers"),
+        block=last.get("block"),
+        progress=rec.progress,
+        reason=rec.reason,
+        ready_at=_iso(rec.ready_at),
+    )
+    return out
