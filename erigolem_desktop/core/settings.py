@@ -1,0 +1,140 @@
+"""The app's small settings store: a JSON file under data_dir(), the Golem app key in the keyring.
+
+Non-secret settings (yagna API URL, subnet, payment network, budget, auto-lock, whether to keep
+nodes running when the window closes) live in `settings.json` (0600). The yagna app key is a
+secret: it is kept in the OS keyring, never in the file.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import os
+from dataclasses import asdict, dataclass, fields
+from decimal import Decimal, InvalidOperation
+from pathlib import Path
+from typing import Any
+
+from erigolem_desktop.core.paths import data_dir
+
+log = logging.getLogger(__name__)
+
+KEYRING_SERVICE = "erigolem-desktop"
+APP_KEY_USER = "golem-app-key"
+FILE_NAME = "settings.json"
+PAYMENT_NETWORKS = ("holesky", "sepolia", "polygon", "mainnet")
+
+
+class SettingsError(Exception):
+    """A setting that cannot be used: the message names it, `hint` says what to enter."""
+
+    def __init__(self, message: str, hint: str = "") -> None:
+        super().__init__(message)
+        self.hint = hint
+
+
+@dataclass
+class Settings:
+    """Every setting with its default. `keep_running` is None until the user has answered."""
+
+    yagna_api_url: str = "http://127.0.0.1:7465"
+    subnet: str = "public"
+    payment_network: str = "holesky"
+    budget_glm: str = "5"
+    auto_lock_minutes: int = 15
+    keep_running: bool | None = None
+
+    def validate(self) -> None:
+        """Raise SettingsError naming the first bad value."""
+        if not self.yagna_api_url.startswith(("http://", "https://")):
+            raise SettingsError(
+                f"The yagna API URL {self.yagna_api_url!r} is not an http(s) URL.",
+                "Enter something like http://127.0.0.1:7465.",
+            )
+        if not self.subnet or not all(c.isalnum() or c in "-_." for c in self.subnet):
+            raise SettingsError(
+                f"The subnet {self.subnet!r} is not valid.",
+                "Use letters, digits, '-', '_' or '.', e.g. public.",
+            )
+        if self.payment_network not in PAYMENT_NETWORKS:
+            raise SettingsError(
+                f"Unknown payment network {self.payment_network!r}.",
+                f"Choose one of {', '.join(PAYMENT_NETWORKS)}.",
+            )
+        try:
+            budget = Decimal(self.budget_glm)
+        except InvalidOperation as exc:
+            raise SettingsError(
+                f"The budget {self.budget_glm!r} is not a number.", "Enter an amount in GLM."
+            ) from exc
+        if not budget.is_finite() or budget <= 0:
+            raise SettingsError("The budget must be more than 0 GLM.", "Enter an amount in GLM.")
+        if not 0 <= self.auto_lock_minutes <= 24 * 60:
+            raise SettingsError(
+                "Auto-lock must be between 0 (never) and 1440 minutes.", "Pick a number of minutes."
+            )
+
+
+class SettingsStore:
+    """Loads and saves Settings; reads and writes the app key through the keyring."""
+
+    def __init__(self, path: Path | None = None) -> None:
+        self.path = path or data_dir() / FILE_NAME
+
+    def load(self) -> Settings:
+        """The saved settings; defaults for anything missing, unknown or unreadable."""
+        try:
+            raw = json.loads(self.path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            return Settings()
+        except (OSError, ValueError) as exc:
+            log.warning("settings file %s unreadable (%s); using defaults", self.path, exc)
+            return Settings()
+        if not isinstance(raw, dict):
+            return Settings()
+        known = {f.name for f in fields(Settings)}
+        values: dict[str, Any] = {k: v for k, v in raw.items() if k in known}
+        settings = Settings()
+        for key, value in values.items():
+            default = getattr(settings, key)
+            if default is None or value is None or isinstance(value, type(default)):
+                setattr(settings, key, value)
+        try:
+            settings.validate()
+        except SettingsError as exc:
+            log.warning("settings file %s: %s; using defaults", self.path, exc)
+            return Settings(keep_running=settings.keep_running)
+        return settings
+
+    def save(self, settings: Settings) -> None:
+        """Validate and write atomically, 0600."""
+        settings.validate()
+        tmp = self.path.with_suffix(".tmp")
+        data = json.dumps(asdict(settings), indent=2).encode()
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        try:
+            os.write(fd, data)
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        os.replace(tmp, self.path)
+
+    @staticmethod
+    def app_key() -> str | None:
+        """The yagna app key from the keyring, or None when not set."""
+        import keyring
+
+        return keyring.get_password(KEYRING_SERVICE, APP_KEY_USER)
+
+    @staticmethod
+    def set_app_key(value: str | None) -> None:
+        """Store (or with None/empty, forget) the yagna app key in the keyring."""
+        import keyring
+        from keyring.errors import PasswordDeleteError
+
+        if value:
+            keyring.set_password(KEYRING_SERVICE, APP_KEY_USER, value)
+            return
+        with contextlib.suppress(PasswordDeleteError):
+            keyring.delete_password(KEYRING_SERVICE, APP_KEY_USER)

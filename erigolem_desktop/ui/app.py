@@ -1,0 +1,60 @@
+"""`run_app()`: QApplication + one qasync loop running Qt and asyncio together, then the window.
+
+Heavy modules (eth_account, yapapi) are not imported here: the window paints first, and the
+node manager with its backends is built on the loop right after.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import sys
+from collections.abc import Sequence
+
+from erigolem_desktop.ui import style
+from erigolem_desktop.ui.qt import QApplication, QEventLoop, QMessageBox
+
+log = logging.getLogger(__name__)
+
+
+def make_application(argv: Sequence[str] | None = None) -> QApplication:
+    """The QApplication (created once), named, with the app icon and the style sheet."""
+    existing = QApplication.instance()
+    app = existing if isinstance(existing, QApplication) else QApplication(list(argv or sys.argv))
+    app.setApplicationName("Erigolem")
+    app.setApplicationDisplayName("Erigolem")
+    app.setOrganizationName("Erigolem")
+    app.setDesktopFileName("erigolem")
+    app.setWindowIcon(style.icon("app"))
+    app.setStyleSheet(style.STYLE_SHEET)
+    app.setQuitOnLastWindowClosed(False)  # the window decides (tray / keep running)
+    return app
+
+
+def run_app(argv: Sequence[str] | None = None) -> int:
+    """Run the desktop app until the user quits; returns the process exit code."""
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    app = make_application(argv)
+    loop = QEventLoop(app)
+    asyncio.set_event_loop(loop)
+
+    from erigolem_desktop.ui.context import AppContext
+    from erigolem_desktop.ui.main_window import MainWindow
+
+    try:
+        ctx = AppContext.open()
+    except Exception as exc:  # keyring unavailable, damaged wallet file: say so and how to fix
+        message = exc.args[0] if exc.args else str(exc)
+        hint = getattr(exc, "hint", "")
+        QMessageBox.critical(None, "Erigolem cannot start", f"{message}\n\n{hint}".strip())
+        return 1
+    window = MainWindow(ctx)
+    done = asyncio.Event()
+    window.on_quit = done.set
+    window.start()
+    window.show()
+    with loop:
+        loop.run_until_complete(done.wait())
+    return 0

@@ -1,0 +1,526 @@
+"""The JSON-RPC console: pick a node, type a method (completed from what the node serves), send.
+
+Features: parameter templates from the catalog, Ctrl+Enter to send, pretty and folding (tree)
+views with highlighting, hex<->decimal and wei<->ether of the selection, batch mode, history
+with Up/Down (0600, no secrets), latency and size of each answer, errors inline, and the
+*Send transaction* dialog.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+from erigolem_desktop.core import units
+from erigolem_desktop.core.catalog import Catalog, load_catalog
+from erigolem_desktop.core.rpc import JsonRpcClient, RpcResult
+from erigolem_desktop.ui import style
+from erigolem_desktop.ui.history import History, HistoryEntry
+from erigolem_desktop.ui.json_view import JsonTree, ResultView
+from erigolem_desktop.ui.nodes_model import NodeRow
+from erigolem_desktop.ui.ops import Op
+from erigolem_desktop.ui.qt import (
+    QCheckBox,
+    QComboBox,
+    QCompleter,
+    QEvent,
+    QHBoxLayout,
+    QKeyEvent,
+    QKeySequence,
+    QLabel,
+    QLineEdit,
+    QObject,
+    QPlainTextEdit,
+    QPushButton,
+    QShortcut,
+    QSplitter,
+    QStringListModel,
+    Qt,
+    QTabWidget,
+    QVBoxLayout,
+    QWidget,
+    Signal,
+)
+
+if TYPE_CHECKING:
+    from erigolem_desktop.core.manager import NodeManager
+    from erigolem_desktop.core.wallet import Wallet
+
+PRETTY_INLINE_BYTES = 256 * 1024  # smaller answers are pretty-printed on the loop
+
+
+def pretty(value: Any) -> str:
+    """Indented JSON (CPU-heavy for big values: run it in the executor)."""
+    return json.dumps(value, indent=2, ensure_ascii=False)
+
+
+def describe_selection(text: str) -> str:
+    """Conversions of a selected value: hex<->decimal and wei->ether, like `cast to-dec`."""
+    s = text.strip().strip('",')
+    if not s or len(s) > 80:
+        return ""
+    try:
+        value = units.parse_int(s)
+    except units.UnitError:
+        try:
+            wei = units.parse_amount(s, default_unit="ether")
+        except units.UnitError:
+            return ""
+        return f"{s} = {wei:,} wei = {units.to_hex(wei)}"
+    parts = []
+    if s.lower().startswith("0x"):
+        parts.append(f"{s} = {value:,}")
+    else:
+        parts.append(f"{value:,} = {units.to_hex(value) if value >= 0 else '-'}")
+    if value >= 10**9:
+        parts.append(f"as wei: {units.format_ether(value)}")
+    return "   ·   ".join(parts)
+
+
+def parse_params(text: str) -> Any:
+    """The params editor's text as JSON params (empty -> [])."""
+    if not text.strip():
+        return []
+    try:
+        value = json.loads(text)
+    except ValueError as exc:
+        raise ValueError(
+            f"The params are not valid JSON ({exc.args[0]}). Write a JSON array, e.g. "
+            '["latest", false].'
+        ) from exc
+    if not isinstance(value, list | dict):
+        raise ValueError('The params must be a JSON array (or an object), e.g. ["latest"].')
+    return value
+
+
+def parse_batch(text: str) -> list[tuple[str, Any]]:
+    """Batch editor text: `[{"method": .., "params": [..]}, ...]` or `[["method", [..]], ...]`."""
+    value = parse_params(text)
+    if not isinstance(value, list) or not value:
+        raise ValueError('A batch is a JSON array of calls, e.g. [{"method": "eth_chainId"}].')
+    calls: list[tuple[str, Any]] = []
+    for i, item in enumerate(value):
+        if isinstance(item, dict) and isinstance(item.get("method"), str):
+            calls.append((item["method"], item.get("params", [])))
+        elif isinstance(item, list) and item and isinstance(item[0], str):
+            calls.append((item[0], item[1] if len(item) > 1 else []))
+        else:
+            raise ValueError(
+                f'Call #{i + 1} of the batch needs a method: {{"method": "eth_chainId", '
+                '"params": []}.'
+            )
+    return calls
+
+
+class _HistoryKeys(QObject):
+    """Up/Down in the method field walk the history (when no completion popup is open)."""
+
+    def __init__(self, console: RpcConsole) -> None:
+        super().__init__(console)
+        self.console = console
+
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:
+        if event.type() == QEvent.Type.KeyPress and isinstance(event, QKeyEvent):
+            popup = self.console.completer.popup()
+            if popup is not None and popup.isVisible():
+                return False
+            if event.key() == Qt.Key.Key_Up:
+                self.console.history_step(-1)
+                return True
+            if event.key() == Qt.Key.Key_Down:
+                self.console.history_step(1)
+                return True
+        return False
+
+
+class RpcConsole(QWidget):
+    """The console page. `set_nodes()` keeps the node picker in step with the manager.
+
+    Signals:
+        answered(object): an RpcResult (or a list of them for a batch) was shown.
+    """
+
+    answered = Signal(object)
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.manager: NodeManager | None = None
+        self.wallet: Wallet | None = None
+        self.catalog: Catalog = load_catalog()
+        self.served: Catalog = self.catalog
+        self.history = History()
+        self._client: JsonRpcClient | None = None
+        self._client_node: tuple[str, str, str] | None = None  # id, url, password
+        self._rows: dict[str, NodeRow] = {}
+        self._last_value: Any = None
+
+        self.node_combo = QComboBox()
+        self.node_combo.setMinimumWidth(240)
+        self.node_combo.setPlaceholderText("no running node")
+        self.modules_label = style.label("", "muted")
+        self.batch_check = QCheckBox("&Batch")
+        self.batch_check.setToolTip("Send several calls in one request")
+        self.tx_button = QPushButton("Send &transaction…")
+        self.tx_button.setIcon(style.icon("send"))
+
+        self.method_edit = QLineEdit()
+        self.method_edit.setPlaceholderText("method, e.g. eth_blockNumber (Up/Down: history)")
+        self.method_edit.setFont(style.mono_font())
+        self.completer_model = QStringListModel(self.catalog.names(), self)
+        self.completer = QCompleter(self.completer_model, self)
+        self.completer.setCaseSensitivity(Qt.CaseSensitivity.CaseInsensitive)
+        self.completer.setFilterMode(Qt.MatchFlag.MatchContains)
+        self.method_edit.setCompleter(self.completer)
+        self.method_edit.installEventFilter(_HistoryKeys(self))
+        self.signature = style.label("", "muted", wrap=True)
+        self.params_edit = QPlainTextEdit()
+        self.params_edit.setFont(style.mono_font())
+        self.params_edit.setPlaceholderText('params as JSON, e.g. ["latest", false]')
+        self.params_edit.setTabChangesFocus(True)
+        self.params_edit.setMaximumHeight(110)
+        self.send_button = QPushButton("&Send")
+        self.send_button.setProperty("role", "primary")
+        self.send_button.setToolTip("Send the call (Ctrl+Enter)")
+
+        self.status = QLabel()
+        self.status.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.conversion = style.label("", "muted", selectable=True)
+        self.result_tabs = QTabWidget()
+        self.result_view = ResultView()
+        self.result_view.setFont(style.mono_font())
+        self.tree = JsonTree()
+        self.result_tabs.addTab(self.result_view, "Pretty")
+        self.result_tabs.addTab(self.tree, "Tree")
+        self._tree_stale = False
+
+        top = QHBoxLayout()
+        node_label = QLabel("&Node")
+        node_label.setBuddy(self.node_combo)
+        top.addWidget(node_label)
+        top.addWidget(self.node_combo)
+        top.addWidget(self.modules_label, 1)
+        top.addWidget(self.batch_check)
+        top.addWidget(self.tx_button)
+
+        request = QWidget()
+        req_lay = QVBoxLayout(request)
+        req_lay.setContentsMargins(0, 0, 0, 0)
+        method_row = QHBoxLayout()
+        method_label = QLabel("&Method")
+        method_label.setBuddy(self.method_edit)
+        method_row.addWidget(method_label)
+        method_row.addWidget(self.method_edit, 1)
+        method_row.addWidget(self.send_button)
+        req_lay.addLayout(method_row)
+        req_lay.addWidget(self.signature)
+        params_label = QLabel("&Params")
+        params_label.setBuddy(self.params_edit)
+        req_lay.addWidget(params_label)
+        req_lay.addWidget(self.params_edit)
+
+        response = QWidget()
+        resp_lay = QVBoxLayout(response)
+        resp_lay.setContentsMargins(0, 0, 0, 0)
+        resp_lay.addWidget(self.status)
+        resp_lay.addWidget(self.result_tabs, 1)
+        resp_lay.addWidget(self.conversion)
+
+        splitter = QSplitter(Qt.Orientation.Vertical)
+        splitter.addWidget(request)
+        splitter.addWidget(response)
+        splitter.setStretchFactor(1, 1)
+        splitter.setChildrenCollapsible(False)
+
+        lay = QVBoxLayout(self)
+        lay.setSpacing(style.SPACING)
+        lay.addLayout(top)
+        lay.addWidget(splitter, 1)
+
+        self.setTabOrder(self.node_combo, self.method_edit)
+        self.setTabOrder(self.method_edit, self.params_edit)
+        self.setTabOrder(self.params_edit, self.send_button)
+        self.setTabOrder(self.send_button, self.result_tabs)
+
+        for keys in ("Ctrl+Return", "Ctrl+Enter"):
+            shortcut = QShortcut(QKeySequence(keys), self)
+            shortcut.setContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)
+            shortcut.activated.connect(self.send)
+        self.send_button.clicked.connect(self.send)
+        self.method_edit.returnPressed.connect(self._method_entered)
+        self.completer.activated.connect(self._method_chosen)
+        self.method_edit.textChanged.connect(self._show_signature)
+        self.node_combo.currentIndexChanged.connect(self._node_changed)
+        self.batch_check.toggled.connect(self._batch_toggled)
+        self.result_view.selectionChanged.connect(self._selection_changed)
+        self.result_tabs.currentChanged.connect(self._tab_changed)
+        self.tx_button.clicked.connect(self.open_send_transaction)
+        self._set_status("Pick a node, type a method, press Ctrl+Enter.", "muted")
+
+    # --- nodes ---------------------------------------------------------------------------
+    def set_nodes(self, rows: Sequence[NodeRow]) -> None:
+        """Offer the active nodes with a URL; keep the current choice when it is still there."""
+        usable = [r for r in rows if r.state.active and r.url]
+        self._rows = {r.id: r for r in usable}
+        current = self.node_combo.currentData()
+        wanted = [(r.id, f"{r.name}  ({r.chain}, {r.state.value})") for r in usable]
+        existing = [
+            (self.node_combo.itemData(i), self.node_combo.itemText(i))
+            for i in range(self.node_combo.count())
+        ]
+        if wanted == existing:
+            return
+        self.node_combo.blockSignals(True)
+        self.node_combo.clear()
+        for node_id, text in wanted:
+            self.node_combo.addItem(text, node_id)
+        index = self.node_combo.findData(current)
+        self.node_combo.setCurrentIndex(index if index >= 0 else (0 if usable else -1))
+        self.node_combo.blockSignals(False)
+        if self.node_combo.currentData() != current:
+            self._node_changed()
+
+    def select_node(self, node_id: str) -> None:
+        index = self.node_combo.findData(node_id)
+        if index >= 0:
+            self.node_combo.setCurrentIndex(index)
+
+    def _node_changed(self) -> None:
+        self._drop_client()
+        self.served = self.catalog
+        self.completer_model.setStringList(self.catalog.names())
+        self.modules_label.clear()
+        node_id = self.node_combo.currentData()
+        if node_id and self._client_for(str(node_id)) is not None:
+            self._load_modules()
+
+    def _client_for(self, node_id: str) -> JsonRpcClient | None:
+        row = self._rows.get(node_id)
+        if row is None or self.manager is None:
+            return None
+        try:
+            password = self.manager.password(node_id) or ""
+        except Exception as exc:
+            self._set_status(
+                f"Could not read the node's password from the keyring: {exc}. Unlock the "
+                "system keyring and pick the node again.",
+                "error",
+            )
+            return None
+        key = (node_id, row.url, password)
+        if self._client is None or self._client_node != key:
+            self._drop_client()
+            self._client = JsonRpcClient(row.url, row.user, password)
+            self._client_node = key
+        return self._client
+
+    def _drop_client(self) -> None:
+        if self._client is not None:
+            client, self._client, self._client_node = self._client, None, None
+            Op.coro(client.close, label="close rpc client").failure(lambda _m, _h: None).run()
+
+    def _load_modules(self) -> None:
+        client = self._client
+        if client is None:
+            return
+
+        def got(result: RpcResult) -> None:
+            if client is not self._client:
+                return
+            if result.ok and isinstance(result.result, dict) and result.result:
+                self.served = self.catalog.filter_modules(result.result)
+                self.completer_model.setStringList(self.served.names())
+                self.modules_label.setText("Serves: " + ", ".join(sorted(result.result)))
+            else:
+                self.modules_label.setText("rpc_modules not answered: showing every method")
+
+        Op.coro(lambda: client.call("rpc_modules", [], timeout=10), label="rpc_modules").success(
+            got
+        ).failure(lambda m, _h: self.modules_label.setText(f"Could not list modules: {m}")).run()
+
+    # --- method and params ------------------------------------------------------------------
+    def _show_signature(self, text: str) -> None:
+        method = self.catalog.get(text.strip())
+        if method is None:
+            self.signature.setText("")
+            return
+        note = "" if text.strip() in self.served else "   (this node does not list its module)"
+        self.signature.setText(f"{method.signature()} — {method.description}{note}")
+
+    def _method_chosen(self, name: str) -> None:
+        self.fill_template(name)
+        self.params_edit.setFocus()
+
+    def _method_entered(self) -> None:
+        popup = self.completer.popup()
+        if popup is not None and popup.isVisible():
+            return
+        if not self.params_edit.toPlainText().strip():
+            self.fill_template(self.method_edit.text().strip())
+        self.params_edit.setFocus()
+
+    def fill_template(self, name: str) -> None:
+        """Put the catalog's example params of `name` into the editor."""
+        method = self.catalog.get(name)
+        if method is None:
+            return
+        if self.batch_check.isChecked():
+            self._batch_toggled(True)
+            return
+        self.params_edit.setPlainText(json.dumps(method.template()))
+
+    def _batch_toggled(self, on: bool) -> None:
+        if on:
+            name = self.method_edit.text().strip() or "eth_blockNumber"
+            method = self.catalog.get(name)
+            params = method.template() if method else []
+            calls = [{"method": name, "params": params}, {"method": "eth_chainId", "params": []}]
+            self.params_edit.setMaximumHeight(200)
+            self.params_edit.setPlainText(json.dumps(calls, indent=1))
+            self.method_edit.setEnabled(False)
+        else:
+            self.params_edit.setMaximumHeight(110)
+            self.method_edit.setEnabled(True)
+            self.params_edit.clear()
+
+    def history_step(self, step: int) -> None:
+        entry = self.history.previous() if step < 0 else self.history.next()
+        if entry is None:
+            if step > 0:
+                self.method_edit.clear()
+                self.params_edit.clear()
+            return
+        self.method_edit.setText(entry.method)
+        self.params_edit.setPlainText(entry.params)
+
+    # --- sending -------------------------------------------------------------------------
+    def send(self) -> None:
+        node_id = self.node_combo.currentData()
+        if not node_id:
+            self._set_status("No running node to send to: start one on the Nodes tab.", "error")
+            return
+        client = self._client_for(str(node_id))
+        if client is None:
+            if not self.status.text():
+                self._set_status("This node has no endpoint yet: wait until it starts.", "error")
+            return
+        params_text = self.params_edit.toPlainText()
+        try:
+            if self.batch_check.isChecked():
+                calls = parse_batch(params_text)
+                label = f"batch of {len(calls)}"
+            else:
+                method = self.method_edit.text().strip()
+                if not method:
+                    self._set_status("Type a method name first (Tab completes).", "error")
+                    self.method_edit.setFocus()
+                    return
+                params = parse_params(params_text)
+                label = method
+        except ValueError as exc:
+            self._set_status(str(exc), "error")
+            self.params_edit.setFocus()
+            return
+        secrets = tuple(s for s in (self._client_node[2] if self._client_node else "",) if s)
+        if self.batch_check.isChecked():
+            self.history.add(HistoryEntry("(batch)", params_text), secrets)
+            op: Op[Any] = Op.coro(lambda: client.batch(calls), label=label)
+        else:
+            self.history.add(HistoryEntry(method, params_text), secrets)
+            op = Op.coro(lambda: client.call(method, params), label=label)
+        self.send_button.setEnabled(False)
+        self._set_status(f"Sending {label}…", "muted")
+        op.success(self._answered).failure(
+            lambda m, h: self._set_status(f"{m} {h}".strip(), "error")
+        ).finally_(lambda: self.send_button.setEnabled(True)).run()
+
+    def _answered(self, answer: RpcResult | list[RpcResult]) -> None:
+        if isinstance(answer, list):
+            value: Any = [
+                {"method": r.method, **({"error": r.error} if r.error else {"result": r.result})}
+                for r in answer
+            ]
+            first = answer[0] if answer else RpcResult("batch")
+            errors = sum(1 for r in answer if r.error)
+            summary = (
+                f"batch of {len(answer)} · {errors} errors" if errors else f"batch of {len(answer)}"
+            )
+            self._set_status(
+                f"{summary} · {first.elapsed_ms:.1f} ms · {_size(first.size_bytes)}",
+                "error" if errors else "ok",
+            )
+        elif answer.error is not None:
+            value = answer.error
+            self._set_status(
+                f"{answer.method} returned an error {answer.error.get('code')}: "
+                f"{answer.error.get('message', '')} · {answer.elapsed_ms:.1f} ms. Check the "
+                "method name and params.",
+                "error",
+            )
+        else:
+            value = answer.result
+            self._set_status(
+                f"{answer.method} · {answer.elapsed_ms:.1f} ms · {_size(answer.size_bytes)}", "ok"
+            )
+        size = (
+            answer[0].size_bytes
+            if isinstance(answer, list) and answer
+            else getattr(answer, "size_bytes", 0)
+        )
+        self.show_value(value, size_hint=size)
+        self.answered.emit(answer)
+
+    def show_value(self, value: Any, *, size_hint: int = 0) -> None:
+        """Pretty-print `value` (in the executor when big) and show it without blocking."""
+        self._last_value = value
+        self._tree_stale = True
+        if self.result_tabs.currentWidget() is self.tree:
+            self._tab_changed(self.result_tabs.currentIndex())
+        if size_hint < PRETTY_INLINE_BYTES:
+            self.result_view.show_plain(pretty(value))
+            return
+        self.result_view.show_plain(f"Formatting {_size(size_hint)}…")
+        Op.cpu(lambda: pretty(value), label="pretty-print").success(self._show_text).run()
+
+    def _show_text(self, text: str) -> None:
+        Op.coro(lambda: self.result_view.show_text(text), label="render result").run()
+
+    def _tab_changed(self, _index: int) -> None:
+        if self.result_tabs.currentWidget() is self.tree and self._tree_stale:
+            self._tree_stale = False
+            self.tree.set_value(self._last_value)
+
+    def _selection_changed(self) -> None:
+        text = self.result_view.textCursor().selectedText()
+        self.conversion.setText(describe_selection(text))
+
+    def _set_status(self, text: str, role: str) -> None:
+        style.set_message(self.status, text, role)
+        self.status.setVisible(True)
+
+    # --- send transaction ------------------------------------------------------------------
+    def open_send_transaction(self) -> None:
+        from erigolem_desktop.ui.send_tx import SendTransactionDialog
+
+        node_id = self.node_combo.currentData()
+        client = self._client_for(str(node_id)) if node_id else None
+        if client is None or self.wallet is None:
+            self._set_status(
+                "Pick a running node first: the transaction is sent through it.", "error"
+            )
+            return
+        dialog = SendTransactionDialog(client, self.wallet, self)
+        dialog.open()
+
+    async def close_client(self) -> None:
+        if self._client is not None:
+            client, self._client = self._client, None
+            await client.close()
+
+
+def _size(n: int) -> str:
+    if n < 1024:
+        return f"{n} B"
+    if n < 1024 * 1024:
+        return f"{n / 1024:.1f} KB"
+    return f"{n / 1024 / 1024:.1f} MB"

@@ -1,0 +1,91 @@
+"""What the window works with: the wallet, the node manager and the settings, built lazily.
+
+The manager (and through it the backends, yapapi included) is built after the first window is
+painted, so a cold start does not pay for modules the unlock screen does not need.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from erigolem_desktop.core.paths import data_dir
+from erigolem_desktop.core.settings import Settings, SettingsStore
+
+if TYPE_CHECKING:
+    from erigolem_desktop.core.manager import NodeManager
+    from erigolem_desktop.core.wallet import Wallet
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class AppContext:
+    """The core objects the views share. Tests build one around their own manager/backends."""
+
+    wallet: Wallet
+    settings_store: SettingsStore = field(default_factory=SettingsStore)
+    settings: Settings = field(default_factory=Settings)
+    manager: NodeManager | None = None
+    backends: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def open(cls) -> AppContext:
+        """Open the wallet and settings of data_dir() (cheap: no keystore is decrypted)."""
+        from erigolem_desktop.core.keyring_setup import ensure_keyring
+        from erigolem_desktop.core.wallet import Wallet
+
+        ensure_keyring()
+        store = SettingsStore()
+        return cls(wallet=Wallet.open(data_dir()), settings_store=store, settings=store.load())
+
+    def golem_settings(self) -> dict[str, Any]:
+        """The Golem backend's settings mapping (names of GolemConfig's fields)."""
+        s = self.settings
+        return {
+            "api_url": s.yagna_api_url,
+            "app_key": self.settings_store.app_key(),
+            "subnet": s.subnet,
+            "payment_network": s.payment_network,
+            "budget_glm": s.budget_glm,
+        }
+
+    async def ensure_manager(self) -> NodeManager:
+        """Build the NodeManager with the Local backend (and Golem when it can be built)."""
+        if self.manager is not None:
+            return self.manager
+        from erigolem_desktop.core.backends.local import LocalBackend
+        from erigolem_desktop.core.manager import NodeManager
+        from erigolem_desktop.core.records import NodeStore
+        from erigolem_desktop.core.secrets import SecretStore
+
+        backends: dict[str, Any] = dict(self.backends)
+        backends.setdefault("local", LocalBackend(data_dir()))
+        if "golem" not in backends:
+            golem = self._golem_backend()
+            if golem is not None:
+                backends["golem"] = golem
+        self.backends = backends
+        manager = NodeManager(NodeStore(), backends, SecretStore())
+        await manager.recover()
+        self.manager = manager
+        return manager
+
+    def _golem_backend(self) -> Any:
+        try:
+            from erigolem_desktop.core.backends.golem.backend import GolemBackend
+            from erigolem_desktop.core.backends.golem.config import GolemConfig
+        except ImportError:
+            log.info("Golem backend not available in this build")
+            return None
+        try:
+            return GolemBackend(GolemConfig.load(self.golem_settings()))
+        except Exception:
+            log.warning("Golem backend could not be set up", exc_info=True)
+            return None
+
+    async def close(self) -> None:
+        """Stop what the manager runs (app exit)."""
+        if self.manager is not None:
+            await self.manager.close()

@@ -1,0 +1,535 @@
+"""The main window: welcome / unlock / workspace (nodes and console) on one stack, plus the tray.
+
+The workspace is thin views over the core: the node table follows the manager's events, the
+detail pane and the console talk to the manager and the node. The window owns the lock state:
+the lock button (Ctrl+L) and the wallet's auto-lock bring back the unlock screen, while nodes
+keep running.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from erigolem_desktop.ui import ops, style
+from erigolem_desktop.ui.console import RpcConsole
+from erigolem_desktop.ui.context import AppContext
+from erigolem_desktop.ui.node_detail import NodeDetail
+from erigolem_desktop.ui.nodes_model import ActiveFilter, NodesModel
+from erigolem_desktop.ui.ops import Op
+from erigolem_desktop.ui.qt import (
+    QAbstractItemView,
+    QAction,
+    QApplication,
+    QCloseEvent,
+    QEvent,
+    QHeaderView,
+    QItemSelection,
+    QKeySequence,
+    QLabel,
+    QMainWindow,
+    QObject,
+    QPushButton,
+    QScrollArea,
+    QSizePolicy,
+    QSplitter,
+    QStackedWidget,
+    Qt,
+    QTableView,
+    QTabWidget,
+    QTimer,
+    QToolBar,
+    QVBoxLayout,
+    QWidget,
+)
+from erigolem_desktop.ui.start_dialog import StartDialog
+from erigolem_desktop.ui.tray import Tray, ask_keep_running
+from erigolem_desktop.ui.unlock import UnlockPage
+from erigolem_desktop.ui.welcome import WelcomePage
+
+if TYPE_CHECKING:
+    from erigolem_desktop.core.manager import NodeManager
+
+log = logging.getLogger(__name__)
+
+REFRESH_DEBOUNCE_MS = 100
+ACTIVITY_THROTTLE_S = 5.0
+
+
+class _ActivityFilter(QObject):
+    """Counts key presses and clicks anywhere in the app as wallet use (auto-lock idle timer)."""
+
+    def __init__(self, window: MainWindow) -> None:
+        super().__init__(window)
+        self.window = window
+        self._last = 0.0
+
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:
+        if event.type() in (QEvent.Type.KeyPress, QEvent.Type.MouseButtonPress):
+            now = time.monotonic()
+            if now - self._last > ACTIVITY_THROTTLE_S:
+                self._last = now
+                self.window.user_active()
+        return False
+
+
+def _table(model: ActiveFilter) -> QTableView:
+    view = QTableView()
+    view.setModel(model)
+    view.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+    view.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+    view.setSortingEnabled(True)
+    view.setShowGrid(False)
+    view.setAlternatingRowColors(True)
+    view.verticalHeader().hide()
+    view.setWordWrap(False)
+    header = view.horizontalHeader()
+    header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+    header.setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
+    header.setHighlightSections(False)
+    return view
+
+
+class MainWindow(QMainWindow):
+    """The one window of the app.
+
+    Attributes:
+        on_quit: called when the app should end (QApplication.quit; tests replace it).
+    """
+
+    def __init__(self, ctx: AppContext, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.ctx = ctx
+        self.on_quit: Callable[[], None] = QApplication.quit
+        self._quitting = False
+        self._events_task: asyncio.Task[Any] | None = None
+        self._refresh_pending = False
+        self.setWindowTitle("Erigolem")
+        self.setWindowIcon(style.icon("app"))
+        self.resize(1180, 760)
+
+        self.stack = QStackedWidget()
+        self.setCentralWidget(self.stack)
+        self.welcome = WelcomePage(ctx.wallet)
+        self.unlock_page = UnlockPage(ctx.wallet)
+        self.workspace = self._build_workspace()
+        for page in (self.welcome, self.unlock_page, self.workspace):
+            self.stack.addWidget(page)
+
+        self.toolbar = self._build_toolbar()
+        self.account_label = QLabel()
+        self.account_label.setFont(style.mono_font())
+        self.statusBar().addPermanentWidget(self.account_label)
+        self.tray = Tray(self)
+        self.tray.show_requested.connect(self.bring_to_front)
+        self.tray.quit_requested.connect(self.quit_app)
+
+        self.welcome.finished.connect(self.show_workspace)
+        self.unlock_page.unlocked.connect(self.show_workspace)
+        self.unlock_page.add_account.connect(self._add_account)
+
+        self._activity = _ActivityFilter(self)
+        app = QApplication.instance()
+        if app is not None:
+            app.installEventFilter(self._activity)
+        self._lock_timer = QTimer(self)
+        self._lock_timer.setInterval(5000)
+        self._lock_timer.timeout.connect(self._check_lock)
+        self._tick = QTimer(self)
+        self._tick.setInterval(1000)
+        self._tick.timeout.connect(self._on_tick)
+        self._apply_settings()
+        ops.set_default_error_sink(self.show_error)
+
+    # --- construction ---------------------------------------------------------------------
+    def _build_toolbar(self) -> QToolBar:
+        bar = QToolBar("Main")
+        bar.setMovable(False)
+        bar.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
+        self.addToolBar(bar)
+
+        def action(text: str, icon: str, keys: str, slot: Callable[[], None]) -> QAction:
+            act = QAction(style.icon(icon), text, self)
+            act.setShortcut(QKeySequence(keys))
+            act.setToolTip(f"{text.replace('&', '')} ({QKeySequence(keys).toString()})")
+            act.triggered.connect(slot)
+            self.addAction(act)
+            return act
+
+        self.start_action = action("&Start node…", "start", "Ctrl+N", self.open_start_dialog)
+        self.stop_action = action("St&op node", "stop", "Ctrl+Shift+S", self.stop_selected)
+        self.nodes_action = action(
+            "&Nodes", "state-ready", "Ctrl+1", lambda: self.tabs.setCurrentIndex(0)
+        )
+        self.console_action = action("&Console", "console", "Ctrl+2", self.show_console)
+        self.settings_action = action("Se&ttings…", "settings", "Ctrl+,", self.open_settings)
+        self.lock_action = action("&Lock", "lock", "Ctrl+L", self.lock)
+        self.quit_action = action("&Quit", "stop", "Ctrl+Q", self.quit_app)
+        for act in (self.start_action, self.stop_action):
+            bar.addAction(act)
+        spacer = QWidget()
+        spacer.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Preferred)
+        bar.addWidget(spacer)
+        bar.addAction(self.settings_action)
+        bar.addAction(self.lock_action)
+        return bar
+
+    def _build_workspace(self) -> QWidget:
+        self.model = NodesModel(self)
+        self.active_model = ActiveFilter(self.model, active=True, parent=self)
+        self.stopped_model = ActiveFilter(self.model, active=False, parent=self)
+        self.active_view = _table(self.active_model)
+        self.stopped_view = _table(self.stopped_model)
+        self.banner = style.label("", "error", wrap=True, selectable=True)
+        self.banner.hide()
+        self.empty_hint = style.label(
+            "No node is running. Start one with Start node (Ctrl+N): on the Golem network, or "
+            "on this computer for a dev chain.",
+            "muted",
+            wrap=True,
+        )
+        self.start_button = QPushButton("&Start a node…")
+        self.start_button.setProperty("role", "primary")
+        self.start_button.clicked.connect(self.open_start_dialog)
+
+        left = QWidget()
+        left_lay = QVBoxLayout(left)
+        left_lay.setContentsMargins(0, 0, 0, 0)
+        left_lay.setSpacing(style.SPACING)
+        left_lay.addWidget(self.banner)
+        left_lay.addWidget(style.label("Running", "heading"))
+        left_lay.addWidget(self.active_view, 3)
+        left_lay.addWidget(self.empty_hint)
+        left_lay.addWidget(self.start_button, 0, Qt.AlignmentFlag.AlignLeft)
+        left_lay.addWidget(style.label("Stopped", "heading"))
+        left_lay.addWidget(self.stopped_view, 2)
+
+        self.detail = NodeDetail()
+        self.detail.open_console.connect(self.show_console)
+        scroll = QScrollArea()
+        scroll.setWidget(self.detail)
+        scroll.setWidgetResizable(True)
+        scroll.setFrameShape(QScrollArea.Shape.NoFrame)
+        scroll.setMinimumWidth(440)
+
+        splitter = QSplitter(Qt.Orientation.Horizontal)
+        splitter.addWidget(left)
+        splitter.addWidget(scroll)
+        splitter.setStretchFactor(0, 3)
+        splitter.setStretchFactor(1, 2)
+        splitter.setChildrenCollapsible(False)
+        nodes_page = QWidget()
+        nodes_lay = QVBoxLayout(nodes_page)
+        nodes_lay.setContentsMargins(style.MARGIN, style.MARGIN, style.MARGIN, style.MARGIN)
+        nodes_lay.addWidget(splitter)
+
+        self.console = RpcConsole()
+        self.console.wallet = self.ctx.wallet
+        console_page = QWidget()
+        console_lay = QVBoxLayout(console_page)
+        console_lay.setContentsMargins(style.MARGIN, style.MARGIN, style.MARGIN, style.MARGIN)
+        console_lay.addWidget(self.console)
+
+        self.tabs = QTabWidget()
+        self.tabs.setDocumentMode(True)
+        self.tabs.addTab(nodes_page, style.icon("state-ready"), "Nodes")
+        self.tabs.addTab(console_page, style.icon("console"), "Console")
+
+        for view in (self.active_view, self.stopped_view):
+            view.selectionModel().selectionChanged.connect(
+                lambda _s, _d, v=view: self._selection_changed(v)
+            )
+        return self.tabs
+
+    # --- flow -----------------------------------------------------------------------------
+    def start(self, *, attach_manager: bool = True) -> None:
+        """Show the right first page: the welcome wizard, the unlock screen, or the workspace.
+
+        Then (unless `attach_manager` is False) build the node manager on the loop.
+        """
+        wallet = self.ctx.wallet
+        if not wallet.accounts():
+            self._show_page(self.welcome)
+        elif wallet.is_unlocked:
+            self.show_workspace()
+        else:
+            self.unlock_page.refresh()
+            self._show_page(self.unlock_page)
+        if attach_manager:
+            QTimer.singleShot(0, self._attach_manager)
+
+    def _show_page(self, page: QWidget) -> None:
+        self.stack.setCurrentWidget(page)
+        in_workspace = page is self.workspace
+        self.toolbar.setVisible(in_workspace)
+        for act in (self.start_action, self.stop_action, self.lock_action, self.console_action):
+            act.setEnabled(in_workspace)
+        self._update_account()
+
+    def show_workspace(self) -> None:
+        self._show_page(self.workspace)
+        self._lock_timer.start()
+        self._tick.start()
+        self.refresh()
+        self.active_view.setFocus()
+
+    def _add_account(self) -> None:
+        self.welcome.setCurrentWidget(self.welcome.intro)
+        self._show_page(self.welcome)
+
+    def lock(self) -> None:
+        """Lock the wallet now (Ctrl+L); nodes keep running."""
+        self.ctx.wallet.lock()
+        self._lock_timer.stop()
+        self.unlock_page.refresh()
+        self._show_page(self.unlock_page)
+        self.statusBar().showMessage("Wallet locked. Your nodes keep running.", 5000)
+
+    def user_active(self) -> None:
+        if self.stack.currentWidget() is self.workspace:
+            self.ctx.wallet.touch()
+
+    def _check_lock(self) -> None:
+        if self.stack.currentWidget() is self.workspace and not self.ctx.wallet.is_unlocked:
+            self.lock()
+            self.statusBar().showMessage(
+                "The wallet locked itself after a while without use.", 8000
+            )
+
+    def _update_account(self) -> None:
+        address = self.ctx.wallet.unlocked_address
+        if address:
+            self.account_label.setText(f"Unlocked: {address[:8]}…{address[-6:]}")
+            self.account_label.setToolTip(address)
+        else:
+            self.account_label.setText("Wallet locked")
+            self.account_label.setToolTip("The wallet is locked")
+
+    def _apply_settings(self) -> None:
+        minutes = self.ctx.settings.auto_lock_minutes
+        self.ctx.wallet.auto_lock_seconds = minutes * 60 if minutes else None
+
+    # --- manager wiring ------------------------------------------------------------------------
+    def _attach_manager(self) -> None:
+        if self.ctx.manager is not None:
+            self.use_manager(self.ctx.manager)
+            return
+        Op.coro(self.ctx.ensure_manager, label="start node manager").success(
+            self.use_manager
+        ).failure(lambda m, h: self.show_error(f"The node manager could not start: {m}", h)).run()
+
+    def use_manager(self, manager: NodeManager) -> None:
+        """Connect the views to `manager` and follow its events."""
+        self.detail.manager = manager
+        self.console.manager = manager
+        if self._events_task is None:
+            self._events_task = ops.spawn(self._follow_events(manager), label="node events")
+        self.refresh()
+
+    async def _follow_events(self, manager: NodeManager) -> None:
+        queue = manager.subscribe()
+        try:
+            while True:
+                await queue.get()
+                self._schedule_refresh()
+        finally:
+            manager.unsubscribe(queue)
+
+    def _schedule_refresh(self) -> None:
+        if not self._refresh_pending:
+            self._refresh_pending = True
+            QTimer.singleShot(REFRESH_DEBOUNCE_MS, self.refresh)
+
+    def refresh(self) -> None:
+        """Re-read the records from the manager into the table, detail, console and tray."""
+        self._refresh_pending = False
+        manager = self.ctx.manager
+        if manager is None:
+            return
+        try:
+            records = manager.list()
+        except Exception as exc:
+            self.show_error(*ops.describe_error(exc))
+            return
+        self.model.set_records(records)
+        rows = self.model.rows()
+        self.tray.observe(rows)
+        self.console.set_nodes(rows)
+        if self.detail.row is not None:
+            self.detail.show_row(self.model.row_by_id(self.detail.row.id))
+        any_active = any(r.state.active for r in rows)
+        self.empty_hint.setVisible(not any_active)
+        self.start_button.setVisible(not any_active)
+        self.stop_action.setEnabled(self.detail.row is not None and self.detail.row.state.active)
+
+    def _on_tick(self) -> None:
+        self.model.tick()
+        self._update_account()
+
+    def _selection_changed(self, view: QTableView) -> None:
+        indexes = view.selectionModel().selectedRows()
+        if not indexes:
+            return
+        other = self.stopped_view if view is self.active_view else self.active_view
+        other.selectionModel().blockSignals(True)
+        other.clearSelection()
+        other.selectionModel().blockSignals(False)
+        node_id = indexes[0].data(Qt.ItemDataRole.UserRole)
+        row = self.model.row_by_id(str(node_id))
+        self.detail.show_row(row)
+        self.stop_action.setEnabled(row is not None and row.state.active)
+
+    def select_node(self, node_id: str) -> None:
+        """Select `node_id` in whichever table shows it."""
+        for view, proxy in (
+            (self.active_view, self.active_model),
+            (self.stopped_view, self.stopped_model),
+        ):
+            for r in range(proxy.rowCount()):
+                index = proxy.index(r, 0)
+                if index.data(Qt.ItemDataRole.UserRole) == node_id:
+                    view.selectionModel().select(
+                        QItemSelection(index, proxy.index(r, proxy.columnCount() - 1)),
+                        view.selectionModel().SelectionFlag.ClearAndSelect,
+                    )
+                    view.setCurrentIndex(index)
+                    return
+
+    # --- actions -------------------------------------------------------------------------
+    def show_error(self, message: str, hint: str = "") -> None:
+        """Errors of background work: the banner on the nodes page and the status bar."""
+        text = f"{message} {hint}".strip()
+        style.set_message(self.banner, text, "error")
+        self.statusBar().showMessage(message, 10000)
+
+    def open_start_dialog(self) -> None:
+        self.start_dialog()
+
+    def start_dialog(self) -> StartDialog | None:
+        """Open the Start node dialog (non-modal to the loop); returns it, for tests."""
+        manager = self.ctx.manager
+        if manager is None:
+            self.show_error("The node manager is still starting.", "Try again in a moment.")
+            return None
+        taken = [r.name for r in self.model.rows() if r.state.active]
+        dialog = StartDialog(
+            self,
+            taken_names=taken,
+            golem_available="golem" in manager.backends,
+        )
+        dialog.accepted.connect(lambda: self._start_node(dialog))
+        dialog.open()
+        return dialog
+
+    def _start_node(self, dialog: StartDialog) -> None:
+        manager = self.ctx.manager
+        if manager is None:
+            return
+        spec, backend = dialog.spec(), dialog.backend()
+        style.set_message(self.banner, "", "error")
+        self.statusBar().showMessage(f"Starting {spec.name}…", 5000)
+
+        def started(record: Any) -> None:
+            self.refresh()
+            self.select_node(str(record.id))
+
+        Op.coro(lambda: manager.start(spec, backend=backend), label="start node").success(
+            started
+        ).failure(lambda m, h: self.show_error(f"{spec.name} could not start: {m}", h)).run()
+
+    def stop_selected(self) -> None:
+        if self.detail.row is not None and self.detail.row.state.active:
+            self.detail.stop()
+
+    def show_console(self, node_id: str | None = None) -> None:
+        self.tabs.setCurrentIndex(1)
+        if node_id:
+            self.console.select_node(node_id)
+        self.console.method_edit.setFocus()
+
+    def open_settings(self) -> None:
+        from erigolem_desktop.ui.settings_dialog import SettingsDialog
+
+        dialog = SettingsDialog(self.ctx.settings_store, self.ctx.settings, self)
+
+        def saved() -> None:
+            if dialog.saved is not None:
+                self.ctx.settings = dialog.saved
+                self._apply_settings()
+                self.statusBar().showMessage(
+                    "Settings saved. Golem changes apply to nodes started from now on.", 5000
+                )
+
+        dialog.accepted.connect(saved)
+        dialog.open()
+
+    def bring_to_front(self) -> None:
+        self.showNormal()
+        self.raise_()
+        self.activateWindow()
+
+    # --- closing -------------------------------------------------------------------------
+    def running_count(self) -> int:
+        return sum(1 for r in self.model.rows() if r.state.active)
+
+    def closeEvent(self, event: QCloseEvent) -> None:
+        if self._quitting:
+            event.accept()
+            return
+        event.ignore()
+        running = self.running_count()
+        if running == 0:
+            self.quit_app()
+            return
+        keep = self.ctx.settings.keep_running
+        if keep is None:
+            answer = ask_keep_running(self, running)
+            if answer is None:
+                return
+            keep, remember = answer
+            if remember:
+                self.ctx.settings.keep_running = keep
+                try:
+                    self.ctx.settings_store.save(self.ctx.settings)
+                except Exception as exc:
+                    self.show_error(*ops.describe_error(exc))
+        if keep:
+            self.keep_in_background()
+        else:
+            self.quit_app()
+
+    def keep_in_background(self) -> None:
+        if self.tray.available:
+            self.hide()
+            self.tray.notify(
+                "Erigolem keeps running", "Your nodes run on; the tray icon brings the window back."
+            )
+        else:
+            self.showMinimized()
+            self.statusBar().showMessage(
+                "No system tray here: the window was minimized instead.", 8000
+            )
+
+    def quit_app(self) -> None:
+        """Stop the nodes this app runs, then end the app."""
+        if self._quitting:
+            return
+        self._quitting = True
+        self.statusBar().showMessage("Stopping nodes…")
+        ops.spawn(self._shutdown(), label="shutdown")
+
+    async def _shutdown(self) -> None:
+        try:
+            self._lock_timer.stop()
+            self._tick.stop()
+            if self._events_task is not None:
+                self._events_task.cancel()
+            await self.console.close_client()
+            await self.ctx.close()
+        finally:
+            ops.set_default_error_sink(None)
+            self.close()
+            self.on_quit()

@@ -1,0 +1,488 @@
+"""The detail pane of one node: endpoint and credentials, snippets, sync, peers, log tail.
+
+The password is masked until revealed; copying always copies the real value. Snippets (curl,
+web3.py, ethers.js, cast) carry the real URL and user, and the password once revealed.
+
+Signals:
+    open_console(str): the user wants the RPC console on this node (node id).
+"""
+
+from __future__ import annotations
+
+import json
+from typing import TYPE_CHECKING, Any
+from urllib.parse import quote, urlsplit, urlunsplit
+
+from erigolem_desktop.core.states import NodeState
+from erigolem_desktop.ui import style
+from erigolem_desktop.ui.nodes_model import NodeRow, format_duration
+from erigolem_desktop.ui.ops import Op
+from erigolem_desktop.ui.qt import (
+    QFormLayout,
+    QGroupBox,
+    QGuiApplication,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QMessageBox,
+    QPlainTextEdit,
+    QProgressBar,
+    QPushButton,
+    QStackedWidget,
+    Qt,
+    QTabWidget,
+    QTimer,
+    QToolButton,
+    QVBoxLayout,
+    QWidget,
+    Signal,
+)
+
+if TYPE_CHECKING:
+    from erigolem_desktop.core.manager import NodeManager
+
+MASK = "••••••••••••"
+LOG_LINES = 200
+SNIPPET_KINDS = ("curl", "web3.py", "ethers.js", "cast")
+
+
+def url_with_auth(url: str, user: str, password: str) -> str:
+    """`url` with `user:password@` in it (for cast and other tools that take auth in the URL)."""
+    parts = urlsplit(url)
+    netloc = f"{quote(user, safe='')}:{quote(password, safe='')}@{parts.hostname or ''}"
+    if parts.port:
+        netloc += f":{parts.port}"
+    return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
+
+
+def snippet(kind: str, url: str, user: str, password: str) -> str:
+    """A ready-to-paste example for `kind` (curl, web3.py, ethers.js, cast) with these values."""
+    body = json.dumps({"jsonrpc": "2.0", "id": 1, "method": "eth_blockNumber", "params": []})
+    if kind == "curl":
+        return (
+            f"curl -s -u '{user}:{password}' \\\n  -H 'Content-Type: application/json' \\\n"
+            f"  -d '{body}' \\\n  '{url}'"
+        )
+    if kind == "web3.py":
+        return (
+            "from web3 import Web3\n\n"
+            f"w3 = Web3(Web3.HTTPProvider(\n    {url!r},\n"
+            f"    request_kwargs={{'auth': ({user!r}, {password!r})}},\n))\n"
+            "print(w3.eth.block_number)"
+        )
+    if kind == "ethers.js":
+        insecure = (
+            "req.allowInsecureAuthentication = true; // plain http on this computer\n"
+            if url.startswith("http://")
+            else ""
+        )
+        return (
+            'import { ethers } from "ethers";\n\n'
+            f"const req = new ethers.FetchRequest({json.dumps(url)});\n"
+            f"req.setCredentials({json.dumps(user)}, {json.dumps(password)});\n"
+            f"{insecure}"
+            "const provider = new ethers.JsonRpcProvider(req);\n"
+            "console.log(await provider.getBlockNumber());"
+        )
+    if kind == "cast":
+        if password == MASK:
+            auth_url = url.replace("://", f"://{quote(user, safe='')}:{MASK}@", 1)
+        else:
+            auth_url = url_with_auth(url, user, password)
+        return f"cast block-number --rpc-url '{auth_url}'\ncast chain-id --rpc-url '{auth_url}'"
+    raise ValueError(f"unknown snippet kind {kind!r}")
+
+
+def current_stage(stages: tuple[tuple[str, int], ...]) -> tuple[int, str] | None:
+    """(index, name) of the stage Erigon works on: the first behind the furthest one."""
+    if not stages:
+        return None
+    top = max(block for _name, block in stages)
+    for i, (name, block) in enumerate(stages):
+        if block < top:
+            return i, name
+    return len(stages) - 1, stages[-1][0]
+
+
+def _buddy(text: str, field: QWidget) -> QLabel:
+    """A form label whose &-shortcut focuses `field`."""
+    lab = QLabel(text)
+    lab.setBuddy(field)
+    return lab
+
+
+def _copy_button(tip: str) -> QToolButton:
+    button = QToolButton()
+    button.setIcon(style.icon("copy"))
+    button.setToolTip(tip)
+    button.setAccessibleName(tip)
+    return button
+
+
+class NodeDetail(QWidget):
+    """Everything about the selected node, with Rotate, Stop and Console actions."""
+
+    open_console = Signal(str)
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.manager: NodeManager | None = None
+        self.row: NodeRow | None = None
+        self._password = ""
+        self._revealed = False
+
+        self.title = style.label("", "heading")
+        self.state_label = QLabel()
+        self.phase = style.label("", "muted", wrap=True)
+        self.error = style.label("", "error", wrap=True, selectable=True)
+        self.error.hide()
+
+        # endpoint
+        self.url_edit = QLineEdit()
+        self.user_edit = QLineEdit()
+        self.password_edit = QLineEdit()
+        for edit in (self.url_edit, self.user_edit, self.password_edit):
+            edit.setReadOnly(True)
+            edit.setFont(style.mono_font())
+        self.password_edit.setEchoMode(QLineEdit.EchoMode.Password)
+        self.copy_url = _copy_button("Copy the URL")
+        self.copy_user = _copy_button("Copy the user")
+        self.copy_password = _copy_button("Copy the password")
+        self.reveal = QToolButton()
+        self.reveal.setIcon(style.icon("eye"))
+        self.reveal.setCheckable(True)
+        self.reveal.setToolTip("Show the password")
+        self.reveal.setAccessibleName("Show the password")
+        endpoint = QGroupBox("Endpoint")
+        form = QFormLayout(endpoint)
+        form.addRow(_buddy("&URL", self.url_edit), self._row(self.url_edit, self.copy_url))
+        form.addRow(_buddy("U&ser", self.user_edit), self._row(self.user_edit, self.copy_user))
+        form.addRow(
+            _buddy("Pass&word", self.password_edit),
+            self._row(self.password_edit, self.reveal, self.copy_password),
+        )
+
+        # snippets
+        self.snippets = QTabWidget()
+        self.snippets.setFixedHeight(170)
+        self.snippet_edits: dict[str, QPlainTextEdit] = {}
+        for kind in SNIPPET_KINDS:
+            snip = QPlainTextEdit()
+            snip.setReadOnly(True)
+            snip.setFont(style.mono_font())
+            snip.setTabChangesFocus(True)
+            self.snippet_edits[kind] = snip
+            self.snippets.addTab(snip, kind)
+        self.copy_snippet = QPushButton("Copy &snippet")
+        self.copy_snippet.setIcon(style.icon("copy"))
+
+        # sync
+        self.sync_bar = QProgressBar()
+        self.sync_bar.setRange(0, 1000)
+        self.sync_bar.setFormat("%p%")
+        self.stage_label = style.label("", "muted", wrap=True)
+        self.block_label = QLabel()
+        self.peers_label = QLabel()
+        self.uptime_label = QLabel()
+        sync_box = QGroupBox("Sync")
+        sync_form = QFormLayout(sync_box)
+        sync_form.addRow("Progress", self.sync_bar)
+        sync_form.addRow("Stage", self.stage_label)
+        sync_form.addRow("Block", self.block_label)
+        sync_form.addRow("Peers", self.peers_label)
+        sync_form.addRow("Uptime", self.uptime_label)
+
+        # logs
+        self.logs = QPlainTextEdit()
+        self.logs.setReadOnly(True)
+        self.logs.setFont(style.mono_font())
+        self.logs.setMaximumBlockCount(2000)
+        self.logs.setTabChangesFocus(True)
+        self.logs.setLineWrapMode(QPlainTextEdit.LineWrapMode.NoWrap)
+        self.refresh_logs = QToolButton()
+        self.refresh_logs.setIcon(style.icon("refresh"))
+        self.refresh_logs.setToolTip("Reload the log")
+        self.refresh_logs.setAccessibleName("Reload the log")
+        logs_box = QGroupBox("Log")
+        logs_lay = QVBoxLayout(logs_box)
+        logs_lay.addWidget(self.logs)
+        logs_lay.addLayout(self._row(self.refresh_logs, stretch_first=True))
+
+        # actions
+        self.console_button = QPushButton("Open in &console")
+        self.console_button.setIcon(style.icon("console"))
+        self.rotate_button = QPushButton("&Rotate credentials")
+        self.rotate_button.setIcon(style.icon("key"))
+        self.stop_button = QPushButton("S&top node")
+        self.stop_button.setIcon(style.icon("stop"))
+        actions = QHBoxLayout()
+        actions.addWidget(self.console_button)
+        actions.addStretch(1)
+        actions.addWidget(self.rotate_button)
+        actions.addWidget(self.stop_button)
+
+        header = QHBoxLayout()
+        header.addWidget(self.title)
+        header.addStretch(1)
+        header.addWidget(self.state_label)
+
+        self.content = QWidget()
+        lay = QVBoxLayout(self.content)
+        lay.setContentsMargins(0, 0, 0, 0)
+        lay.setSpacing(style.SPACING)
+        lay.addLayout(header)
+        lay.addWidget(self.phase)
+        lay.addWidget(self.error)
+        lay.addWidget(endpoint)
+        snip_box = QGroupBox("Connect from your code")
+        snip_lay = QVBoxLayout(snip_box)
+        snip_lay.addWidget(self.snippets)
+        snip_lay.addLayout(self._row(self.copy_snippet, stretch_first=True))
+        lay.addWidget(snip_box)
+        lay.addWidget(sync_box)
+        lay.addWidget(logs_box, 1)
+        lay.addLayout(actions)
+
+        self.empty = style.label(
+            "Select a node to see its endpoint and credentials, ready-made snippets, its sync "
+            "progress and its log.",
+            "muted",
+            wrap=True,
+        )
+        self.empty.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.pages = QStackedWidget()
+        self.pages.addWidget(self.empty)
+        self.pages.addWidget(self.content)
+        outer = QVBoxLayout(self)
+        outer.setContentsMargins(0, 0, 0, 0)
+        outer.addWidget(self.pages)
+
+        self.copy_url.clicked.connect(lambda: self._copy(self.url_edit.text(), "URL"))
+        self.copy_user.clicked.connect(lambda: self._copy(self.user_edit.text(), "user"))
+        self.copy_password.clicked.connect(lambda: self._copy(self._password, "password"))
+        self.reveal.toggled.connect(self._set_revealed)
+        self.copy_snippet.clicked.connect(self._copy_snippet)
+        self.refresh_logs.clicked.connect(self.load_logs)
+        self.rotate_button.clicked.connect(self.rotate)
+        self.stop_button.clicked.connect(self.stop)
+        self.console_button.clicked.connect(
+            lambda: self.open_console.emit(self.row.id) if self.row else None
+        )
+        self._log_timer = QTimer(self)
+        self._log_timer.setInterval(5000)
+        self._log_timer.timeout.connect(self._auto_logs)
+        self._loading_logs = False
+        self.show_row(None)
+
+    @staticmethod
+    def _row(*widgets: QWidget, stretch_first: bool = False) -> QHBoxLayout:
+        row = QHBoxLayout()
+        row.setContentsMargins(0, 0, 0, 0)
+        if stretch_first:
+            row.addStretch(1)
+        for i, w in enumerate(widgets):
+            row.addWidget(w, 1 if i == 0 and not stretch_first else 0)
+        return row
+
+    # --- showing a node ---------------------------------------------------------------------
+    def show_row(self, row: NodeRow | None) -> None:
+        """Show `row` (or nothing); called on selection and on every update of that node."""
+        previous = self.row
+        self.row = row
+        self.pages.setCurrentWidget(self.content if row is not None else self.empty)
+        if row is None:
+            self._log_timer.stop()
+            return
+        new_node = previous is None or previous.id != row.id
+        if new_node:
+            self.reveal.setChecked(False)
+            self.logs.clear()
+        if new_node or (previous is not None and previous.url != row.url):
+            self._load_password()
+        self.title.setText(row.name)
+        colour = style.STATE_COLOURS.get(row.state, "#8a8f98")
+        self.state_label.setText(
+            f"<span style='color:{colour}; font-weight:600'>{row.state.value.capitalize()}</span>"
+            f" · {row.backend.capitalize()} · {row.chain} / {row.client}"
+        )
+        self.phase.setText(
+            row.phase if row.state in (NodeState.PENDING, NodeState.STARTING) else ""
+        )
+        self.phase.setVisible(bool(self.phase.text()))
+        if row.state is NodeState.FAILED:
+            reason = row.reason or "The node stopped unexpectedly."
+            style.set_message(
+                self.error,
+                f"{reason} See the log below; start a new node to try again.",
+                "error",
+            )
+        else:
+            style.set_message(self.error, "", "error")
+        self.url_edit.setText(row.url)
+        self.url_edit.setCursorPosition(0)
+        self.user_edit.setText(row.user)
+        self._update_snippets()
+        self._update_sync(row)
+        active = row.state.active
+        self.stop_button.setEnabled(active and row.state is not NodeState.STOPPING)
+        self.rotate_button.setEnabled(active and bool(row.url))
+        self.console_button.setEnabled(active and bool(row.url))
+        if active:
+            self._log_timer.start()
+        else:
+            self._log_timer.stop()
+        if new_node:
+            self.load_logs()
+
+    def _update_sync(self, row: NodeRow) -> None:
+        if row.state is NodeState.READY:
+            self.sync_bar.setValue(1000)
+            self.sync_bar.setFormat("in sync")
+        elif row.progress is not None:
+            self.sync_bar.setValue(int(row.progress * 1000))
+            self.sync_bar.setFormat(f"{row.progress * 100:.1f}%")
+        else:
+            self.sync_bar.setValue(0)
+            self.sync_bar.setFormat("waiting for the node" if row.state.active else "–")
+        stage = current_stage(row.stages)
+        if stage is None:
+            self.stage_label.setText("–" if row.state is not NodeState.READY else "Finish")
+        else:
+            index, name = stage
+            self.stage_label.setText(
+                f"{index + 1}/{len(row.stages)} {name}   ("
+                + ", ".join(f"{n} {b:,}" for n, b in row.stages)
+                + ")"
+            )
+        self.block_label.setText("–" if row.block is None else f"#{row.block:,}")
+        self.peers_label.setText("–" if row.peers is None else str(row.peers))
+        if row.started_at is not None and row.state.active:
+            import time
+
+            self.uptime_label.setText(format_duration(time.time() - row.started_at))
+        else:
+            self.uptime_label.setText("–")
+
+    def _load_password(self) -> None:
+        self._password = ""
+        if self.row is not None and self.manager is not None:
+            try:
+                self._password = self.manager.password(self.row.id) or ""
+            except Exception as exc:
+                style.set_message(
+                    self.error,
+                    f"Could not read this node's password from the keyring: {exc}. "
+                    "Unlock the system keyring, then select the node again.",
+                    "error",
+                )
+        self.password_edit.setText(self._password)
+
+    def _set_revealed(self, on: bool) -> None:
+        self._revealed = on
+        self.password_edit.setEchoMode(
+            QLineEdit.EchoMode.Normal if on else QLineEdit.EchoMode.Password
+        )
+        self.reveal.setToolTip("Hide the password" if on else "Show the password")
+        self._update_snippets()
+
+    def _update_snippets(self) -> None:
+        row = self.row
+        if row is None:
+            return
+        password = self._password if self._revealed else MASK
+        url = row.url or "(no URL yet)"
+        for kind, edit in self.snippet_edits.items():
+            edit.setPlainText(snippet(kind, url, row.user, password))
+
+    # --- actions -------------------------------------------------------------------------
+    def _copy(self, text: str, what: str) -> None:
+        QGuiApplication.clipboard().setText(text)
+        self.window().statusBar().showMessage(f"Copied the {what}.", 3000)  # type: ignore[attr-defined]
+
+    def _copy_snippet(self) -> None:
+        if self.row is None:
+            return
+        kind = SNIPPET_KINDS[self.snippets.currentIndex()]
+        self._copy(snippet(kind, self.row.url, self.row.user, self._password), f"{kind} snippet")
+
+    def _auto_logs(self) -> None:
+        if self.isVisible() and not self._loading_logs:
+            self.load_logs()
+
+    def load_logs(self) -> None:
+        row, manager = self.row, self.manager
+        if row is None or manager is None:
+            return
+        self._loading_logs = True
+        node_id = row.id
+
+        def shown(text: Any) -> None:
+            if self.row is None or self.row.id != node_id:
+                return
+            text = str(text or "")
+            if text != self.logs.toPlainText():
+                bar = self.logs.verticalScrollBar()
+                at_end = bar.value() >= bar.maximum() - 2
+                self.logs.setPlainText(text or "(the log is empty so far)")
+                if at_end:
+                    bar.setValue(bar.maximum())
+
+        def failed(message: str, hint: str) -> None:
+            if self.row is not None and self.row.id == node_id:
+                self.logs.setPlainText(f"Could not read the log: {message} {hint}".strip())
+
+        Op.coro(lambda: manager.logs(node_id, LOG_LINES), label="logs").success(shown).failure(
+            failed
+        ).finally_(lambda: setattr(self, "_loading_logs", False)).run()
+
+    def rotate(self) -> None:
+        row, manager = self.row, self.manager
+        if row is None or manager is None:
+            return
+        answer = QMessageBox.question(
+            self,
+            "Rotate credentials",
+            f"Give {row.name} a new password? The old one stops working at once, so tools "
+            "using it need the new one.",
+        )
+        if answer != QMessageBox.StandardButton.Yes:
+            return
+        self.rotate_button.setEnabled(False)
+        node_id = row.id
+
+        def done(_result: Any) -> None:
+            if self.row is not None and self.row.id == node_id:
+                self._load_password()
+                self._update_snippets()
+                self.window().statusBar().showMessage(  # type: ignore[attr-defined]
+                    f"{row.name} has a new password; the old one no longer works.", 5000
+                )
+
+        Op.coro(lambda: manager.rotate(node_id), label="rotate").success(done).failure(
+            lambda m, h: style.set_message(self.error, f"Rotation failed: {m} {h}".strip(), "error")
+        ).finally_(lambda: self.rotate_button.setEnabled(True)).run()
+
+    def stop(self) -> None:
+        row, manager = self.row, self.manager
+        if row is None or manager is None:
+            return
+        cost = (
+            " Golem providers are paid for the time used so far." if row.backend == "golem" else ""
+        )
+        answer = QMessageBox.question(
+            self, "Stop node", f"Stop {row.name}? Its URL stops working.{cost}"
+        )
+        if answer != QMessageBox.StandardButton.Yes:
+            return
+        self.stop_node()
+
+    def stop_node(self) -> None:
+        """Stop without asking (the confirmation already happened, or a test drives it)."""
+        row, manager = self.row, self.manager
+        if row is None or manager is None:
+            return
+        self.stop_button.setEnabled(False)
+        node_id = row.id
+        Op.coro(lambda: manager.stop(node_id), label="stop").failure(
+            lambda m, h: style.set_message(self.error, f"Stopping failed: {m} {h}".strip(), "error")
+        ).run()

@@ -1,0 +1,290 @@
+"""The node table: a QAbstractTableModel over the manager's NodeRecords, and its proxies.
+
+Columns: name, chain, backend, state (colour + icon), block / sync %, peers, provider, uptime,
+cost. `NodeRow` is the view's flat reading of a NodeRecord (an adapter, so the table does not
+depend on how the record nests its status).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from erigolem_desktop.core.states import NodeState
+from erigolem_desktop.ui import style
+from erigolem_desktop.ui.qt import (
+    QAbstractTableModel,
+    QModelIndex,
+    QObject,
+    QPersistentModelIndex,
+    QSortFilterProxyModel,
+    Qt,
+)
+
+COLUMNS = (
+    "Name",
+    "Chain",
+    "Backend",
+    "State",
+    "Block / sync",
+    "Peers",
+    "Provider",
+    "Uptime",
+    "Cost",
+)
+_Index = QModelIndex | QPersistentModelIndex
+
+
+def _get(obj: Any, *names: str, default: Any = None) -> Any:
+    """The first attribute (or mapping key) of `names` present and not None."""
+    for name in names:
+        value = obj.get(name) if isinstance(obj, Mapping) else getattr(obj, name, None)
+        if value is not None:
+            return value
+    return default
+
+
+def _timestamp(value: Any) -> float | None:
+    if isinstance(value, datetime):
+        return value.timestamp()
+    if isinstance(value, int | float):
+        return float(value)
+    if isinstance(value, str):
+        try:
+            return datetime.fromisoformat(value).timestamp()
+        except ValueError:
+            return None
+    return None
+
+
+@dataclass(frozen=True)
+class NodeRow:
+    """What the table and the detail pane show about one node."""
+
+    id: str
+    name: str
+    chain: str
+    client: str
+    backend: str
+    state: NodeState
+    url: str
+    user: str
+    block: int | None
+    progress: float | None  # 0..1
+    stages: tuple[tuple[str, int], ...]
+    peers: int | None
+    provider: str
+    started_at: float | None
+    stopped_at: float | None
+    cost: Decimal | None
+    reason: str
+    phase: str
+
+    @classmethod
+    def from_record(cls, rec: Any) -> NodeRow:
+        """Read a core NodeRecord (or a dict of the same names) defensively."""
+        status = _get(rec, "status", "last_status", default={}) or {}
+        sync = _get(rec, "sync", default=None) or _get(status, "sync", default=None) or {}
+        raw_state = _get(rec, "state", default="pending")
+        try:
+            state = NodeState(str(getattr(raw_state, "value", raw_state)))
+        except ValueError:
+            state = NodeState.STARTING
+        progress = _get(sync, "progress") if isinstance(sync, Mapping) else None
+        stages_raw = _get(sync, "stages", default=[]) if isinstance(sync, Mapping) else []
+        stages: list[tuple[str, int]] = []
+        for st in stages_raw or []:
+            if isinstance(st, Mapping):
+                name = str(_get(st, "name", "stage_name", default="?"))
+                blk = _get(st, "block", "block_number", default=0)
+                try:
+                    stages.append((name, int(blk, 16) if isinstance(blk, str) else int(blk)))
+                except (TypeError, ValueError):
+                    stages.append((name, 0))
+        cost = _get(rec, "cost_glm", "cost", default=None)
+        return cls(
+            id=str(_get(rec, "id", "node_id", default="")),
+            name=str(_get(rec, "name", default="")),
+            chain=str(_get(rec, "chain", default="") or _get(status, "chain", default="")),
+            client=str(_get(rec, "client", default="") or _get(status, "client", default="")),
+            backend=str(_get(rec, "backend", default="")),
+            state=state,
+            url=str(_get(rec, "url", default="") or _get(status, "url", default="")),
+            user=str(
+                _get(rec, "user", default="") or _get(status, "auth", default={}).get("user", "")
+            ),
+            block=_int_or_none(_get(rec, "block", default=None) or _get(status, "block")),
+            progress=float(progress) if isinstance(progress, int | float) else None,
+            stages=tuple(stages),
+            peers=_int_or_none(_get(rec, "peers", default=None) or _get(status, "peers")),
+            provider=str(_get(rec, "provider", default="") or ""),
+            started_at=_timestamp(_get(rec, "started_at", "created_at")),
+            stopped_at=_timestamp(_get(rec, "stopped_at")),
+            cost=Decimal(str(cost)) if cost is not None else None,
+            reason=str(_get(rec, "reason", "error", default="") or _get(status, "reason") or ""),
+            phase=_phase(rec),
+        )
+
+
+def _phase(rec: Any) -> str:
+    """The record's human-readable start phase ("Starting nginx…"), when it has one."""
+    value = _get(rec, "phase", "progress", default="")
+    return value if isinstance(value, str) else ""
+
+
+def _int_or_none(value: Any) -> int | None:
+    if value is None or isinstance(value, bool):
+        return None
+    try:
+        return int(value, 16) if isinstance(value, str) and value.startswith("0x") else int(value)
+    except (TypeError, ValueError):
+        return None
+
+
+def format_duration(seconds: float) -> str:
+    seconds = max(0, int(seconds))
+    days, rem = divmod(seconds, 86400)
+    hours, rem = divmod(rem, 3600)
+    minutes, secs = divmod(rem, 60)
+    if days:
+        return f"{days}d {hours}h"
+    if hours:
+        return f"{hours}h {minutes:02d}m"
+    return f"{minutes}m {secs:02d}s"
+
+
+class NodesModel(QAbstractTableModel):
+    """All nodes the manager knows, one row each; `set_rows` diffs by id to keep selections."""
+
+    def __init__(self, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self._rows: list[NodeRow] = []
+
+    # --- data updates -------------------------------------------------------------------
+    def set_records(self, records: Sequence[Any]) -> None:
+        self.set_rows([NodeRow.from_record(r) for r in records])
+
+    def set_rows(self, rows: Sequence[NodeRow]) -> None:
+        """Replace the rows: changed rows emit dataChanged, new ones are inserted, gone removed."""
+        new_ids = [r.id for r in rows]
+        by_id = {r.id: r for r in rows}
+        # removals (from the bottom so indexes stay valid)
+        for i in range(len(self._rows) - 1, -1, -1):
+            if self._rows[i].id not in by_id:
+                self.beginRemoveRows(QModelIndex(), i, i)
+                del self._rows[i]
+                self.endRemoveRows()
+        # updates
+        for i, row in enumerate(self._rows):
+            new = by_id[row.id]
+            if new != row:
+                self._rows[i] = new
+                self.dataChanged.emit(self.index(i, 0), self.index(i, len(COLUMNS) - 1))
+        # insertions
+        known = {r.id for r in self._rows}
+        fresh = [by_id[i] for i in new_ids if i not in known]
+        if fresh:
+            start = len(self._rows)
+            self.beginInsertRows(QModelIndex(), start, start + len(fresh) - 1)
+            self._rows.extend(fresh)
+            self.endInsertRows()
+
+    def tick(self) -> None:
+        """Refresh the uptime column (called once a second by the window)."""
+        if self._rows:
+            col = COLUMNS.index("Uptime")
+            self.dataChanged.emit(self.index(0, col), self.index(len(self._rows) - 1, col))
+
+    def row_at(self, row: int) -> NodeRow:
+        return self._rows[row]
+
+    def row_by_id(self, node_id: str) -> NodeRow | None:
+        return next((r for r in self._rows if r.id == node_id), None)
+
+    def rows(self) -> list[NodeRow]:
+        return list(self._rows)
+
+    # --- Qt model interface ---------------------------------------------------------------
+    def rowCount(self, parent: _Index = QModelIndex()) -> int:  # noqa: B008
+        return 0 if parent.isValid() else len(self._rows)
+
+    def columnCount(self, parent: _Index = QModelIndex()) -> int:  # noqa: B008
+        return 0 if parent.isValid() else len(COLUMNS)
+
+    def headerData(
+        self, section: int, orientation: Qt.Orientation, role: int = Qt.ItemDataRole.DisplayRole
+    ) -> Any:
+        if orientation == Qt.Orientation.Horizontal and role == Qt.ItemDataRole.DisplayRole:
+            return COLUMNS[section]
+        return None
+
+    def data(self, index: _Index, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
+        if not index.isValid() or index.row() >= len(self._rows):
+            return None
+        row = self._rows[index.row()]
+        column = COLUMNS[index.column()]
+        if role == Qt.ItemDataRole.DisplayRole:
+            return self._display(row, column)
+        if role == Qt.ItemDataRole.UserRole:
+            return row.id
+        if role == Qt.ItemDataRole.DecorationRole and column == "State":
+            return style.state_icon(row.state)
+        if role == Qt.ItemDataRole.ForegroundRole and column == "State":
+            return style.state_colour(row.state)
+        if role == Qt.ItemDataRole.ToolTipRole:
+            if column == "State" and row.reason:
+                return row.reason
+            if column == "State" and row.phase:
+                return row.phase
+        if role == Qt.ItemDataRole.TextAlignmentRole and column in ("Peers", "Uptime", "Cost"):
+            return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+        return None
+
+    @staticmethod
+    def _display(row: NodeRow, column: str) -> str:
+        if column == "Name":
+            return row.name
+        if column == "Chain":
+            return f"{row.chain} · {row.client}" if row.client else row.chain
+        if column == "Backend":
+            return row.backend.capitalize()
+        if column == "State":
+            return row.state.value.capitalize()
+        if column == "Block / sync":
+            block = f"#{row.block:,}" if row.block is not None else "–"
+            if row.progress is not None and row.state is NodeState.SYNCING:
+                return f"{block}  ({row.progress * 100:.1f}%)"
+            return block
+        if column == "Peers":
+            return "–" if row.peers is None else str(row.peers)
+        if column == "Provider":
+            return row.provider or ("this computer" if row.backend == "local" else "–")
+        if column == "Uptime":
+            if row.started_at is None:
+                return "–"
+            end = row.stopped_at if row.stopped_at else time.time()
+            if not row.state.active and row.stopped_at is None:
+                return "–"
+            return format_duration(end - row.started_at)
+        if column == "Cost":
+            if row.cost is None:
+                return "free" if row.backend == "local" else "–"
+            return f"{row.cost:.4f} GLM"
+        return ""
+
+
+class ActiveFilter(QSortFilterProxyModel):
+    """Shows only active nodes (`active=True`) or only stopped/failed ones (`active=False`)."""
+
+    def __init__(self, source: NodesModel, *, active: bool, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self._active = active
+        self._nodes = source
+        self.setSourceModel(source)
+
+    def filterAcceptsRow(self, source_row: int, source_parent: _Index) -> bool:
+        return self._nodes.row_at(source_row).state.active == self._active

@@ -1,0 +1,155 @@
+"""Settings: Golem (yagna API URL, app key, subnet, payment network, budget), auto-lock, data.
+
+The app key goes to the keyring, everything else to settings.json (core/settings.py). The theme
+follows the OS, so there is nothing to choose here.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from erigolem_desktop.core.paths import data_dir
+from erigolem_desktop.core.settings import PAYMENT_NETWORKS, Settings, SettingsError, SettingsStore
+from erigolem_desktop.ui import style
+from erigolem_desktop.ui.qt import (
+    QComboBox,
+    QDesktopServices,
+    QDialog,
+    QDialogButtonBox,
+    QDoubleSpinBox,
+    QFormLayout,
+    QGroupBox,
+    QHBoxLayout,
+    QLineEdit,
+    QPushButton,
+    QSpinBox,
+    QUrl,
+    QVBoxLayout,
+    QWidget,
+)
+
+
+class SettingsDialog(QDialog):
+    """Edits a copy of Settings; on Save validates, writes, and stores the app key."""
+
+    def __init__(
+        self, store: SettingsStore, settings: Settings, parent: QWidget | None = None
+    ) -> None:
+        super().__init__(parent)
+        self.setWindowTitle("Settings")
+        self.setMinimumWidth(520)
+        self.store = store
+        self.settings = settings
+        self.saved: Settings | None = None
+
+        self.api_url = QLineEdit(settings.yagna_api_url)
+        self.app_key = QLineEdit()
+        self.app_key.setEchoMode(QLineEdit.EchoMode.Password)
+        self.app_key.setPlaceholderText("from `yagna app-key create requestor`")
+        self._had_key = False
+        try:
+            self._had_key = bool(store.app_key())
+        except Exception:  # a locked keyring: say so where the field is
+            self.app_key.setPlaceholderText("the keyring is locked: unlock it to see the key")
+        if self._had_key:
+            self.app_key.setPlaceholderText("stored in the keyring (type to replace)")
+        self.subnet = QLineEdit(settings.subnet)
+        self.network = QComboBox()
+        for net in PAYMENT_NETWORKS:
+            self.network.addItem(net, net)
+        self.network.setCurrentIndex(max(0, self.network.findData(settings.payment_network)))
+        self.budget = QDoubleSpinBox()
+        self.budget.setRange(0.01, 100_000)
+        self.budget.setDecimals(2)
+        self.budget.setSuffix(" GLM")
+        self.budget.setValue(float(settings.budget_glm))
+        golem = QGroupBox("Golem")
+        gform = QFormLayout(golem)
+        gform.addRow("yagna &API URL", self.api_url)
+        gform.addRow("App &key", self.app_key)
+        gform.addRow("&Subnet", self.subnet)
+        gform.addRow("&Payment network", self.network)
+        gform.addRow("Total &budget", self.budget)
+
+        self.auto_lock = QSpinBox()
+        self.auto_lock.setRange(0, 24 * 60)
+        self.auto_lock.setSuffix(" min")
+        self.auto_lock.setSpecialValueText("never")
+        self.auto_lock.setValue(settings.auto_lock_minutes)
+        self.keep_running = QComboBox()
+        self.keep_running.addItem("Ask each time", None)
+        self.keep_running.addItem("Keep nodes running in the background", True)
+        self.keep_running.addItem("Stop nodes and quit", False)
+        self.keep_running.setCurrentIndex(
+            {None: 0, True: 1, False: 2}.get(settings.keep_running, 0)
+        )
+        app_box = QGroupBox("App")
+        aform = QFormLayout(app_box)
+        aform.addRow("&Lock the wallet after", self.auto_lock)
+        aform.addRow("When the window &closes", self.keep_running)
+        path_label = style.label(str(data_dir()), "", selectable=True)
+        path_label.setFont(style.mono_font())
+        open_button = QPushButton("&Open folder")
+        open_button.clicked.connect(
+            lambda: QDesktopServices.openUrl(QUrl.fromLocalFile(str(data_dir())))
+        )
+        row = QHBoxLayout()
+        row.addWidget(path_label, 1)
+        row.addWidget(open_button)
+        aform.addRow("Data folder", row)
+        aform.addRow(
+            "", style.label("The theme follows your system's light or dark mode.", "muted")
+        )
+
+        self.error = style.label("", "error", wrap=True)
+        self.error.hide()
+        buttons = QDialogButtonBox(
+            QDialogButtonBox.StandardButton.Save | QDialogButtonBox.StandardButton.Cancel
+        )
+        buttons.accepted.connect(self._save)
+        buttons.rejected.connect(self.reject)
+        lay = QVBoxLayout(self)
+        lay.setSpacing(style.SPACING * 2)
+        lay.addWidget(golem)
+        lay.addWidget(app_box)
+        lay.addWidget(self.error)
+        lay.addWidget(buttons)
+
+    def _collect(self) -> Settings:
+        return replace(
+            self.settings,
+            yagna_api_url=self.api_url.text().strip(),
+            subnet=self.subnet.text().strip(),
+            payment_network=str(self.network.currentData()),
+            budget_glm=f"{self.budget.value():.2f}",
+            auto_lock_minutes=self.auto_lock.value(),
+            keep_running=self.keep_running.currentData(),
+        )
+
+    def _save(self) -> None:
+        new = self._collect()
+        try:
+            self.store.save(new)
+            if self.app_key.text():
+                self.store.set_app_key(self.app_key.text())
+        except SettingsError as exc:
+            style.set_message(self.error, f"{exc} {exc.hint}".strip(), "error")
+            return
+        except OSError as exc:
+            style.set_message(
+                self.error,
+                f"Could not save the settings: {exc.strerror or exc}. Check that the data "
+                "folder is writable.",
+                "error",
+            )
+            return
+        except Exception as exc:  # keyring failures
+            style.set_message(
+                self.error,
+                f"Could not store the app key in the keyring: {exc}. Unlock the system keyring "
+                "and save again.",
+                "error",
+            )
+            return
+        self.saved = new
+        self.accept()

@@ -1,0 +1,133 @@
+"""The unlock screen: pick an account, type its passphrase; scrypt runs in the executor.
+
+Shown on later runs and after a lock (the button, Ctrl+L, or auto-lock). Nodes keep running
+while the wallet is locked.
+
+Signals:
+    unlocked: the chosen account is unlocked.
+    add_account: the user wants the first-run wizard to create or import another account.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from erigolem_desktop.ui import style
+from erigolem_desktop.ui.ops import Op
+from erigolem_desktop.ui.qt import (
+    QComboBox,
+    QFormLayout,
+    QHBoxLayout,
+    QLineEdit,
+    QPushButton,
+    QVBoxLayout,
+    QWidget,
+    Signal,
+)
+
+if TYPE_CHECKING:
+    from erigolem_desktop.core.wallet import Wallet
+
+
+class UnlockPage(QWidget):
+    """Account picker, passphrase field, inline error."""
+
+    unlocked = Signal()
+    add_account = Signal()
+
+    def __init__(self, wallet: Wallet, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.wallet = wallet
+        outer = QHBoxLayout(self)
+        outer.addStretch(1)
+        column = QWidget()
+        column.setMinimumWidth(420)
+        column.setMaximumWidth(520)
+        lay = QVBoxLayout(column)
+        lay.setSpacing(style.SPACING * 2)
+        lay.addStretch(1)
+        lay.addWidget(style.label("Unlock your wallet", "title"))
+        self.note = style.label(
+            "Your nodes keep running while the wallet is locked.", "subtitle", wrap=True
+        )
+        lay.addWidget(self.note)
+        self.accounts = QComboBox()
+        self.passphrase = QLineEdit()
+        self.passphrase.setEchoMode(QLineEdit.EchoMode.Password)
+        self.passphrase.setPlaceholderText("passphrase")
+        form = QFormLayout()
+        form.addRow("&Account", self.accounts)
+        form.addRow("&Passphrase", self.passphrase)
+        lay.addLayout(form)
+        self.error = style.label("", "error", wrap=True)
+        self.error.hide()
+        lay.addWidget(self.error)
+        self.other = QPushButton("Add or import an account…")
+        self.button = QPushButton("&Unlock")
+        self.button.setProperty("role", "primary")
+        self.button.setDefault(True)
+        row = QHBoxLayout()
+        row.addWidget(self.other)
+        row.addStretch(1)
+        row.addWidget(self.button)
+        lay.addLayout(row)
+        lay.addStretch(2)
+        outer.addWidget(column, 3)
+        outer.addStretch(1)
+        self.button.clicked.connect(self.unlock)
+        self.passphrase.returnPressed.connect(self.unlock)
+        self.other.clicked.connect(self.add_account.emit)
+        self.setTabOrder(self.accounts, self.passphrase)
+        self.setTabOrder(self.passphrase, self.button)
+        self.setTabOrder(self.button, self.other)
+
+    def refresh(self) -> None:
+        """Fill the account list (active account first) and focus the passphrase."""
+        self.accounts.clear()
+        active = self.wallet.active
+        for info in self.wallet.accounts():
+            text = f"{info.label} — {info.address}" if info.label else info.address
+            self.accounts.addItem(text, info.address)
+            if active is not None and info.address == active.address:
+                self.accounts.setCurrentIndex(self.accounts.count() - 1)
+        self.accounts.setVisible(self.accounts.count() > 0)
+        style.set_message(self.error, "", "muted")
+        self.passphrase.clear()
+        self.passphrase.setFocus()
+
+    def unlock(self) -> None:
+        address = self.accounts.currentData()
+        passphrase = self.passphrase.text()
+        if not address:
+            style.set_message(self.error, "There is no account yet: add one first.", "error")
+            return
+        if not passphrase:
+            style.set_message(self.error, "Type the passphrase of this account.", "error")
+            self.passphrase.setFocus()
+            return
+        wallet = self.wallet
+
+        def work() -> None:
+            wallet.set_active(str(address))
+            wallet.unlock(str(address), passphrase)
+
+        self.button.setEnabled(False)
+        self.passphrase.setEnabled(False)
+        style.set_message(self.error, "Unlocking…", "muted")
+        Op.cpu(work, label="unlock").success(self._done).failure(self._failed).finally_(
+            self._idle
+        ).run()
+
+    def _idle(self) -> None:
+        self.button.setEnabled(True)
+        self.passphrase.setEnabled(True)
+
+    def _done(self, _result: None) -> None:
+        self.passphrase.clear()
+        style.set_message(self.error, "", "muted")
+        self.unlocked.emit()
+
+    def _failed(self, message: str, hint: str) -> None:
+        style.set_message(self.error, f"{message} {hint}".strip(), "error")
+        self.passphrase.selectAll()
+        self.passphrase.setFocus()

@@ -1,0 +1,489 @@
+"""First run: create or import a wallet, passphrase with strength feedback, the mnemonic once.
+
+Steps: intro -> (create -> mnemonic -> confirm) | import -> done. Keystore encryption (scrypt)
+runs in the executor; the page shows what it is doing meanwhile.
+
+Signals:
+    finished: the wallet holds an unlocked account; the main window may open.
+"""
+
+from __future__ import annotations
+
+import math
+import secrets
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from erigolem_desktop.ui import style
+from erigolem_desktop.ui.ops import Op
+from erigolem_desktop.ui.qt import (
+    QCheckBox,
+    QFileDialog,
+    QFormLayout,
+    QGridLayout,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QPlainTextEdit,
+    QProgressBar,
+    QPushButton,
+    QStackedWidget,
+    Qt,
+    QTabWidget,
+    QVBoxLayout,
+    QWidget,
+    Signal,
+)
+
+if TYPE_CHECKING:
+    from erigolem_desktop.core.wallet import Wallet
+
+MIN_LENGTH = 8
+STRENGTH_WORDS = ("Very weak", "Weak", "Fair", "Good", "Strong")
+_COMMON = frozenset(
+    (
+        "password",
+        "passw0rd",
+        "qwerty",
+        "qwertyuiop",
+        "letmein",
+        "iloveyou",
+        "welcome",
+        "admin",
+        "abc",
+        "abcdef",
+        "monkey",
+        "dragon",
+        "sunshine",
+        "football",
+        "ethereum",
+        "bitcoin",
+        "",
+        "1234",
+        "12345678",
+        "123456789",
+    )
+)
+STRENGTH_COLOURS = ("#d0443e", "#d0443e", "#d69a2f", "#2f7fd6", "#2e9e5b")
+
+
+def passphrase_strength(text: str) -> int:
+    """A 0..4 score from a rough entropy estimate (length, character classes, repeats, words)."""
+    if not text:
+        return 0
+    if text.lower().rstrip("0123456789!") in _COMMON:
+        return 0
+    pool = 0
+    if any(c.islower() for c in text):
+        pool += 26
+    if any(c.isupper() for c in text):
+        pool += 26
+    if any(c.isdigit() for c in text):
+        pool += 10
+    if any(not c.isalnum() for c in text):
+        pool += 33
+    unique = len(set(text))
+    effective = min(len(text), unique * 2)
+    bits = effective * math.log2(max(pool, 2))
+    if text.isalpha() and len(text) < 12:  # one dictionary-like word
+        bits *= 0.6
+    words = [w for w in text.split() if len(w) >= 3]
+    if len(words) >= 4:  # a diceware-style phrase: about 11 bits per word at least
+        bits = max(bits, 11.0 * len(words))
+    if bits < 28:
+        return 0
+    if bits < 36:
+        return 1
+    if bits < 60:
+        return 2
+    if bits < 80:
+        return 3
+    return 4
+
+
+class PassphraseFields(QWidget):
+    """A new passphrase, its repetition and a strength meter; `problem()` says what is wrong."""
+
+    changed = Signal()
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.first = QLineEdit()
+        self.first.setEchoMode(QLineEdit.EchoMode.Password)
+        self.first.setPlaceholderText(f"at least {MIN_LENGTH} characters; a few words work well")
+        self.second = QLineEdit()
+        self.second.setEchoMode(QLineEdit.EchoMode.Password)
+        self.second.setPlaceholderText("type it again")
+        self.meter = QProgressBar()
+        self.meter.setRange(0, 4)
+        self.meter.setTextVisible(False)
+        self.meter.setFixedHeight(6)
+        self.verdict = style.label("", "muted")
+        form = QFormLayout(self)
+        form.setContentsMargins(0, 0, 0, 0)
+        form.addRow("&Passphrase", self.first)
+        form.addRow("", self.meter)
+        form.addRow("", self.verdict)
+        form.addRow("&Repeat", self.second)
+        self.first.textChanged.connect(self._update)
+        self.second.textChanged.connect(lambda _t: self.changed.emit())
+
+    def _update(self, text: str) -> None:
+        score = passphrase_strength(text)
+        self.meter.setValue(score if text else 0)
+        colour = STRENGTH_COLOURS[score]
+        self.meter.setStyleSheet(f"QProgressBar::chunk {{ background: {colour}; }}")
+        self.verdict.setText(f"Strength: {STRENGTH_WORDS[score]}" if text else "")
+        self.changed.emit()
+
+    def problem(self) -> str:
+        """Why the passphrase cannot be used yet, or '' when it is fine."""
+        text = self.first.text()
+        if len(text) < MIN_LENGTH:
+            return f"The passphrase needs at least {MIN_LENGTH} characters."
+        if passphrase_strength(text) < 2:
+            return "The passphrase is too easy to guess: make it longer or add words."
+        if self.second.text() != text:
+            return "The two passphrases differ: type the same one twice."
+        return ""
+
+    def value(self) -> str:
+        return self.first.text()
+
+    def clear(self) -> None:
+        self.first.clear()
+        self.second.clear()
+
+
+def _page(title: str, subtitle: str) -> tuple[QWidget, QVBoxLayout]:
+    page = QWidget()
+    outer = QHBoxLayout(page)
+    outer.addStretch(1)
+    column = QWidget()
+    column.setMaximumWidth(560)
+    column.setMinimumWidth(420)
+    lay = QVBoxLayout(column)
+    lay.setSpacing(style.SPACING * 2)
+    lay.addStretch(1)
+    lay.addWidget(style.label(title, "title"))
+    lay.addWidget(style.label(subtitle, "subtitle", wrap=True))
+    outer.addWidget(column, 4)
+    outer.addStretch(1)
+    return page, lay
+
+
+class WelcomePage(QStackedWidget):
+    """The first-run wizard as a stack of pages (intro, create, mnemonic, confirm, import)."""
+
+    finished = Signal()
+
+    intro: QWidget
+    create_page: QWidget
+    mnemonic_page: QWidget
+    confirm_page: QWidget
+    import_page: QWidget
+
+    def __init__(self, wallet: Wallet, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.wallet = wallet
+        self._mnemonic: list[str] = []
+        self._quiz: list[int] = []
+        self._build_intro()
+        self._build_create()
+        self._build_mnemonic()
+        self._build_confirm()
+        self._build_import()
+        self.setCurrentWidget(self.intro)
+
+    # --- intro --------------------------------------------------------------------------
+    def _build_intro(self) -> None:
+        page, lay = _page(
+            "Welcome to Erigolem",
+            "Rent a private Ethereum node on the Golem network, or run one on this computer. "
+            "First, a wallet: it signs you in and pays providers. Its keys stay on this "
+            "computer, encrypted with your passphrase.",
+        )
+        self.create_button = QPushButton("&Create a new wallet")
+        self.create_button.setProperty("role", "primary")
+        self.import_button = QPushButton("&Import an existing wallet")
+        row = QHBoxLayout()
+        row.addWidget(self.create_button)
+        row.addWidget(self.import_button)
+        row.addStretch(1)
+        lay.addLayout(row)
+        lay.addStretch(2)
+        self.create_button.clicked.connect(lambda: self._go(self.create_page))
+        self.import_button.clicked.connect(lambda: self._go(self.import_page))
+        self.intro = page
+        self.addWidget(page)
+
+    # --- create -------------------------------------------------------------------------
+    def _build_create(self) -> None:
+        page, lay = _page(
+            "Create a wallet",
+            "Choose a passphrase. It encrypts the key on this computer; nobody can recover it "
+            "for you, so keep it somewhere safe.",
+        )
+        self.label_edit = QLineEdit()
+        self.label_edit.setPlaceholderText("optional, e.g. Main")
+        form = QFormLayout()
+        form.addRow("&Name", self.label_edit)
+        lay.addLayout(form)
+        self.create_pass = PassphraseFields()
+        lay.addWidget(self.create_pass)
+        self.create_error = style.label("", "error", wrap=True)
+        self.create_error.hide()
+        lay.addWidget(self.create_error)
+        self.create_back = QPushButton("&Back")
+        self.create_go = QPushButton("Create &wallet")
+        self.create_go.setProperty("role", "primary")
+        self.create_go.setDefault(True)
+        row = QHBoxLayout()
+        row.addWidget(self.create_back)
+        row.addStretch(1)
+        row.addWidget(self.create_go)
+        lay.addLayout(row)
+        lay.addStretch(2)
+        self.create_back.clicked.connect(lambda: self._go(self.intro))
+        self.create_go.clicked.connect(self._create)
+        self.create_pass.second.returnPressed.connect(self._create)
+        self.create_page = page
+        self.addWidget(page)
+
+    def _create(self) -> None:
+        problem = self.create_pass.problem()
+        if problem:
+            style.set_message(self.create_error, problem, "error")
+            return
+        passphrase, label = self.create_pass.value(), self.label_edit.text().strip()
+        wallet = self.wallet
+
+        def work() -> tuple[Any, str]:
+            account, mnemonic = wallet.create(passphrase, label=label)
+            if not wallet.is_unlocked:
+                wallet.unlock(account.address, passphrase)
+            return account, mnemonic
+
+        self._busy(self.create_go, True, "Encrypting the key… (a few seconds)")
+        style.set_message(self.create_error, "Encrypting the key… (a few seconds)", "muted")
+        Op.cpu(work, label="create wallet").success(self._created).failure(
+            lambda m, h: style.set_message(self.create_error, f"{m} {h}".strip(), "error")
+        ).finally_(lambda: self._busy(self.create_go, False, "Create &wallet")).run()
+
+    def _created(self, result: tuple[Any, str]) -> None:
+        self.create_pass.clear()
+        style.set_message(self.create_error, "", "muted")
+        self._mnemonic = result[1].split()
+        for i, lab in enumerate(self.word_labels):
+            lab.setText(f"{i + 1:>2}. {self._mnemonic[i]}" if i < len(self._mnemonic) else "")
+            lab.setVisible(i < len(self._mnemonic))
+        self.written_check.setChecked(False)
+        self._go(self.mnemonic_page)
+
+    # --- mnemonic (shown once) ------------------------------------------------------------
+    def _build_mnemonic(self) -> None:
+        page, lay = _page(
+            "Your recovery phrase",
+            "Write these words down, in order, on paper. They are the only way to restore this "
+            "wallet on another computer. They are shown once and never stored in plain text.",
+        )
+        grid = QGridLayout()
+        grid.setSpacing(style.SPACING)
+        self.word_labels: list[QLabel] = []
+        for i in range(24):
+            lab = style.label("", "mnemonic")
+            grid.addWidget(lab, i // 3, i % 3)
+            self.word_labels.append(lab)
+        lay.addLayout(grid)
+        self.written_check = QCheckBox("I have &written the words down")
+        lay.addWidget(self.written_check)
+        self.mnemonic_next = QPushButton("&Next")
+        self.mnemonic_next.setProperty("role", "primary")
+        self.mnemonic_next.setEnabled(False)
+        row = QHBoxLayout()
+        row.addStretch(1)
+        row.addWidget(self.mnemonic_next)
+        lay.addLayout(row)
+        lay.addStretch(2)
+        self.written_check.toggled.connect(self.mnemonic_next.setEnabled)
+        self.mnemonic_next.clicked.connect(self._start_quiz)
+        self.mnemonic_page = page
+        self.addWidget(page)
+
+    def _start_quiz(self) -> None:
+        rng = secrets.SystemRandom()
+        self._quiz = sorted(rng.sample(range(len(self._mnemonic)), k=min(3, len(self._mnemonic))))
+        for edit, index in zip(self.quiz_edits, self._quiz, strict=False):
+            edit.clear()
+            self.quiz_form.labelForField(edit).setText(f"Word #{index + 1}")  # type: ignore[attr-defined]
+        style.set_message(self.confirm_error, "", "muted")
+        self._go(self.confirm_page)
+
+    # --- confirm ------------------------------------------------------------------------
+    def _build_confirm(self) -> None:
+        page, lay = _page("Check your recovery phrase", "Type these words from your paper copy.")
+        self.quiz_form = QFormLayout()
+        self.quiz_edits = [QLineEdit() for _ in range(3)]
+        for i, edit in enumerate(self.quiz_edits):
+            self.quiz_form.addRow(f"Word #{i + 1}", edit)
+        lay.addLayout(self.quiz_form)
+        self.confirm_error = style.label("", "error", wrap=True)
+        self.confirm_error.hide()
+        lay.addWidget(self.confirm_error)
+        back = QPushButton("&Show the words again")
+        self.confirm_go = QPushButton("&Done")
+        self.confirm_go.setProperty("role", "primary")
+        row = QHBoxLayout()
+        row.addWidget(back)
+        row.addStretch(1)
+        row.addWidget(self.confirm_go)
+        lay.addLayout(row)
+        lay.addStretch(2)
+        back.clicked.connect(lambda: self._go(self.mnemonic_page))
+        self.confirm_go.clicked.connect(self._confirm)
+        self.quiz_edits[-1].returnPressed.connect(self._confirm)
+        self.confirm_page = page
+        self.addWidget(page)
+
+    def _confirm(self) -> None:
+        for edit, index in zip(self.quiz_edits, self._quiz, strict=False):
+            if edit.text().strip().lower() != self._mnemonic[index]:
+                style.set_message(
+                    self.confirm_error,
+                    f"Word #{index + 1} does not match. Check your paper copy, or go back to "
+                    "see the words again.",
+                    "error",
+                )
+                edit.setFocus()
+                return
+        self._mnemonic = []
+        for lab in self.word_labels:
+            lab.clear()
+        self.finished.emit()
+
+    # --- import -------------------------------------------------------------------------
+    def _build_import(self) -> None:
+        page, lay = _page(
+            "Import a wallet",
+            "From a recovery phrase, a private key or a keystore file. The key is encrypted "
+            "with a new passphrase on this computer.",
+        )
+        self.import_tabs = QTabWidget()
+        self.phrase_edit = QPlainTextEdit()
+        self.phrase_edit.setPlaceholderText("twelve or twenty-four words separated by spaces")
+        self.phrase_edit.setTabChangesFocus(True)
+        self.phrase_edit.setFixedHeight(80)
+        self.key_edit = QLineEdit()
+        self.key_edit.setEchoMode(QLineEdit.EchoMode.Password)
+        self.key_edit.setPlaceholderText("0x… (64 hex digits)")
+        key_tab = QWidget()
+        QFormLayout(key_tab).addRow("Private &key", self.key_edit)
+        ks_tab = QWidget()
+        ks_form = QFormLayout(ks_tab)
+        self.keystore_path = QLineEdit()
+        self.keystore_path.setPlaceholderText("UTC--… .json")
+        browse = QPushButton("&Browse…")
+        browse.clicked.connect(self._browse_keystore)
+        ks_row = QHBoxLayout()
+        ks_row.addWidget(self.keystore_path, 1)
+        ks_row.addWidget(browse)
+        ks_form.addRow("&File", ks_row)
+        self.keystore_password = QLineEdit()
+        self.keystore_password.setEchoMode(QLineEdit.EchoMode.Password)
+        ks_form.addRow("File pass&word", self.keystore_password)
+        self.import_tabs.addTab(self.phrase_edit, "Recovery phrase")
+        self.import_tabs.addTab(key_tab, "Private key")
+        self.import_tabs.addTab(ks_tab, "Keystore file")
+        lay.addWidget(self.import_tabs)
+        lay.addWidget(style.label("New passphrase for this computer", "heading"))
+        self.import_pass = PassphraseFields()
+        lay.addWidget(self.import_pass)
+        self.import_error = style.label("", "error", wrap=True)
+        self.import_error.hide()
+        lay.addWidget(self.import_error)
+        back = QPushButton("&Back")
+        self.import_go = QPushButton("&Import")
+        self.import_go.setProperty("role", "primary")
+        row = QHBoxLayout()
+        row.addWidget(back)
+        row.addStretch(1)
+        row.addWidget(self.import_go)
+        lay.addLayout(row)
+        lay.addStretch(2)
+        back.clicked.connect(lambda: self._go(self.intro))
+        self.import_go.clicked.connect(self._import)
+        self.import_pass.second.returnPressed.connect(self._import)
+        self.import_page = page
+        self.addWidget(page)
+
+    def _browse_keystore(self) -> None:
+        path, _filter = QFileDialog.getOpenFileName(
+            self, "Keystore file", str(Path.home()), "Keystore (*.json UTC--*);;All files (*)"
+        )
+        if path:
+            self.keystore_path.setText(path)
+
+    def _import(self) -> None:
+        problem = self.import_pass.problem()
+        if problem:
+            style.set_message(self.import_error, problem, "error")
+            return
+        passphrase = self.import_pass.value()
+        wallet = self.wallet
+        tab = self.import_tabs.currentIndex()
+        phrase = " ".join(self.phrase_edit.toPlainText().split())
+        key = self.key_edit.text().strip()
+        ks_path, ks_password = self.keystore_path.text().strip(), self.keystore_password.text()
+        if tab == 0 and not phrase:
+            style.set_message(self.import_error, "Type the recovery phrase first.", "error")
+            return
+        if tab == 1 and not key:
+            style.set_message(self.import_error, "Paste the private key first.", "error")
+            return
+        if tab == 2 and not ks_path:
+            style.set_message(self.import_error, "Choose the keystore file first.", "error")
+            return
+
+        def work() -> Any:
+            if tab == 0:
+                account = wallet.import_mnemonic(phrase, passphrase)
+            elif tab == 1:
+                account = wallet.import_private_key(key, passphrase)
+            else:
+                try:
+                    text = Path(ks_path).read_text(encoding="utf-8")
+                except OSError as exc:
+                    raise OSError(f"Could not read {ks_path}: {exc.strerror or exc}.") from exc
+                account = wallet.import_keystore(text, ks_password, passphrase)
+            address = getattr(account, "address", None) or wallet.accounts()[-1].address
+            wallet.set_active(address)
+            wallet.unlock(address, passphrase)
+            return account
+
+        style.set_message(self.import_error, "Encrypting the key… (a few seconds)", "muted")
+        self._busy(self.import_go, True, "Importing…")
+        Op.cpu(work, label="import wallet").success(self._imported).failure(
+            lambda m, h: style.set_message(self.import_error, f"{m} {h}".strip(), "error")
+        ).finally_(lambda: self._busy(self.import_go, False, "&Import")).run()
+
+    def _imported(self, _account: Any) -> None:
+        self.import_pass.clear()
+        self.phrase_edit.clear()
+        self.key_edit.clear()
+        self.keystore_password.clear()
+        style.set_message(self.import_error, "", "muted")
+        self.finished.emit()
+
+    # --- helpers ------------------------------------------------------------------------
+    def _go(self, page: QWidget) -> None:
+        self.setCurrentWidget(page)
+        page.focusNextChild()
+
+    @staticmethod
+    def _busy(button: QPushButton, busy: bool, text: str) -> None:
+        button.setEnabled(not busy)
+        button.setText(text)
+        if busy:
+            button.setCursor(Qt.CursorShape.BusyCursor)
+        else:
+            button.unsetCursor()
