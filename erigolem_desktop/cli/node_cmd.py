@@ -22,7 +22,7 @@ from collections.abc import Callable, Coroutine
 from typing import Any
 
 from erigolem_desktop.cli import common
-from erigolem_desktop.core.backends.base import Backend, NodeSpec
+from erigolem_desktop.core.backends.base import NodeSpec
 from erigolem_desktop.core.manager import EventKind, NodeManager, owner_alive
 from erigolem_desktop.core.records import NodeRecord
 from erigolem_desktop.core.states import NodeState
@@ -56,20 +56,9 @@ def _run(coro: Coroutine[Any, Any, int]) -> int:
 
 def open_manager(*, golem: bool = False, poll_interval: float = 5.0) -> NodeManager:
     """The manager of this data directory with the Local backend (and Golem when asked)."""
-    from erigolem_desktop.core.backends.local import LocalBackend
-    from erigolem_desktop.core.records import NodeStore
-    from erigolem_desktop.core.secrets import SecretStore
+    from erigolem_desktop.core.app_context import open_manager as build
 
-    backends: dict[str, Backend] = {"local": LocalBackend()}
-    if golem:
-        import warnings
-
-        # yapapi imports pkg_resources, which warns on every run; not the user's concern.
-        warnings.filterwarnings("ignore", "pkg_resources is deprecated", UserWarning)
-        from erigolem_desktop.core.backends.golem.backend import GolemBackend
-
-        backends["golem"] = GolemBackend()
-    return NodeManager(NodeStore(), backends, SecretStore(), poll_interval=poll_interval)
+    return build(golem=golem, poll_interval=poll_interval)
 
 
 def _credentials(mgr: NodeManager, rec: NodeRecord) -> dict[str, Any]:
