@@ -478,10 +478,11 @@ class NginxFront:
                 fh.seek(offset)
                 while chunk := fh.read(1 << 20):
                     end = chunk.rfind(b"\n") + 1
+                    if end == 0:  # only a line nginx is still writing: count it next time
+                        break
                     count += chunk.count(b"\n", 0, end)
                     offset += end
-                    if end < len(chunk):  # partial last line: read again next time
-                        break
+                    fh.seek(offset)  # re-read a line cut by the chunk boundary
         except FileNotFoundError:
             pass
         self._counts[iid] = (offset, count)

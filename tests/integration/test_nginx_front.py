@@ -388,3 +388,22 @@ async def test_system_mode_against_a_running_nginx(
 async def test_hash_password_refuses_an_unknown_scheme() -> None:
     with pytest.raises(ValueError, match="unknown hash scheme 'bcrypt'"):
         hash_password("x" * 24, "bcrypt")
+
+
+async def test_counter_reads_a_log_bigger_than_one_chunk_in_one_call(
+    config: RuntimeConfig,
+) -> None:
+    """A busy node's log grows by MBs between reads; every complete line counts at once."""
+    front = NginxFront(config)
+    log = front.layout.log_file("busy-node")
+    log.parent.mkdir(parents=True, exist_ok=True)
+    line = b"1700000000.123 200 250 300\n"
+    with log.open("wb") as fh:
+        fh.write(line * 100_000)  # 2.7 MB: several of the reader's 1 MiB chunks
+        fh.write(line[:10])  # a line nginx is still writing
+    assert front.requests_served("busy-node") == 100_000
+    with log.open("ab") as fh:
+        fh.write(line[10:] + line)
+    assert front.requests_served("busy-node") == 100_002
+    log.write_bytes(line)  # replaced (rotated): counted afresh
+    assert front.requests_served("busy-node") == 1
