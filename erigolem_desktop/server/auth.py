@@ -299,7 +299,9 @@ def parse_address(value: str) -> str:
 def parse_bearer(authorization: str | None) -> str:
     """The checksum address in `Authorization: Bearer 0x…` (original's error texts)."""
     if authorization is None or not authorization.strip():
-        raise MissingCredentials("Missing authorization header: send Authorization: Bearer 0x….")
+        raise MissingCredentials(
+            "Missing authorization header: send Authorization: Bearer <0x address>."
+        )
     scheme, _, token = authorization.strip().partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
         raise MalformedCredentials('Authorization header should start with "Bearer "')

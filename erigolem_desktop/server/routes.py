@@ -151,14 +151,14 @@ class Api:
             return self.auth_error(exc)
         try:
             body = await request.json(loads=_strict_loads)
+        except UnicodeDecodeError:
+            return error(400, "the request body is not UTF-8 text")
         except ValueError as exc:
             return error(
                 400,
                 f"the request body is not valid JSON ({exc}); send Content-Type: "
                 'application/json and {"params": {"network": "sepolia"}}',
             )
-        except UnicodeDecodeError:
-            return error(400, "the request body is not UTF-8 text")
         try:
             req = instances.parse_create(
                 body,
