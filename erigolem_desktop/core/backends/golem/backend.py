@@ -260,6 +260,7 @@ class GolemBackend:
     ) -> StartedNode:
         handle = node.handle
         deadline = time.monotonic() + self.config.offer_timeout.total_seconds()
+        give_up = time.monotonic() + self.config.start_timeout.total_seconds()
         said: set[str] = set()
 
         def say(key: str, text: str) -> None:
@@ -303,6 +304,14 @@ class GolemBackend:
             ):
                 raise errors.NoOffers(
                     "erigon", node.spec.chain, self.config.offer_timeout.total_seconds()
+                )
+            if time.monotonic() > give_up:
+                service = handle.service
+                why = service.failure_reason() if isinstance(service, ErigonService) else None
+                limit = self.config.start_timeout.total_seconds()
+                raise errors.ProviderFailed(
+                    f"the start took longer than {limit:.0f} s" + (f" ({why})" if why else ""),
+                    getattr(service, "attempts", 0) or 1,
                 )
             await handle.wait_change(0.25)
 

@@ -31,6 +31,7 @@ class GolemConfig:
         max_start_price: the most the fixed (initial) price may be.
         default_duration: agreement length when the NodeSpec gives none.
         offer_timeout: how long to wait for an agreement before giving up.
+        start_timeout: how long a whole start (agreement, deploy, start) may take.
         start_attempts: providers tried before a start counts as failed.
         status_interval: seconds between `run status` polls of a running node.
     """
@@ -48,6 +49,7 @@ class GolemConfig:
     max_start_price: Decimal = Decimal("0.1")
     default_duration: timedelta = timedelta(hours=24)
     offer_timeout: timedelta = timedelta(minutes=5)
+    start_timeout: timedelta = timedelta(minutes=15)
     start_attempts: int = 3
     status_interval: float = 15.0
 
@@ -92,7 +94,7 @@ class GolemConfig:
         ):
             if key in values:
                 values[key] = _decimal(key, values[key])
-        for key in ("default_duration", "offer_timeout"):
+        for key in ("default_duration", "offer_timeout", "start_timeout"):
             if key in values and not isinstance(values[key], timedelta):
                 values[key] = timedelta(seconds=float(values[key]))
         for key in ("payment_driver", "payment_network"):

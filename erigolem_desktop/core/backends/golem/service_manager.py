@@ -57,6 +57,14 @@ class EngineLike(Protocol):
     async def run_service(self, service_class: Any, **kwargs: Any) -> Any: ...
 
 
+_STATES = {
+    "pending": ServiceStatus.PENDING,
+    "starting": ServiceStatus.STARTING,
+    "running": ServiceStatus.RUNNING,
+    "stopping": ServiceStatus.STOPPING,
+}
+
+
 @dataclass
 class ServiceHandle:
     """One service instance as the app sees it, from before the agreement to after the end.
@@ -93,23 +101,14 @@ class ServiceHandle:
         if self.failure is not None:
             return ServiceStatus.FAILED
         service = self.service
-        if service is None:
-            done = self.stop_requested and (self.cluster is None or self._finished.is_set())
-            return ServiceStatus.STOPPED if done else ServiceStatus.PENDING
-        state = str(service.state.value)
-        if state == "terminated":
-            if self.stop_requested:
-                return ServiceStatus.STOPPED
-            return ServiceStatus.FAILED
+        state = "pending" if service is None else str(service.state.value)
+        if state == "terminated" or (self.stop_requested and self._finished.is_set()):
+            return ServiceStatus.STOPPED if self.stop_requested else ServiceStatus.FAILED
         if state == "unresponsive":
             return ServiceStatus.FAILED
-        if self.stop_requested and state in ("pending", "starting", "running"):
-            return ServiceStatus.STOPPING
-        return (
-            ServiceStatus(state)
-            if state in ServiceStatus.__members__.values()
-            else (ServiceStatus.PENDING)
-        )
+        if self.stop_requested:
+            return ServiceStatus.STOPPED if service is None else ServiceStatus.STOPPING
+        return _STATES.get(state, ServiceStatus.PENDING)
 
     @property
     def reason(self) -> str | None:
@@ -268,6 +267,8 @@ class ServiceManager:
                 handle.mark(state)
             if state in ("terminated", "unresponsive"):
                 return
+            if state == "pending" and handle.stop_requested:
+                return  # no agreement yet: withdrawing the demand is all there is to do
             await asyncio.sleep(self._poll)
 
     def stop(self, handle: ServiceHandle) -> None:

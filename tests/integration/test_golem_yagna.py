@@ -1,0 +1,216 @@
+"""The Golem backend end to end against the REAL yagna daemon (PyPI golem-node 0.17.6).
+
+Real: two/three yagna daemons on loopback in central-net mode (requestor = hub, providers),
+anvil as the holesky payment chain for yagna's erc20 driver (wrapper-contract stub), yapapi's
+engine with our strategy/payload/service manager, market negotiation and agreements, the
+allocation, the invoice issued by the provider daemon's payment API and accepted by yapapi,
+`erigolem-runtime` (its `offer-template`, deploy/start/run over the Runtime API), the anvil dev
+chain it starts, and nginx with basic auth in front of it.
+
+Stand-ins (no registry ships these): `gftp` (tests/support/golem/gftp_stub.py), ya-provider
+(tests/support/golem/provider_agent.py: offers from the runtime's real template + a pricing
+preset, counter-proposals, approvals, invoices via the real REST APIs), and yagna's activity
+API + exe-unit (tests/support/golem/activity_service.py, given to yapapi as its activity URL).
+The activity stand-in accepts only agreements the real market reports Approved. Activities
+therefore exist only in the stand-in: the real requestor daemon's `POST /activity` was tried
+and never reached the provider daemon (408, no exe-unit), so no debit notes can be issued
+through the real payment API (it checks the activity on the provider daemon). Usage comes from
+the stand-in (runtime counters + duration), as exe-unit would report it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+
+from erigolem_desktop.core.backends.base import NodeSpec
+from erigolem_desktop.core.backends.golem import errors
+from erigolem_desktop.core.backends.golem.backend import GolemBackend
+from erigolem_desktop.core.backends.golem.service import ErigonService
+from tests.support.golem.arrangement import CHEAP, PRESET, GolemNet, golem_net, provider_side
+from tests.support.golem.provider_agent import _flatten
+from tests.support.runtime_env import make_local_config, stop_runtime_nginx
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
+
+
+@pytest.fixture(scope="module")
+def net(tmp_path_factory: pytest.TempPathFactory) -> Iterator[GolemNet]:
+    with golem_net(tmp_path_factory.mktemp("golem-net"), providers=2) as running:
+        yield running
+    # golem_net stops anvil and every yagna (SIGTERM, then SIGKILL) on the way out
+    for proc in [running.chain.proc, running.requestor.proc, *(p.proc for p in running.providers)]:
+        assert proc.poll() is not None
+
+
+@pytest.fixture
+def runtime_config(tmp_path: Path) -> Iterator[Path]:
+    path = make_local_config(tmp_path / "runtime")
+    try:
+        yield path
+    finally:
+        stop_runtime_nginx(path)
+
+
+@pytest.fixture
+def gftp_path(net: GolemNet, monkeypatch: pytest.MonkeyPatch) -> None:
+    import os
+
+    monkeypatch.setenv("PATH", f"{net.bin_dir}:{os.environ['PATH']}")
+
+
+async def _eth_chain_id(url: str, user: str, password: str) -> tuple[int, dict[str, Any]]:
+    body = {"jsonrpc": "2.0", "id": 1, "method": "eth_chainId", "params": []}
+    headers = {"Authorization": aiohttp.encode_basic_auth(user, password)}
+    async with (
+        aiohttp.ClientSession() as session,
+        session.post(url, json=body, headers=headers) as resp,
+    ):
+        text = await resp.text()
+        return resp.status, (json.loads(text) if resp.status == 200 else {"body": text})
+
+
+@pytest.mark.asyncio
+@pytest.mark.timeout(150)
+async def test_rent_node_end_to_end_with_retry_and_settlement(
+    net: GolemNet, runtime_config: Path, tmp_path: Path, gftp_path: None
+) -> None:
+    async with provider_side(net, tmp_path, runtime_config, broken=(0,)) as side:
+        backend = GolemBackend(side.config, invoice_wait=20)
+        try:
+            phases: list[str] = []
+            spec = NodeSpec(
+                chain="dev",
+                client="anvil",
+                name="e2e",
+                budget_glm=Decimal("0.5"),
+                duration=timedelta(hours=6),
+            )
+            before = datetime.now(UTC)
+            node = await backend.start("n1", spec, phases.append)
+
+            # the cheap, broken provider was tried first, then excluded; the node runs elsewhere
+            broken, good = side.agents
+            assert broken.agreements, "the cheaper provider should have been tried first"
+            assert broken.node_id in backend.strategy.excluded_providers
+            assert good.node_id in (node.provider or "")
+            handle = backend.handle("n1")
+            assert handle is not None
+            service = handle.service
+            assert isinstance(service, ErigonService)
+            assert service.attempts == 2
+            assert "deploy failed" in service.failures[0]
+            assert phases[0] == "Connecting to yagna…"
+            assert phases[-1].startswith("Node running on erigolem-provider-1")
+
+            # credentials from the start output work through nginx; wrong ones do not
+            assert node.status["state"] == "ready"
+            status, answer = await _eth_chain_id(node.url, node.user, node.password)
+            assert (status, answer["result"]) == (200, hex(31337))
+            status, _ = await _eth_chain_id(node.url, node.user, "wrong-password")
+            assert status == 401
+            assert (await backend.status("n1"))["state"] == "ready"
+
+            # the agreement our demand produced, as the provider daemon sees it
+            ((agreement_id, _record),) = good.agreements.items()
+            agreement = await good.fetch_agreement(agreement_id)
+            offer = _flatten(agreement["offer"]["properties"])
+            demand = _flatten(agreement["demand"]["properties"])
+            assert offer["golem.runtime.name"] == "erigon"
+            assert (
+                offer["golem.runtime.erigon.chains"]
+                == side.template["properties"]["golem.runtime.erigon.chains"]
+            )
+            vector = offer["golem.com.usage.vector"]
+            assert vector == ["golem.usage.duration_sec", "golem.usage.erigon.requests"]
+            assert offer["golem.com.pricing.model.linear.coeffs"] == [
+                float(PRESET.coeffs[k]) for k in vector
+            ] + [float(PRESET.initial_price)]
+            expiration = datetime.fromtimestamp(demand["golem.srv.comp.expiration"] / 1000, UTC)
+            assert abs((expiration - (before + timedelta(hours=6))).total_seconds()) < 30
+            assert demand["golem.com.payment.chosen-platform"] == "erc20-holesky-tglm"
+            assert "golem.com.payment.platform.erc20-holesky-tglm.address" in demand
+            # a 6 h rental negotiates mid-agreement payments (pay as you go)
+            assert demand["golem.com.scheme.payu.payment-timeout-sec?"] >= 18000
+            assert demand["golem.com.scheme.payu.debit-note.interval-sec?"] >= 60
+            assert "golem.runtime.erigon.chains=dev" in agreement["demand"]["constraints"]
+            assert agreement["state"] == "Approved"
+
+            # rotate: the old password stops working at once
+            user, password = await backend.rotate_credentials("n1")
+            assert password != node.password
+            assert (await _eth_chain_id(node.url, node.user, node.password))[0] == 401
+            assert (await _eth_chain_id(node.url, user, password))[0] == 200
+
+            # usage as exe-unit reports it: the runtime's request counter (from nginx's log,
+            # sent as counter events) catches up within a few seconds
+            deadline = time.monotonic() + 15
+            while True:
+                usage = await backend.usage("n1")
+                assert usage is not None
+                if (usage.requests or 0) >= 2 or time.monotonic() > deadline:
+                    break
+                await asyncio.sleep(0.5)
+            assert usage.requests == 2  # the two authenticated requests; 401s are not billed
+            assert usage.duration_sec is not None
+            assert usage.duration_sec > 0
+
+            # stop -> agreement terminated -> invoice from the provider daemon -> accepted
+            t0 = time.monotonic()
+            await backend.stop("n1")
+            assert time.monotonic() - t0 < 25
+            assert not backend.is_running("n1")
+            try:  # the instance's location is gone (or the runtime's private nginx with it)
+                gone = (await _eth_chain_id(node.url, user, password))[0]
+            except aiohttp.ClientConnectorError:
+                gone = 0
+            assert gone in (0, 401, 404, 502)
+            invoices = backend.invoices("n1")
+            assert agreement_id in invoices
+            assert await good.invoice_status(agreement_id) == "ACCEPTED"
+            billed = good.invoiced_usage[agreement_id]
+            assert invoices[agreement_id] == good.cost(billed)
+            assert invoices[agreement_id] > PRESET.initial_price
+            # the failed attempt's agreement was ended and settled too (its start price)
+            ((broken_id, broken_record),) = broken.agreements.items()
+            assert broken_record.terminated
+            assert await broken.invoice_status(broken_id) == "ACCEPTED"
+            assert invoices[broken_id] >= CHEAP.initial_price
+            final = await backend.usage("n1")
+            assert final is not None
+            assert final.cost_glm == invoices[agreement_id] + invoices[broken_id]
+        finally:
+            await backend.close()
+
+
+@pytest.mark.asyncio
+@pytest.mark.timeout(60)
+async def test_no_offer_for_the_chain_times_out_with_a_clear_error(
+    net: GolemNet, runtime_config: Path, tmp_path: Path, gftp_path: None
+) -> None:
+    """The real market matcher keeps providers that do not serve the chain away."""
+    async with provider_side(net, tmp_path, runtime_config, offer_timeout=8) as side:
+        backend = GolemBackend(side.config)
+        try:
+            spec = NodeSpec(chain="sepolia", client="erigon", name="none")
+            t0 = time.monotonic()
+            with pytest.raises(errors.NoOffers, match="sepolia"):
+                await backend.start("n2", spec, lambda _m: None)
+            assert time.monotonic() - t0 < 15  # 8 s offer timeout + withdrawing the demand
+            handle = backend.handle("n2")
+            assert handle is not None
+            assert handle.finished
+            assert handle.status.value == "stopped"
+            assert not backend.is_running("n2")
+            assert all(not a.agreements for a in side.agents)
+        finally:
+            await backend.close()

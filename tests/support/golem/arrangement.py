@@ -1,0 +1,192 @@
+"""The whole Golem test arrangement, shared by the integration test and the benchmark.
+
+`GolemNet` (synchronous, one per session): anvil as holesky, a requestor yagna that is also the
+central-net hub, and provider yagnas, with receiver accounts initialised. `ProviderSide`
+(async, per test): the runtime's real offer template, provider agents publishing offers, and the
+activity API stand-in, plus a GolemConfig pointing yapapi at it all.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
+from dataclasses import dataclass, field
+from datetime import timedelta
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+from erigolem_desktop.core.backends.golem.config import GolemConfig
+from tests.support.binaries import anvil_path, yagna_path
+from tests.support.golem import gftp_stub
+from tests.support.golem.activity_service import ActivityService
+from tests.support.golem.chain import PaymentChain, start_payment_chain
+from tests.support.golem.provider_agent import Preset, ProviderAgent, build_offer
+from tests.support.golem.yagna import YagnaDaemon, start_yagna
+
+SUBNET = "erigolem-test"
+REQUESTOR_KEY = "erigolem-requestor-key-0123456789"
+PRESET = Preset(
+    coeffs={
+        "golem.usage.duration_sec": Decimal("0.0001"),
+        "golem.usage.erigon.requests": Decimal("0.00001"),
+    },
+    initial_price=Decimal("0.001"),
+)
+
+
+@dataclass
+class GolemNet:
+    root: Path
+    chain: PaymentChain
+    requestor: YagnaDaemon
+    providers: list[YagnaDaemon] = field(default_factory=list)
+    bin_dir: Path | None = None
+
+
+@contextmanager
+def golem_net(root: Path, providers: int = 1) -> Iterator[GolemNet]:
+    """Start anvil + yagnas; stop them all (SIGTERM, then SIGKILL) whatever happens."""
+    anvil, yagna = anvil_path(), yagna_path()
+    if anvil is None or yagna is None:
+        raise RuntimeError("anvil or yagna missing: run scripts/bootstrap")
+    root.mkdir(parents=True, exist_ok=True)
+    started: list[Any] = []
+    try:
+        chain = start_payment_chain(anvil, root)
+        started.append(chain)
+        requestor = start_yagna(
+            yagna, "requestor", root, hub_port=None, payment_rpc=chain.url, appkey=REQUESTOR_KEY
+        )
+        started.append(requestor)
+        net = GolemNet(root, chain, requestor)
+        for i in range(providers):
+            daemon = start_yagna(
+                yagna,
+                f"provider{i}",
+                root,
+                hub_port=requestor.gsb_port,
+                payment_rpc=chain.url,
+                appkey=f"erigolem-provider{i}-key-0123456789",
+            )
+            started.append(daemon)
+            net.providers.append(daemon)
+        for daemon in [requestor, *net.providers]:
+            chain.fund(daemon.identity)
+        for daemon in net.providers:
+            env = {
+                **os.environ,
+                "GSB_URL": f"tcp://127.0.0.1:{daemon.gsb_port}",
+                "YAGNA_DATADIR": str(daemon.datadir),
+            }
+            subprocess.run(
+                [
+                    str(yagna),
+                    "payment",
+                    "init",
+                    "--receiver",
+                    "--network",
+                    "holesky",
+                    "--driver",
+                    "erc20",
+                ],
+                env=env,
+                check=True,
+                capture_output=True,
+                timeout=30,
+            )
+        net.bin_dir = root / "bin"
+        gftp_stub.install(net.bin_dir)
+        yield net
+    finally:
+        for proc in reversed(started):
+            proc.stop()
+
+
+def offer_template(runtime_config: Path) -> dict[str, Any]:
+    """The REAL `erigolem-runtime offer-template` output (as exe-unit would run it)."""
+    out = subprocess.run(
+        [sys.executable, "-m", "erigolem_runtime", "offer-template"],
+        env={**os.environ, "ERIGOLEM_RUNTIME_CONFIG": str(runtime_config)},
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
+    )
+    return dict(json.loads(out.stdout))
+
+
+@dataclass
+class ProviderSide:
+    agents: list[ProviderAgent]
+    activities: ActivityService
+    config: GolemConfig
+    template: dict[str, Any]
+
+
+CHEAP = Preset(
+    coeffs={
+        "golem.usage.duration_sec": Decimal("0.00001"),
+        "golem.usage.erigon.requests": Decimal("0.000001"),
+    },
+    initial_price=Decimal("0.0001"),
+)
+
+
+@asynccontextmanager
+async def provider_side(
+    net: GolemNet,
+    workdir: Path,
+    runtime_config: Path,
+    *,
+    broken: tuple[int, ...] = (),
+    offer_timeout: float = 60,
+) -> AsyncIterator[ProviderSide]:
+    """Agents (one per provider yagna) and the activity API stand-in.
+
+    `broken` providers fail every deploy and price with the CHEAP preset, so the strategy picks
+    them first and the retry on another provider is exercised deterministically.
+    """
+    template = offer_template(runtime_config)
+    agents: list[ProviderAgent] = []
+    activities = ActivityService(
+        net.requestor.api_url,
+        workdir / "activities",
+        runtime_config,
+        broken_providers=lambda: {a.node_id for a in agents if a.broken},
+    )
+    await activities.start()
+    try:
+        for i, daemon in enumerate(net.providers):
+            offer = build_offer(
+                template,
+                CHEAP if i in broken else PRESET,
+                node_name=f"erigolem-provider-{i}",
+                identity=daemon.identity,
+                subnet=SUBNET,
+            )
+            agent = ProviderAgent(
+                daemon, offer, usage_of=activities.usage_of_agreement, broken=i in broken
+            )
+            await agent.start()
+            agents.append(agent)
+        config = GolemConfig(
+            api_url=net.requestor.api_url,
+            app_key=REQUESTOR_KEY,
+            activity_url=activities.url,
+            subnet=SUBNET,
+            budget_glm=Decimal("2"),
+            node_budget_glm=Decimal("1"),
+            offer_timeout=timedelta(seconds=offer_timeout),
+            start_timeout=timedelta(seconds=offer_timeout + 60),
+            status_interval=2.0,
+        )
+        yield ProviderSide(agents, activities, config, template)
+    finally:
+        for agent in agents:
+            await agent.stop()
+        await activities.stop()

@@ -1,0 +1,378 @@
+"""Stand-in for ya-provider (yagna's provider agent), which no registry ships.
+
+It drives the REAL provider yagna through its REST APIs exactly where ya-provider would:
+- market: publishes an offer built the way ya-provider builds one (runtime descriptor props +
+  the runtime's real `offer-template` output + a linear pricing preset filtered to the template's
+  usage vector, §3 of reference/runtime-protocol.md), counter-proposes (accepting the
+  requestor's negotiable `…?` properties), approves agreements;
+- activity (provider side): acknowledges CreateActivity/DestroyActivity events by setting the
+  activity state, the part exe-unit would report to yagna;
+- payment: issues and sends an invoice through the real payment API once the requestor
+  terminates the agreement, then follows its status (accepted by the requestor or not).
+  Debit notes: the code issues them for activities the provider daemon knows (CreateActivity
+  events); with the activity API stand-in no activity reaches the provider daemon (see
+  activity_service.py), so none are issued in the arrangement.
+Usage figures come from a callable keyed by agreement id (the activity stand-in knows the
+runtime's counters, as exe-unit would report them to yagna).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+import aiohttp
+
+from tests.support.golem.yagna import YagnaDaemon
+
+log = logging.getLogger(__name__)
+
+PLATFORM = "erc20-holesky-tglm"
+APP_SESSION = "erigolem-test-agent"  # ties activity events to the agreements we approved
+
+
+@dataclass(frozen=True)
+class Preset:
+    """A ya-provider pricing preset (linear): coefficient per counter plus a fixed price."""
+
+    coeffs: Mapping[str, Decimal]
+    initial_price: Decimal = Decimal(0)
+
+
+def build_offer(
+    template: Mapping[str, Any],
+    preset: Preset,
+    *,
+    node_name: str,
+    identity: str,
+    subnet: str,
+    runtime_version: str = "0.1.0",
+    debit_note_interval: int = 120,
+    payment_timeout: int = 18000,
+) -> dict[str, Any]:
+    """The offer (properties + constraints) ya-provider would publish for this runtime."""
+    props: dict[str, Any] = dict(template.get("properties", {}))
+    vector = sorted(k for k in props.get("golem.com.usage.vector", []) if k in preset.coeffs)
+    if not vector:
+        raise ValueError("Unsupported coefficients: no preset price for the usage vector")
+    props.update(
+        {
+            "golem.com.usage.vector": vector,
+            "golem.com.pricing.model": "linear",
+            "golem.com.pricing.model.linear.coeffs": [float(preset.coeffs[k]) for k in vector]
+            + [float(preset.initial_price)],
+            "golem.com.scheme": "payu",
+            "golem.com.scheme.payu.debit-note.interval-sec?": debit_note_interval,
+            "golem.com.scheme.payu.payment-timeout-sec?": payment_timeout,
+            "golem.com.payment.debit-notes.accept-timeout?": 240,
+            f"golem.com.payment.platform.{PLATFORM}.address": identity,
+            "golem.com.payment.protocol.version": 3,
+            "golem.runtime.name": "erigon",
+            "golem.runtime.version": runtime_version,
+            "golem.runtime.capabilities": [],
+            "golem.inf.cpu.cores": 2,
+            "golem.inf.cpu.threads": 2,
+            "golem.inf.mem.gib": 4.0,
+            "golem.inf.storage.gib": 100.0,
+            "golem.node.id.name": node_name,
+            "golem.node.debug.subnet": subnet,
+            "golem.srv.caps.multi-activity": True,
+            "golem.activity.caps.transfer.protocol": ["http", "https", "gftp"],
+        }
+    )
+    constraints = f"(&(golem.node.debug.subnet={subnet})(golem.srv.comp.expiration>0))"
+    extra = str(template.get("constraints") or "").strip()
+    if extra:
+        constraints = f"(&{constraints}{extra})"
+    return {"properties": props, "constraints": constraints}
+
+
+@dataclass
+class AgreementRecord:
+    agreement: dict[str, Any]
+    activities: list[str] = field(default_factory=list)
+    debit_notes: list[str] = field(default_factory=list)
+    invoice_id: str | None = None
+    terminated: bool = False
+
+
+class ProviderAgent:
+    """Runs the provider side against one provider yagna until `stop()`.
+
+    Args:
+        daemon: the provider's yagna.
+        offer: from `build_offer`.
+        usage_of: agreement id -> usage vector (ordered as the offer's usage vector).
+        broken: approve agreements but have every deploy fail (the activity stand-in asks
+            `agent.broken`), to prove a failed start is retried on another provider.
+    """
+
+    def __init__(
+        self,
+        daemon: YagnaDaemon,
+        offer: Mapping[str, Any],
+        *,
+        usage_of: Callable[[str], Sequence[float]] | None = None,
+        debit_note_after: float = 3.0,
+        broken: bool = False,
+    ) -> None:
+        self.daemon = daemon
+        self.offer = dict(offer)
+        self.usage_of = usage_of or (lambda _a: [0.0] * len(self._vector))
+        self.debit_note_after = debit_note_after
+        self.broken = broken
+        self.subscription: str | None = None
+        self.agreements: dict[str, AgreementRecord] = {}
+        self.proposals_seen: list[dict[str, Any]] = []
+        self.counters_sent = 0
+        self.invoiced_usage: dict[str, list[float]] = {}
+        self._session: aiohttp.ClientSession | None = None
+        self._tasks: list[asyncio.Task[None]] = []
+        self._vector: list[str] = list(self.offer["properties"]["golem.com.usage.vector"])
+        self._coeffs: list[float] = list(
+            self.offer["properties"]["golem.com.pricing.model.linear.coeffs"]
+        )
+
+    @property
+    def node_id(self) -> str:
+        return self.daemon.identity
+
+    # --- plumbing -------------------------------------------------------------------------
+
+    async def _call(self, method: str, path: str, body: Any = None, **params: Any) -> Any:
+        assert self._session is not None
+        async with self._session.request(
+            method,
+            self.daemon.api_url + path,
+            json=body,
+            params={k: str(v) for k, v in params.items()},
+            headers={"Authorization": f"Bearer {self.daemon.appkey}"},
+            timeout=aiohttp.ClientTimeout(total=30),
+        ) as resp:
+            text = await resp.text()
+            if resp.status == 408 and path.endswith("events"):
+                return []  # long-poll ended without events
+            if resp.status >= 400:
+                raise RuntimeError(f"{method} {path} -> {resp.status}: {text[:500]}")
+            return json.loads(text) if text.strip() else None
+
+    async def start(self) -> None:
+        self._session = aiohttp.ClientSession()
+        self.subscription = str(await self._call("POST", "/market-api/v1/offers", self.offer))
+        loop = asyncio.get_running_loop()
+        self._tasks = [
+            loop.create_task(self._market_loop()),
+            loop.create_task(self._activity_loop()),
+            loop.create_task(self._agreement_loop()),
+        ]
+
+    async def stop(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        if self.subscription and self._session is not None:
+            with contextlib.suppress(Exception):
+                await self._call("DELETE", f"/market-api/v1/offers/{self.subscription}")
+        if self._session is not None:
+            await self._session.close()
+
+    # --- market ---------------------------------------------------------------------------
+
+    async def _market_loop(self) -> None:
+        while True:
+            try:
+                events = await self._call(
+                    "GET",
+                    f"/market-api/v1/offers/{self.subscription}/events",
+                    timeout=2,
+                    maxEvents=10,
+                )
+            except RuntimeError:
+                log.debug("collectDemands failed", exc_info=True)
+                await asyncio.sleep(0.5)
+                continue
+            for event in events or []:
+                kind = event.get("eventType")
+                if kind == "ProposalEvent":
+                    await self._on_proposal(event["proposal"])
+                elif kind == "AgreementEvent":
+                    await self._on_agreement(event["agreement"])
+
+    async def _on_proposal(self, proposal: dict[str, Any]) -> None:
+        self.proposals_seen.append(proposal)
+        if not proposal.get("prevProposalId"):
+            return  # an initial match: ya-provider waits for the requestor's counter
+        props = dict(self.offer["properties"])
+        demand = proposal.get("properties", {})
+        for key, value in _flatten(demand).items():
+            if key.endswith("?") and key in props:
+                props[key] = value  # accept the requestor's terms for negotiable props
+        await self._call(
+            "POST",
+            f"/market-api/v1/offers/{self.subscription}/proposals/{proposal['proposalId']}",
+            {"properties": props, "constraints": self.offer["constraints"]},
+        )
+        self.counters_sent += 1
+
+    async def _on_agreement(self, agreement: dict[str, Any]) -> None:
+        agreement_id = agreement["agreementId"]
+        self.agreements[agreement_id] = AgreementRecord(agreement)
+        await self._call(
+            "POST",
+            f"/market-api/v1/agreements/{agreement_id}/approve",
+            None,
+            timeout=15,
+            appSessionId=APP_SESSION,
+        )
+
+    async def _agreement_loop(self) -> None:
+        """Invoice an agreement once the requestor terminates it (what ya-provider does)."""
+        after = datetime.now(UTC).isoformat()
+        while True:
+            try:
+                events = await self._call(
+                    "GET",
+                    "/market-api/v1/agreementEvents",
+                    timeout=2,
+                    maxEvents=10,
+                    afterTimestamp=after,
+                )
+            except RuntimeError:
+                await asyncio.sleep(0.5)
+                continue
+            for event in events or []:
+                after = str(event.get("eventDate") or after)
+                if event.get("eventType") == "AgreementTerminatedEvent":
+                    record = self.agreements.get(event.get("agreementId", ""))
+                    if record is not None and not record.terminated:
+                        record.terminated = True
+                        await self._invoice(event["agreementId"], record)
+            await asyncio.sleep(0.2)
+
+    # --- activity (provider side) ---------------------------------------------------------
+
+    async def _activity_loop(self) -> None:
+        after = (datetime.now(UTC) - timedelta(seconds=5)).isoformat()
+        handled: set[tuple[str, str]] = set()
+        while True:
+            try:
+                events = await self._call(
+                    "GET",
+                    "/activity-api/v1/events",
+                    timeout=2,
+                    maxEvents=10,
+                    afterTimestamp=after,
+                    appSessionId=APP_SESSION,
+                )
+            except RuntimeError:
+                log.warning("activity events failed", exc_info=True)
+                await asyncio.sleep(0.5)
+                continue
+            for event in events or []:
+                after = str(event.get("eventDate") or after)
+                activity_id = str(event.get("activityId"))
+                kind = str(event.get("eventType"))
+                if (activity_id, kind) in handled:
+                    continue
+                handled.add((activity_id, kind))
+                if kind == "CreateActivity":
+                    record = self.agreements.get(event.get("agreementId", ""))
+                    if record is not None:
+                        record.activities.append(activity_id)
+                        asyncio.get_running_loop().create_task(
+                            self._bill_activity(event["agreementId"], activity_id)
+                        )
+                    await self._set_state(activity_id, "Initialized")
+                elif kind == "DestroyActivity":
+                    await self._set_state(activity_id, "Terminated")
+
+    async def _set_state(self, activity_id: str, state: str) -> None:
+        await self._call(
+            "PUT",
+            f"/activity-api/v1/activity/{activity_id}/state",
+            {"state": [state, None], "reason": None, "errorMessage": None},
+        )
+
+    # --- payment --------------------------------------------------------------------------
+
+    def cost(self, usage: Sequence[float]) -> Decimal:
+        total = sum(
+            Decimal(str(c)) * Decimal(str(u)) for c, u in zip(self._coeffs, usage, strict=False)
+        )
+        return (total + Decimal(str(self._coeffs[-1]))).quantize(Decimal("0.000000000001"))
+
+    async def _bill_activity(self, agreement_id: str, activity_id: str) -> None:
+        """One debit note a few seconds into the activity (payable when the agreement has
+        mid-agreement payments), like ya-provider's periodic notes."""
+        await asyncio.sleep(self.debit_note_after)
+        record = self.agreements[agreement_id]
+        if record.terminated:
+            return
+        usage = list(self.usage_of(agreement_id))
+        mid = "golem.com.scheme.payu.payment-timeout-sec?" in _flatten(
+            record.agreement.get("demand", {}).get("properties", {})
+        )
+        body: dict[str, Any] = {
+            "activityId": activity_id,
+            "totalAmountDue": str(self.cost(usage)),
+            "usageCounterVector": usage,
+        }
+        if mid:
+            body["paymentDueDate"] = (datetime.now(UTC) + timedelta(hours=5)).isoformat()
+        try:
+            note = await self._call("POST", "/payment-api/v1/debitNotes", body)
+            await self._call("POST", f"/payment-api/v1/debitNotes/{note['debitNoteId']}/send")
+            record.debit_notes.append(note["debitNoteId"])
+        except RuntimeError:
+            log.warning("debit note failed", exc_info=True)
+
+    async def _invoice(self, agreement_id: str, record: AgreementRecord) -> None:
+        usage = list(self.usage_of(agreement_id)) or [0.0] * len(self._vector)
+        self.invoiced_usage[agreement_id] = usage
+        body = {
+            "agreementId": agreement_id,
+            "activityIds": record.activities,
+            "amount": str(self.cost(usage)),
+            "paymentDueDate": (datetime.now(UTC) + timedelta(minutes=5)).isoformat(),
+        }
+        invoice = await self._call("POST", "/payment-api/v1/invoices", body)
+        record.invoice_id = invoice["invoiceId"]
+        await self._call("POST", f"/payment-api/v1/invoices/{record.invoice_id}/send")
+
+    async def fetch_agreement(self, agreement_id: str) -> dict[str, Any]:
+        """The agreement as the provider daemon's market knows it now."""
+        return dict(await self._call("GET", f"/market-api/v1/agreements/{agreement_id}"))
+
+    async def invoice_status(self, agreement_id: str) -> str | None:
+        record = self.agreements.get(agreement_id)
+        if record is None or record.invoice_id is None:
+            return None
+        invoice = await self._call("GET", f"/payment-api/v1/invoices/{record.invoice_id}")
+        return str(invoice["status"])
+
+    async def debit_note_statuses(self, agreement_id: str) -> list[str]:
+        record = self.agreements.get(agreement_id)
+        out = []
+        for note_id in record.debit_notes if record else []:
+            note = await self._call("GET", f"/payment-api/v1/debitNotes/{note_id}")
+            out.append(str(note["status"]))
+        return out
+
+
+def _flatten(props: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+    """yagna returns properties nested or flat; make them flat dotted keys."""
+    out: dict[str, Any] = {}
+    for key, value in props.items():
+        full = f"{prefix}.{key}" if prefix else key
+        if isinstance(value, Mapping):
+            out.update(_flatten(value, full))
+        else:
+            out[full] = value
+    return out
