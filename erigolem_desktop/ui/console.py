@@ -27,13 +27,11 @@ from erigolem_desktop.ui.qt import (
     QEvent,
     QHBoxLayout,
     QKeyEvent,
-    QKeySequence,
     QLabel,
     QLineEdit,
     QObject,
     QPlainTextEdit,
     QPushButton,
-    QShortcut,
     QSplitter,
     QStringListModel,
     Qt,
@@ -113,24 +111,34 @@ def parse_batch(text: str) -> list[tuple[str, Any]]:
     return calls
 
 
-class _HistoryKeys(QObject):
-    """Up/Down in the method field walk the history (when no completion popup is open)."""
+class _ConsoleKeys(QObject):
+    """Ctrl+Enter sends from any input of the console; Up/Down in the method field walk the
+    history (when no completion popup is open)."""
 
     def __init__(self, console: RpcConsole) -> None:
         super().__init__(console)
         self.console = console
 
     def eventFilter(self, watched: QObject, event: QEvent) -> bool:
-        if event.type() == QEvent.Type.KeyPress and isinstance(event, QKeyEvent):
-            popup = self.console.completer.popup()
-            if popup is not None and popup.isVisible():
-                return False
-            if event.key() == Qt.Key.Key_Up:
-                self.console.history_step(-1)
-                return True
-            if event.key() == Qt.Key.Key_Down:
-                self.console.history_step(1)
-                return True
+        if event.type() != QEvent.Type.KeyPress or not isinstance(event, QKeyEvent):
+            return False
+        key = event.key()
+        if key in (Qt.Key.Key_Return, Qt.Key.Key_Enter) and (
+            event.modifiers() & Qt.KeyboardModifier.ControlModifier
+        ):
+            self.console.send()
+            return True
+        if watched is not self.console.method_edit:
+            return False
+        popup = self.console.completer.popup()
+        if popup is not None and popup.isVisible():
+            return False
+        if key == Qt.Key.Key_Up:
+            self.console.history_step(-1)
+            return True
+        if key == Qt.Key.Key_Down:
+            self.console.history_step(1)
+            return True
         return False
 
 
@@ -172,7 +180,6 @@ class RpcConsole(QWidget):
         self.completer.setCaseSensitivity(Qt.CaseSensitivity.CaseInsensitive)
         self.completer.setFilterMode(Qt.MatchFlag.MatchContains)
         self.method_edit.setCompleter(self.completer)
-        self.method_edit.installEventFilter(_HistoryKeys(self))
         self.signature = style.label("", "muted", wrap=True)
         self.params_edit = QPlainTextEdit()
         self.params_edit.setFont(style.mono_font())
@@ -242,10 +249,9 @@ class RpcConsole(QWidget):
         self.setTabOrder(self.params_edit, self.send_button)
         self.setTabOrder(self.send_button, self.result_tabs)
 
-        for keys in ("Ctrl+Return", "Ctrl+Enter"):
-            shortcut = QShortcut(QKeySequence(keys), self)
-            shortcut.setContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)
-            shortcut.activated.connect(self.send)
+        keys = _ConsoleKeys(self)
+        for widget in (self.method_edit, self.params_edit, self.node_combo, self.send_button):
+            widget.installEventFilter(keys)
         self.send_button.clicked.connect(self.send)
         self.method_edit.returnPressed.connect(self._method_entered)
         self.completer.activated.connect(self._method_chosen)

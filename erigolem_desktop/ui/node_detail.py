@@ -419,11 +419,11 @@ class NodeDetail(QWidget):
         def shown(text: Any) -> None:
             if self.row is None or self.row.id != node_id:
                 return
-            text = str(text or "")
-            if text != self.logs.toPlainText():
+            display = str(text or "").rstrip("\n") or "(the log is empty so far)"
+            if display != self.logs.toPlainText():
                 bar = self.logs.verticalScrollBar()
                 at_end = bar.value() >= bar.maximum() - 2
-                self.logs.setPlainText(text or "(the log is empty so far)")
+                self.logs.setPlainText(display)
                 if at_end:
                     bar.setValue(bar.maximum())
 

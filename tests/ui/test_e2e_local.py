@@ -1,0 +1,218 @@
+"""End to end on the Local backend: the real erigolem-runtime, nginx and anvil on loopback, the
+real wallet and keyring API, driven through the window's widgets like a user would."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import signal
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from erigolem_desktop.core.backends.local import LocalBackend
+from erigolem_desktop.core.manager import NodeManager
+from erigolem_desktop.core.records import NodeStore
+from erigolem_desktop.core.secrets import SecretStore
+from erigolem_desktop.core.states import NodeState
+from erigolem_desktop.ui.qt import QApplication, Qt
+from tests.ui.conftest import wait_until
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
+
+GOOD = "correct horse battery staple 42"
+RECIPIENT = "0x70997970C51812dc3A010C7d01b50e0d17dc79C8"  # anvil's account #1
+
+
+@contextlib.asynccontextmanager
+async def local_manager(home: Path) -> AsyncIterator[NodeManager]:
+    mgr = NodeManager(
+        NodeStore(),
+        {"local": LocalBackend(home)},
+        SecretStore(choose_backend=False),
+        poll_interval=0.3,
+    )
+    try:
+        yield mgr
+    finally:
+        await asyncio.wait_for(mgr.close(), 30)
+
+
+async def create_wallet(window: Any) -> None:
+    welcome = window.welcome
+    welcome.create_button.click()
+    welcome.create_pass.first.setText(GOOD)
+    welcome.create_pass.second.setText(GOOD)
+    welcome.create_go.click()
+    await wait_until(lambda: welcome.currentWidget() is welcome.mnemonic_page, 20)
+    words = [lab.text().split(". ", 1)[1] for lab in welcome.word_labels if lab.text()]
+    welcome.written_check.setChecked(True)
+    welcome.mnemonic_next.click()
+    for edit, index in zip(welcome.quiz_edits, welcome._quiz, strict=True):
+        edit.setText(words[index])
+    welcome.confirm_go.click()
+    assert window.stack.currentWidget() is window.workspace
+
+
+async def start_dev_node(window: Any) -> Any:
+    dialog = window.start_dialog()
+    assert dialog is not None
+    dialog.backend_combo.setCurrentIndex(dialog.backend_combo.findData("local"))
+    dialog.chain_combo.setCurrentIndex(dialog.chain_combo.findData("dev"))
+    assert dialog.client_combo.currentData() == "anvil"  # the dev chain picks its client
+    assert "Free" in dialog.cost.text()
+    assert not dialog.budget.isVisible()
+    name = dialog.name_edit.text()
+    assert name.startswith("dev-")
+    dialog.buttons.button(dialog.buttons.StandardButton.Ok).click()
+
+    def ready() -> Any:
+        rows = [r for r in window.model.rows() if r.name == name]
+        if rows and rows[0].state is NodeState.FAILED:
+            raise AssertionError(f"node failed: {rows[0].reason}")
+        return rows[0] if rows and rows[0].state is NodeState.READY else None
+
+    await wait_until(ready, 90)
+    row = ready()
+    window.select_node(row.id)
+    assert window.detail.row is not None
+    assert window.detail.row.id == row.id
+    return row
+
+
+async def console_call(window: Any, method: str, params: Any) -> Any:
+    console = window.console
+    console.method_edit.setText(method)
+    console.params_edit.setPlainText(json.dumps(params))
+    answers: list[Any] = []
+    console.answered.connect(answers.append)
+    console.method_edit.setFocus()
+    QApplication.sendPostedEvents()
+    console.send()
+    await wait_until(lambda: answers or console.status.property("role") == "error", 20)
+    console.answered.disconnect(answers.append)
+    assert answers, console.status.text()
+    return answers[0]
+
+
+@pytest.mark.asyncio
+async def test_create_start_console_send_stop(
+    make_window: Any, ctx: Any, erigolem_home: Path, anvil_bin: Path, nginx_bin: Path
+) -> None:
+    async with local_manager(erigolem_home) as manager:
+        ctx.manager = manager
+        window = make_window()
+        window.start()
+        await create_wallet(window)
+        address = ctx.wallet.unlocked_address
+        row = await start_dev_node(window)
+
+        # the detail pane: real URL and user, password masked until revealed, snippets
+        detail = window.detail
+        assert detail.url_edit.text() == row.url
+        assert detail.password_edit.echoMode() == detail.password_edit.EchoMode.Password
+        password = manager.password(row.id)
+        assert password
+        assert password not in detail.snippet_edits["curl"].toPlainText()
+        detail.reveal.setChecked(True)
+        assert password in detail.snippet_edits["curl"].toPlainText()
+        assert row.url in detail.snippet_edits["cast"].toPlainText().replace(
+            f"{row.user}:{password}@", ""
+        )
+        await wait_until(lambda: detail.logs.toPlainText(), 10)
+
+        # console: eth_chainId with Ctrl+Enter
+        window.show_console(row.id)
+        console = window.console
+        assert console.node_combo.currentData() == row.id
+        await wait_until(lambda: console.modules_label.text(), 10)
+        console.method_edit.setText("eth_chainId")
+        console.params_edit.setPlainText("[]")
+        answers: list[Any] = []
+        console.answered.connect(answers.append)
+        window.activateWindow()
+        console.method_edit.setFocus()
+        from pytestqt.qtbot import QtBot
+
+        QtBot.keyClick(console.method_edit, Qt.Key.Key_Return, Qt.KeyboardModifier.ControlModifier)
+        await wait_until(lambda: answers, 20)
+        assert answers[0].result == "0x7a69"
+        assert console.result_view.toPlainText().strip() == '"0x7a69"'
+        assert "eth_chainId" in console.status.text()
+        assert " ms" in console.status.text()
+
+        # an error answer is shown inline, not raised
+        bad = await console_call(window, "eth_getBalance", ["not-an-address", "latest"])
+        assert bad.error is not None
+        assert console.status.property("role") == "error"
+
+        # fund the new wallet through the console (anvil's dev method), then send a transaction
+        await console_call(window, "anvil_setBalance", [address, hex(10**19)])
+        before = int(
+            (await console_call(window, "eth_getBalance", [RECIPIENT, "latest"])).result, 16
+        )
+        console.open_send_transaction()
+        from erigolem_desktop.ui.send_tx import SendTransactionDialog
+
+        dialog = console.findChildren(SendTransactionDialog)[-1]
+        dialog.to_edit.setText(RECIPIENT)
+        dialog.amount_edit.setText("0.5 ether")
+        dialog.review()
+        await wait_until(
+            lambda: dialog.send_button.isEnabled() or dialog.message.property("role") == "error", 20
+        )
+        assert dialog.send_button.isEnabled(), dialog.message.text()
+        assert "0.5 ether" in dialog.summary.toPlainText()
+        dialog.sign_and_send()
+        await wait_until(
+            lambda: dialog.receipt is not None or dialog.message.property("role") == "error", 40
+        )
+        assert dialog.receipt is not None, dialog.message.text()
+        assert "Mined" in dialog.message.text()
+        dialog.close()
+        after = int(
+            (await console_call(window, "eth_getBalance", [RECIPIENT, "latest"])).result, 16
+        )
+        assert after - before == 5 * 10**17
+
+        # stop: the row moves to the stopped table
+        window.tabs.setCurrentIndex(0)
+        detail.stop_node()
+        await wait_until(lambda: window.model.row_by_id(row.id).state is NodeState.STOPPED, 30)
+        assert window.stopped_model.rowCount() == 1
+        assert window.active_model.rowCount() == 0
+        assert not detail.stop_button.isEnabled()
+        await wait_until(lambda: console.node_combo.count() == 0, 5)
+        await console.close_client()
+
+
+@pytest.mark.asyncio
+async def test_node_failing_while_its_detail_is_open(
+    make_window: Any, ctx: Any, wallet: Any, erigolem_home: Path, anvil_bin: Path, nginx_bin: Path
+) -> None:
+    info, _ = wallet.create(GOOD)
+    wallet.unlock(info.address, GOOD)
+    async with local_manager(erigolem_home) as manager:
+        ctx.manager = manager
+        window = make_window()
+        window.start()
+        row = await start_dev_node(window)
+        detail = window.detail
+        assert detail.stop_button.isEnabled()
+        record = manager.get(row.id)
+        assert record is not None
+        os.kill(int(record.runtime["runtime_pid"]), signal.SIGKILL)
+        await wait_until(lambda: window.model.row_by_id(row.id).state is NodeState.FAILED, 30)
+        assert detail.row is not None
+        assert detail.row.state is NodeState.FAILED
+        assert detail.error.isVisibleTo(detail)
+        assert "start a new node" in detail.error.text()
+        assert not detail.stop_button.isEnabled()
+        assert not detail.rotate_button.isEnabled()
+        assert any("failed" in n for n in window.tray.notifications)
+        assert any("is ready" in n for n in window.tray.notifications)
+        await window.console.close_client()
