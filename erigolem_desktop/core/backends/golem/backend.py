@@ -274,8 +274,10 @@ class GolemBackend:
             if "AgreementConfirmed" in handle.phases:
                 say("agreement", "Agreement signed; creating the activity…")
             if status is ServiceStatus.STARTING:
+                handle.mark("starting")
                 say("starting", f"Deploying and starting the node on {self._provider(handle)}…")
             if status is ServiceStatus.RUNNING:
+                handle.mark("running")
                 service = handle.service
                 data = getattr(service, "start_output", None) or node.last_status
                 if data is None:
