@@ -68,12 +68,16 @@ def make_window(qtbot: Any, ctx: Any) -> Iterator[Callable[[], Any]]:
         window = MainWindow(ctx)
         window.quit_calls = []
         window.on_quit = lambda: window.quit_calls.append(True)
-        qtbot.addWidget(window)
         windows.append(window)
         return window
 
     yield build
-    ops.set_default_error_sink(None)  # the windows themselves are closed by qtbot
+    for window in windows:
+        # close without the "keep nodes running?" question (a modal box would block teardown)
+        window._quitting = True
+        window.close()
+        window.deleteLater()
+    ops.set_default_error_sink(None)
 
 
 async def wait_until(predicate: Callable[[], object], limit: float = 10.0) -> None:

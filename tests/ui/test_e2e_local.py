@@ -8,6 +8,7 @@ import contextlib
 import json
 import os
 import signal
+import stat
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -178,6 +179,13 @@ async def test_create_start_console_send_stop(
             (await console_call(window, "eth_getBalance", [RECIPIENT, "latest"])).result, 16
         )
         assert after - before == 5 * 10**17
+
+        # the console history is private and holds neither the URL nor the credentials
+        history = erigolem_home / "console_history.jsonl"
+        assert stat.S_IMODE(history.stat().st_mode) == 0o600
+        assert "eth_chainId" in history.read_text()
+        assert password not in history.read_text()
+        assert row.url not in history.read_text()
 
         # stop: the row moves to the stopped table
         window.tabs.setCurrentIndex(0)
