@@ -174,6 +174,8 @@ async def provider_side(
             )
             await agent.start()
             agents.append(agent)
+        for agent in agents:
+            await agent.wait_visible(net.requestor)
         config = GolemConfig(
             api_url=net.requestor.api_url,
             app_key=REQUESTOR_KEY,

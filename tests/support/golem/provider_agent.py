@@ -22,6 +22,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -172,6 +173,48 @@ class ProviderAgent:
             loop.create_task(self._activity_loop()),
             loop.create_task(self._agreement_loop()),
         ]
+
+    async def wait_visible(self, requestor: YagnaDaemon, within: float = 30) -> float:
+        """Wait until the requestor's market matches this offer; republish it if it got lost.
+
+        Offers travel by broadcast over the central net; one published while the net was still
+        settling can miss the requestor. A throw-away demand naming this node shows it arrived.
+        Returns the seconds it took.
+        """
+        assert self._session is not None
+        name = self.offer["properties"]["golem.node.id.name"]
+        subnet = self.offer["properties"]["golem.node.debug.subnet"]
+        demand = {
+            "properties": {
+                "golem.node.debug.subnet": subnet,
+                "golem.srv.comp.expiration": int((time.time() + 600) * 1000),
+            },
+            "constraints": f"(&(golem.node.id.name={name})(golem.node.debug.subnet={subnet}))",
+        }
+        headers = {"Authorization": f"Bearer {requestor.appkey}"}
+        base = requestor.api_url + "/market-api/v1/demands"
+        t0 = time.monotonic()
+        async with self._session.post(base, json=demand, headers=headers) as resp:
+            sub = str(await resp.json())
+        try:
+            while time.monotonic() - t0 < within:
+                async with self._session.get(
+                    f"{base}/{sub}/events",
+                    params={"timeout": "3", "maxEvents": "5"},
+                    headers=headers,
+                ) as resp:
+                    events = await resp.json() if resp.status == 200 else []
+                if any(e.get("eventType") == "ProposalEvent" for e in events):
+                    return time.monotonic() - t0
+                if time.monotonic() - t0 > within / 2 and self.subscription:
+                    await self._call("DELETE", f"/market-api/v1/offers/{self.subscription}")
+                    self.subscription = str(
+                        await self._call("POST", "/market-api/v1/offers", self.offer)
+                    )
+            raise RuntimeError(f"offer of {name} never reached the requestor's market")
+        finally:
+            async with self._session.delete(f"{base}/{sub}", headers=headers):
+                pass
 
     async def stop(self) -> None:
         for task in self._tasks:
