@@ -185,7 +185,7 @@ class RpcConsole(QWidget):
         self.params_edit.setFont(style.mono_font())
         self.params_edit.setPlaceholderText('params as JSON, e.g. ["latest", false]')
         self.params_edit.setTabChangesFocus(True)
-        self.params_edit.setMaximumHeight(110)
+        self.params_edit.setMaximumHeight(90)
         self.send_button = QPushButton("&Send")
         self.send_button.setProperty("role", "primary")
         self.send_button.setToolTip("Send the call (Ctrl+Enter)")
@@ -225,6 +225,7 @@ class RpcConsole(QWidget):
         params_label.setBuddy(self.params_edit)
         req_lay.addWidget(params_label)
         req_lay.addWidget(self.params_edit)
+        req_lay.addStretch(1)
 
         response = QWidget()
         resp_lay = QVBoxLayout(response)
@@ -237,6 +238,7 @@ class RpcConsole(QWidget):
         splitter.addWidget(request)
         splitter.addWidget(response)
         splitter.setStretchFactor(1, 1)
+        splitter.setSizes([170, 600])
         splitter.setChildrenCollapsible(False)
 
         lay = QVBoxLayout(self)
@@ -385,7 +387,7 @@ class RpcConsole(QWidget):
             self.params_edit.setPlainText(json.dumps(calls, indent=1))
             self.method_edit.setEnabled(False)
         else:
-            self.params_edit.setMaximumHeight(110)
+            self.params_edit.setMaximumHeight(90)
             self.method_edit.setEnabled(True)
             self.params_edit.clear()
 

@@ -88,7 +88,7 @@ def _table(model: ActiveFilter) -> QTableView:
     view.setWordWrap(False)
     header = view.horizontalHeader()
     header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
-    header.setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
+    header.setStretchLastSection(True)
     header.setHighlightSections(False)
     return view
 
@@ -213,13 +213,14 @@ class MainWindow(QMainWindow):
         scroll.setWidget(self.detail)
         scroll.setWidgetResizable(True)
         scroll.setFrameShape(QScrollArea.Shape.NoFrame)
-        scroll.setMinimumWidth(440)
+        scroll.setMinimumWidth(420)
 
         splitter = QSplitter(Qt.Orientation.Horizontal)
         splitter.addWidget(left)
         splitter.addWidget(scroll)
         splitter.setStretchFactor(0, 3)
         splitter.setStretchFactor(1, 2)
+        splitter.setSizes([700, 520])
         splitter.setChildrenCollapsible(False)
         nodes_page = QWidget()
         nodes_lay = QVBoxLayout(nodes_page)

@@ -164,13 +164,14 @@ class NodeDetail(QWidget):
 
         # snippets
         self.snippets = QTabWidget()
-        self.snippets.setFixedHeight(170)
+        self.snippets.setFixedHeight(140)
         self.snippet_edits: dict[str, QPlainTextEdit] = {}
         for kind in SNIPPET_KINDS:
             snip = QPlainTextEdit()
             snip.setReadOnly(True)
             snip.setFont(style.mono_font())
             snip.setTabChangesFocus(True)
+            snip.setLineWrapMode(QPlainTextEdit.LineWrapMode.NoWrap)
             self.snippet_edits[kind] = snip
             self.snippets.addTab(snip, kind)
         self.copy_snippet = QPushButton("Copy &snippet")
@@ -347,12 +348,16 @@ class NodeDetail(QWidget):
         stage = current_stage(row.stages)
         if stage is None:
             self.stage_label.setText("–" if row.state is not NodeState.READY else "Finish")
+            self.stage_label.setToolTip("")
         else:
             index, name = stage
+            top = max(b for _n, b in row.stages)
             self.stage_label.setText(
-                f"{index + 1}/{len(row.stages)} {name}   ("
-                + ", ".join(f"{n} {b:,}" for n, b in row.stages)
-                + ")"
+                f"{name} (stage {index + 1} of {len(row.stages)}) — block "
+                f"{row.stages[index][1]:,} of {top:,}"
+            )
+            self.stage_label.setToolTip(
+                "\n".join(f"{i + 1}. {n}: {b:,}" for i, (n, b) in enumerate(row.stages))
             )
         self.block_label.setText("–" if row.block is None else f"#{row.block:,}")
         self.peers_label.setText("–" if row.peers is None else str(row.peers))

@@ -80,11 +80,8 @@ class Tray(QObject):
         self.window.statusBar().showMessage(f"{title}: {text}", 10000)
 
 
-def ask_keep_running(parent: QWidget, running: int) -> tuple[bool, bool] | None:
-    """Ask whether to keep `running` nodes going after the window closes.
-
-    Returns (keep, remember) or None when the user cancelled closing.
-    """
+def keep_running_box(parent: QWidget, running: int) -> tuple[QMessageBox, QCheckBox]:
+    """The "keep nodes running?" box (buttons: Keep running, Stop and quit, Cancel)."""
     box = QMessageBox(parent)
     box.setWindowTitle("Nodes are running")
     plural = "node is" if running == 1 else "nodes are"
@@ -94,15 +91,24 @@ def ask_keep_running(parent: QWidget, running: int) -> tuple[bool, bool] | None:
         "quit? Golem providers are paid only while nodes run."
     )
     keep = box.addButton("Keep running", QMessageBox.ButtonRole.AcceptRole)
-    stop = box.addButton("Stop and quit", QMessageBox.ButtonRole.DestructiveRole)
+    box.addButton("Stop and quit", QMessageBox.ButtonRole.DestructiveRole)
     box.addButton(QMessageBox.StandardButton.Cancel)
     remember = QCheckBox("Don't ask again")
     box.setCheckBox(remember)
     box.setDefaultButton(keep)
+    return box, remember
+
+
+def ask_keep_running(parent: QWidget, running: int) -> tuple[bool, bool] | None:
+    """Ask whether to keep `running` nodes going after the window closes.
+
+    Returns (keep, remember) or None when the user cancelled closing.
+    """
+    box, remember = keep_running_box(parent, running)
     box.exec()
-    clicked = box.clickedButton()
-    if clicked is keep:
+    role = box.buttonRole(box.clickedButton()) if box.clickedButton() else None
+    if role == QMessageBox.ButtonRole.AcceptRole:
         return True, remember.isChecked()
-    if clicked is stop:
+    if role == QMessageBox.ButtonRole.DestructiveRole:
         return False, remember.isChecked()
     return None
