@@ -15,7 +15,8 @@ The activity stand-in accepts only agreements the real market reports Approved. 
 therefore exist only in the stand-in: the real requestor daemon's `POST /activity` was tried
 and never reached the provider daemon (408, no exe-unit), so no debit notes can be issued
 through the real payment API (it checks the activity on the provider daemon). Usage comes from
-the stand-in (runtime counters + duration), as exe-unit would report it.
+the stand-in (runtime counters + duration), as exe-unit would report it. A provider that
+disappears is simulated in the stand-in (runtime killed, activity Terminated, exec refused).
 """
 
 from __future__ import annotations
@@ -212,5 +213,36 @@ async def test_no_offer_for_the_chain_times_out_with_a_clear_error(
             assert handle.status.value == "stopped"
             assert not backend.is_running("n2")
             assert all(not a.agreements for a in side.agents)
+        finally:
+            await backend.close()
+
+
+@pytest.mark.asyncio
+@pytest.mark.timeout(90)
+async def test_provider_that_disappears_marks_the_node_failed(
+    net: GolemNet, runtime_config: Path, tmp_path: Path, gftp_path: None
+) -> None:
+    async with provider_side(net, tmp_path, runtime_config) as side:
+        backend = GolemBackend(side.config, invoice_wait=15)
+        try:
+            node = await backend.start("n3", NodeSpec("dev", "anvil", "lost"), lambda _m: None)
+            assert (await _eth_chain_id(node.url, node.user, node.password))[0] == 200
+            (activity_id,) = side.activities.activities
+            await side.activities.lose(activity_id)
+            t0 = time.monotonic()
+            handle = backend.handle("n3")
+            assert handle is not None
+            while handle.status.value != "failed":
+                assert time.monotonic() - t0 < 30, handle.status
+                await handle.wait_change(0.5)
+            assert "provider erigolem-provider-" in (handle.reason or "")
+            assert "activity terminated" in (handle.reason or "")  # what the exe-unit said
+            with pytest.raises(errors.NodeLost, match="no longer running"):
+                await backend.status("n3")
+            assert not backend.is_running("n3")
+            await backend.stop("n3")  # settles what was used
+            (agent,) = [a for a in side.agents if a.agreements]
+            ((agreement_id, _),) = agent.agreements.items()
+            assert await agent.invoice_status(agreement_id) == "ACCEPTED"
         finally:
             await backend.close()

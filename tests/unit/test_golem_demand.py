@@ -149,3 +149,41 @@ def test_config_settings_win_over_environment() -> None:
         GolemConfig.load({"budget_glm": "lots"}, {})
     with pytest.raises(ValueError, match="non-negative"):
         GolemConfig.load({"budget_glm": "-1"}, {})
+
+
+class _State:
+    def __init__(self, state: list[str | None]) -> None:
+        self.state = state
+
+
+class _Ctx:
+    """Stands for yapapi's WorkContext: only the activity state query is used here."""
+
+    provider_name = "prov-x"
+    provider_id = "0xprov"
+
+    def __init__(self, state: list[str | None]) -> None:
+        self._state = state
+
+    async def get_raw_state(self) -> _State:
+        return _State(self._state)
+
+
+@pytest.mark.asyncio
+async def test_lost_provider_detected_from_state_or_repeated_status_failures() -> None:
+    from erigolem_desktop.core.backends.golem.service import MAX_STATUS_FAILURES, NodeGone
+
+    service = ErigonService(start_arg={"chain": "dev", "client": "anvil"})
+    service._set_ctx(_Ctx(["Ready", None]))  # type: ignore[arg-type]
+    service.status_failures = 1
+    await service._check_alive(RuntimeError("status failed"))  # one failure: keep going
+    service.status_failures = MAX_STATUS_FAILURES
+    with pytest.raises(NodeGone, match="stopped answering: status failed"):
+        await service._check_alive(RuntimeError("status failed"))
+    assert service.failure_reason() == "provider prov-x stopped answering: status failed"
+
+    gone = ErigonService(start_arg={})
+    gone._set_ctx(_Ctx(["Terminated", None]))  # type: ignore[arg-type]
+    gone.status_failures = 1
+    with pytest.raises(NodeGone, match="ended the activity"):
+        await gone._check_alive(RuntimeError("x"))

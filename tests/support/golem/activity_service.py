@@ -174,6 +174,14 @@ class ActivityService:
             activity.ended = activity.ended or time.monotonic()
         return web.json_response(None)
 
+    async def lose(self, activity_id: str) -> None:
+        """Make the provider vanish: the runtime is gone and the activity Terminated."""
+        activity = self.activities[activity_id]
+        async with activity.lock:
+            await activity.client.shutdown()
+            activity.state = "Terminated"
+            activity.ended = activity.ended or time.monotonic()
+
     def usage_of_agreement(self, agreement_id: str) -> list[float]:
         """Summed usage of the agreement's activities (what the provider bills)."""
         total: list[float] = []

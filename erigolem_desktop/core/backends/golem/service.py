@@ -27,6 +27,26 @@ START_TIMEOUT = timedelta(minutes=3)
 COMMAND_TIMEOUT = timedelta(seconds=60)
 
 
+MAX_STATUS_FAILURES = 3
+
+
+class NodeGone(Exception):
+    """The provider no longer serves the node (activity ended or `status` keeps failing)."""
+
+
+def _first_line(exc: BaseException) -> str:
+    """A one-line reason; for yagna API errors the status plus the body's message."""
+    text = (str(exc).strip() or type(exc).__name__).splitlines()[0]
+    body = getattr(exc, "body", None)
+    if body:
+        try:
+            message = json.loads(body).get("message")
+        except (ValueError, AttributeError):
+            message = str(body)
+        text = f"{text} {message}".strip()
+    return text[:300]
+
+
 class StartOutputError(Exception):
     """The runtime's start output was not the JSON object DESIGN.md promises."""
 
@@ -77,6 +97,8 @@ class ErigonService(Service):
         self.attempts = 0
         self.failures: list[str] = []
         self.start_output: dict[str, Any] | None = None
+        self.status_failures = 0
+        self.lost: str | None = None
         self.last_status: dict[str, Any] | None = None
         self._on_status = on_status
         self._on_provider_failed = on_provider_failed
@@ -123,12 +145,26 @@ class ErigonService(Service):
                     future.set_exception(exc)
                 elif future is None:
                     log.warning("status of %s failed: %s", self.provider_name, exc)
+                    self.status_failures += 1
+                    await self._check_alive(exc)
                 continue
+            self.status_failures = 0
             if argv[0] in ("status", "rotate-credentials"):
                 with contextlib.suppress(StartOutputError):
                     self._publish(parse_node_json(out, argv[0]))
             if future is not None and not future.done():
                 future.set_result(out)
+
+    async def _check_alive(self, exc: BaseException) -> None:
+        """Give up on a provider whose activity ended or that stopped answering `status`."""
+        terminated = False
+        with contextlib.suppress(Exception):
+            state = await self.ctx.get_raw_state()
+            terminated = "Terminated" in (state.state or [])
+        if terminated or self.status_failures >= MAX_STATUS_FAILURES:
+            what = "ended the activity" if terminated else "stopped answering"
+            self.lost = f"provider {self.provider_name} {what}: {_first_line(exc)}"
+            raise NodeGone(self.lost) from exc
 
     @property
     def ctx(self) -> WorkContext:
@@ -156,10 +192,15 @@ class ErigonService(Service):
         self.last_status = None
 
     def failure_reason(self) -> str | None:
-        """The last start failure, with how many providers were tried."""
-        if not self.failures:
-            return None
-        return f"{self.failures[-1]} (tried {self.attempts} provider(s))"
+        """Why the service ended: lost provider, last start failure, or the error it died of."""
+        if self.lost:
+            return self.lost
+        if self.failures and not self.service_instance.started_successfully:
+            return f"{self.failures[-1]} (tried {self.attempts} provider(s))"
+        exc = self.exc_info[1]
+        if exc is not None:
+            return f"provider {self.provider_name} stopped serving the node: {_first_line(exc)}"
+        return None
 
     # --- internals ------------------------------------------------------------------------
 
