@@ -14,7 +14,6 @@ from typing import TYPE_CHECKING, Any
 
 from erigolem_desktop.core import units
 from erigolem_desktop.core.catalog import Catalog, load_catalog
-from erigolem_desktop.core.rpc import JsonRpcClient, RpcResult
 from erigolem_desktop.ui import style
 from erigolem_desktop.ui.history import History, HistoryEntry
 from erigolem_desktop.ui.json_view import JsonTree, ResultView
@@ -43,6 +42,7 @@ from erigolem_desktop.ui.qt import (
 
 if TYPE_CHECKING:
     from erigolem_desktop.core.manager import NodeManager
+    from erigolem_desktop.core.rpc import JsonRpcClient, RpcResult
     from erigolem_desktop.core.wallet import Wallet
 
 PRETTY_INLINE_BYTES = 256 * 1024  # smaller answers are pretty-printed on the loop
@@ -317,6 +317,8 @@ class RpcConsole(QWidget):
             return None
         key = (node_id, row.url, password)
         if self._client is None or self._client_node != key:
+            from erigolem_desktop.core.rpc import JsonRpcClient  # aiohttp: loaded on first use
+
             self._drop_client()
             self._client = JsonRpcClient(row.url, row.user, password)
             self._client_node = key
@@ -448,15 +450,13 @@ class RpcConsole(QWidget):
                 {"method": r.method, **({"error": r.error} if r.error else {"result": r.result})}
                 for r in answer
             ]
-            first = answer[0] if answer else RpcResult("batch")
             errors = sum(1 for r in answer if r.error)
             summary = (
                 f"batch of {len(answer)} · {errors} errors" if errors else f"batch of {len(answer)}"
             )
-            self._set_status(
-                f"{summary} · {first.elapsed_ms:.1f} ms · {_size(first.size_bytes)}",
-                "error" if errors else "ok",
-            )
+            if answer:
+                summary += f" · {answer[0].elapsed_ms:.1f} ms · {_size(answer[0].size_bytes)}"
+            self._set_status(summary, "error" if errors else "ok")
         elif answer.error is not None:
             value = answer.error
             self._set_status(

@@ -6,7 +6,9 @@ painted, so a cold start does not pay for modules the unlock screen does not nee
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import warnings
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -18,6 +20,26 @@ if TYPE_CHECKING:
     from erigolem_desktop.core.wallet import Wallet
 
 log = logging.getLogger(__name__)
+
+
+def _import_core() -> None:
+    """Import the node manager and the Local backend (aiohttp, the runtime client)."""
+    import erigolem_desktop.core.backends.local
+    import erigolem_desktop.core.manager
+    import erigolem_desktop.core.records
+    import erigolem_desktop.core.secrets  # noqa: F401
+
+
+def _import_golem() -> bool:
+    """Import the Golem backend's modules (yapapi); False when they are not installed."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # yapapi's pkg_resources deprecation notice
+            import erigolem_desktop.core.backends.golem.backend  # noqa: F401
+    except ImportError:
+        log.info("Golem backend not available in this build", exc_info=True)
+        return False
+    return True
 
 
 @dataclass
@@ -55,6 +77,8 @@ class AppContext:
         """Build the NodeManager with the Local backend (and Golem when it can be built)."""
         if self.manager is not None:
             return self.manager
+        loop = asyncio.get_running_loop()
+        await loop.run_in_executor(None, _import_core)  # first use: off the loop
         from erigolem_desktop.core.backends.local import LocalBackend
         from erigolem_desktop.core.manager import NodeManager
         from erigolem_desktop.core.records import NodeStore
@@ -63,7 +87,9 @@ class AppContext:
         backends: dict[str, Any] = dict(self.backends)
         backends.setdefault("local", LocalBackend(data_dir()))
         if "golem" not in backends:
-            golem = self._golem_backend()
+            # yapapi takes about a second to import: do it off the loop, build on the loop
+            available = await loop.run_in_executor(None, _import_golem)
+            golem = self._golem_backend() if available else None
             if golem is not None:
                 backends["golem"] = golem
         self.backends = backends

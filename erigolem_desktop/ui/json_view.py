@@ -26,7 +26,7 @@ from erigolem_desktop.ui.qt import (
 )
 
 HIGHLIGHT_LIMIT = 512 * 1024  # characters; above this the text is shown plain
-CHUNK_CHARS = 64 * 1024  # characters inserted per loop turn
+CHUNK_CHARS = 32 * 1024  # characters inserted per loop turn
 TREE_PAGE = 500  # children created per expansion
 
 

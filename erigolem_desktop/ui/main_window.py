@@ -18,7 +18,7 @@ from erigolem_desktop.ui import ops, style
 from erigolem_desktop.ui.console import RpcConsole
 from erigolem_desktop.ui.context import AppContext
 from erigolem_desktop.ui.node_detail import NodeDetail
-from erigolem_desktop.ui.nodes_model import ActiveFilter, NodesModel
+from erigolem_desktop.ui.nodes_model import ActiveFilter, NodeRow, NodesModel
 from erigolem_desktop.ui.ops import Op
 from erigolem_desktop.ui.qt import (
     QAbstractItemView,
@@ -87,8 +87,11 @@ def _table(model: ActiveFilter) -> QTableView:
     view.verticalHeader().hide()
     view.setWordWrap(False)
     header = view.horizontalHeader()
-    header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+    # Interactive, not ResizeToContents: that re-measures every row on every update (50 nodes
+    # polling = a stalled loop); columns are fitted when rows arrive instead.
+    header.setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
     header.setStretchLastSection(True)
+    model.rowsInserted.connect(lambda *_a: view.resizeColumnsToContents())
     header.setHighlightSections(False)
     return view
 
@@ -107,6 +110,7 @@ class MainWindow(QMainWindow):
         self._quitting = False
         self._events_task: asyncio.Task[Any] | None = None
         self._refresh_pending = False
+        self._changed: dict[str, Any] = {}  # node id -> latest record from the manager's events
         self.setWindowTitle("Erigolem")
         self.setWindowIcon(style.icon("app"))
         self.resize(1180, 760)
@@ -334,19 +338,27 @@ class MainWindow(QMainWindow):
         queue = manager.subscribe()
         try:
             while True:
-                await queue.get()
-                self._schedule_refresh()
+                event = await queue.get()
+                self._changed[event.node_id] = event.record
+                self._schedule_flush()
         finally:
             manager.unsubscribe(queue)
 
-    def _schedule_refresh(self) -> None:
+    def _schedule_flush(self) -> None:
         if not self._refresh_pending:
             self._refresh_pending = True
-            QTimer.singleShot(REFRESH_DEBOUNCE_MS, self.refresh)
+            QTimer.singleShot(REFRESH_DEBOUNCE_MS, self._flush_changes)
+
+    def _flush_changes(self) -> None:
+        """Apply the records changed since the last flush (only those rows are touched)."""
+        self._refresh_pending = False
+        changed, self._changed = self._changed, {}
+        if changed:
+            self.model.upsert_rows([NodeRow.from_record(r) for r in changed.values()])
+            self._rows_changed()
 
     def refresh(self) -> None:
         """Re-read the records from the manager into the table, detail, console and tray."""
-        self._refresh_pending = False
         manager = self.ctx.manager
         if manager is None:
             return
@@ -356,6 +368,10 @@ class MainWindow(QMainWindow):
             self.show_error(*ops.describe_error(exc))
             return
         self.model.set_records(records)
+        self._rows_changed()
+
+    def _rows_changed(self) -> None:
+        """Let the tray, the console's picker and the detail pane follow the table."""
         rows = self.model.rows()
         self.tray.observe(rows)
         self.console.set_nodes(rows)

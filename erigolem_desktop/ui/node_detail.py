@@ -130,6 +130,7 @@ class NodeDetail(QWidget):
         self.row: NodeRow | None = None
         self._password = ""
         self._revealed = False
+        self._snippet_key: tuple[str, str, str] | None = None
 
         self.title = style.label("", "heading")
         self.state_label = QLabel()
@@ -289,6 +290,8 @@ class NodeDetail(QWidget):
     def show_row(self, row: NodeRow | None) -> None:
         """Show `row` (or nothing); called on selection and on every update of that node."""
         previous = self.row
+        if row is not None and row == previous and self.pages.currentWidget() is self.content:
+            return  # nothing new for this node
         self.row = row
         self.pages.setCurrentWidget(self.content if row is not None else self.empty)
         if row is None:
@@ -396,6 +399,10 @@ class NodeDetail(QWidget):
             return
         password = self._password if self._revealed else MASK
         url = row.url or "(no URL yet)"
+        key = (url, row.user, password)
+        if key == self._snippet_key:
+            return
+        self._snippet_key = key
         for kind, edit in self.snippet_edits.items():
             edit.setPlainText(snippet(kind, url, row.user, password))
 

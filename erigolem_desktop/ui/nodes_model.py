@@ -193,6 +193,23 @@ class NodesModel(QAbstractTableModel):
             self._rows.extend(fresh)
             self.endInsertRows()
 
+    def upsert_rows(self, rows: Sequence[NodeRow]) -> None:
+        """Update (or add) just these rows: one dataChanged per changed row, nothing else."""
+        index = {r.id: i for i, r in enumerate(self._rows)}
+        fresh: list[NodeRow] = []
+        for new in rows:
+            i = index.get(new.id)
+            if i is None:
+                fresh.append(new)
+            elif self._rows[i] != new:
+                self._rows[i] = new
+                self.dataChanged.emit(self.index(i, 0), self.index(i, len(COLUMNS) - 1))
+        if fresh:
+            start = len(self._rows)
+            self.beginInsertRows(QModelIndex(), start, start + len(fresh) - 1)
+            self._rows.extend(fresh)
+            self.endInsertRows()
+
     def tick(self) -> None:
         """Refresh the uptime column (called once a second by the window)."""
         if self._rows:
