@@ -8,11 +8,16 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import signal
 import sys
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from erigolem_desktop.ui import style
-from erigolem_desktop.ui.qt import QApplication, QEventLoop, QMessageBox
+from erigolem_desktop.ui.qt import QApplication, QEventLoop, QMessageBox, QTimer
+
+if TYPE_CHECKING:
+    from erigolem_desktop.ui.main_window import MainWindow
 
 log = logging.getLogger(__name__)
 
@@ -53,8 +58,23 @@ def run_app(argv: Sequence[str] | None = None) -> int:
     window = MainWindow(ctx)
     done = asyncio.Event()
     window.on_quit = done.set
+    _quit_on_signals(window)
     window.start()
     window.show()
     with loop:
         loop.run_until_complete(done.wait())
     return 0
+
+
+def _quit_on_signals(window: MainWindow) -> None:
+    """Ctrl+C / SIGTERM stop the nodes and quit cleanly, like the Quit action.
+
+    Python handles signals only when it runs, so a light timer hands it control twice a second
+    while Qt waits for events.
+    """
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda _signum, _frame: window.quit_app())
+    timer = QTimer(window)
+    timer.setInterval(500)
+    timer.timeout.connect(lambda: None)
+    timer.start()

@@ -111,6 +111,23 @@ class AppContext:
             log.warning("Golem backend could not be set up", exc_info=True)
             return None
 
+    def apply_golem_settings(self) -> bool:
+        """Rebuild the Golem backend from the saved settings when it runs no node yet.
+
+        Returns False when nodes run on the old one (the new settings then apply after a restart).
+        """
+        manager = self.manager
+        if manager is None:
+            return True
+        old = manager.backends.get("golem")
+        if old is not None and any(old.is_running(r.id) for r in manager.list(active_only=True)):
+            return False
+        new = self._golem_backend()
+        if new is not None:
+            manager.backends["golem"] = new
+            self.backends["golem"] = new
+        return True
+
     async def close(self) -> None:
         """Stop what the manager runs (app exit)."""
         if self.manager is not None:

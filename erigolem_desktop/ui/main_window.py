@@ -476,9 +476,11 @@ class MainWindow(QMainWindow):
             if dialog.saved is not None:
                 self.ctx.settings = dialog.saved
                 self._apply_settings()
-                self.statusBar().showMessage(
-                    "Settings saved. Golem changes apply to nodes started from now on.", 5000
-                )
+                if self.ctx.apply_golem_settings():
+                    text = "Settings saved. Golem changes apply to nodes started from now on."
+                else:
+                    text = "Settings saved. Golem nodes are running: restart the app to apply."
+                self.statusBar().showMessage(text, 8000)
 
         dialog.accepted.connect(saved)
         dialog.open()
