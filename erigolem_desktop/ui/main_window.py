@@ -384,6 +384,7 @@ class MainWindow(QMainWindow):
 
     def _on_tick(self) -> None:
         self.model.tick()
+        self.detail.tick()
         self._update_account()
 
     def _selection_changed(self, view: QTableView) -> None:

@@ -10,6 +10,7 @@ Signals:
 from __future__ import annotations
 
 import json
+import time
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, urlsplit, urlunsplit
 
@@ -350,7 +351,7 @@ class NodeDetail(QWidget):
             self.sync_bar.setFormat("waiting for the node" if row.state.active else "–")
         stage = current_stage(row.stages)
         if stage is None:
-            self.stage_label.setText("–" if row.state is not NodeState.READY else "Finish")
+            self.stage_label.setText("in sync" if row.state is NodeState.READY else "–")
             self.stage_label.setToolTip("")
         else:
             index, name = stage
@@ -364,9 +365,12 @@ class NodeDetail(QWidget):
             )
         self.block_label.setText("–" if row.block is None else f"#{row.block:,}")
         self.peers_label.setText("–" if row.peers is None else str(row.peers))
-        if row.started_at is not None and row.state.active:
-            import time
+        self.tick()
 
+    def tick(self) -> None:
+        """Refresh the uptime (the window calls this once a second)."""
+        row = self.row
+        if row is not None and row.started_at is not None and row.state.active:
             self.uptime_label.setText(format_duration(time.time() - row.started_at))
         else:
             self.uptime_label.setText("–")

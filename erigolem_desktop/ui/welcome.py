@@ -369,10 +369,10 @@ class WelcomePage(QStackedWidget):
             "with a new passphrase on this computer.",
         )
         self.import_tabs = QTabWidget()
+        self.import_tabs.setFixedHeight(130)
         self.phrase_edit = QPlainTextEdit()
         self.phrase_edit.setPlaceholderText("twelve or twenty-four words separated by spaces")
         self.phrase_edit.setTabChangesFocus(True)
-        self.phrase_edit.setFixedHeight(80)
         self.key_edit = QLineEdit()
         self.key_edit.setEchoMode(QLineEdit.EchoMode.Password)
         self.key_edit.setPlaceholderText("0x… (64 hex digits)")

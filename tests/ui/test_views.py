@@ -246,3 +246,63 @@ def test_every_main_action_has_a_shortcut(make_window: Any, ctx: Any, wallet: An
     # without a manager yet, Start node explains itself instead of failing silently
     assert window.start_dialog() is None
     assert "still starting" in window.banner.text()
+
+
+def test_describe_error_splits_message_and_hint() -> None:
+    from erigolem_desktop.core.backends.base import BackendError
+    from erigolem_desktop.ui.ops import describe_error
+
+    assert describe_error(BackendError("No provider answered.", "Raise the budget.")) == (
+        "No provider answered.",
+        "Raise the budget.",
+    )
+    message, hint = describe_error(OSError("disk full"))
+    assert message == "disk full"
+    assert "free space" in hint
+    message, hint = describe_error(KeyError("x"))
+    assert "KeyError" in message
+    assert "bug" in hint
+
+
+@pytest.mark.asyncio
+async def test_ops_report_failures_to_the_callback_and_run_cpu_work_off_the_loop() -> None:
+    import threading
+
+    from erigolem_desktop.ui.ops import Op
+
+    seen: list[Any] = []
+    main = threading.get_ident()
+    await Op.cpu(threading.get_ident).success(seen.append).run()
+    assert seen
+    assert seen[0] != main
+
+    def boom() -> None:
+        raise ValueError("bad input")
+
+    failures: list[tuple[str, str]] = []
+    order: list[str] = []
+    await (
+        Op.cpu(boom)
+        .failure(lambda m, h: (failures.append((m, h)), order.append("failure")))
+        .finally_(lambda: order.append("finally"))
+        .run()
+    )
+    assert failures[0][0].startswith("bad input")
+    assert order == ["finally", "failure"]
+
+
+def test_tray_announces_ready_and_failed_once(make_window: Any, ctx: Any, wallet: Any) -> None:
+    window = make_window()
+    tray = window.tray
+    starting = NodeRow.from_record(record("aaa111", NodeState.STARTING))
+    tray.observe([starting])
+    assert tray.notifications == []  # first sight: nothing to announce
+    ready = NodeRow.from_record(record("aaa111", NodeState.READY, url="http://127.0.0.1:1/a/"))
+    tray.observe([ready])
+    tray.observe([ready])
+    failed = NodeRow.from_record(record("aaa111", NodeState.FAILED, reason="disk full"))
+    tray.observe([failed])
+    assert len(tray.notifications) == 2
+    assert "is ready" in tray.notifications[0]
+    assert "disk full" in tray.notifications[1]
+    assert "failed" in window.statusBar().currentMessage()
