@@ -169,3 +169,109 @@ async def test_huge_result_renders_without_blocking_the_loop(
     assert first.childCount() == 0
     first.setExpanded(True)
     assert first.childCount() == 3
+
+
+class _Passwords:
+    """The one NodeManager method the console uses: the node's password from the keyring."""
+
+    def __init__(self, password: str) -> None:
+        self._password = password
+
+    def password(self, node_id: str) -> str:
+        return self._password
+
+
+@pytest.mark.asyncio
+async def test_completion_follows_rpc_modules_and_batch_and_auth_errors(
+    qtbot: Any, memory_keyring: Any
+) -> None:
+    """A small aiohttp JSON-RPC server stands in for an Erigon node that answers `rpc_modules`
+    (anvil, the dev chain used elsewhere, does not implement it)."""
+    import base64
+
+    from aiohttp import web
+
+    from erigolem_desktop.core.records import NodeRecord
+    from erigolem_desktop.core.states import NodeState
+    from erigolem_desktop.ui.nodes_model import NodeRow
+    from tests.support.binaries import free_port
+
+    expected_auth = "Basic " + base64.b64encode(b"erigolem:pw-123").decode()
+
+    def answer(call: dict[str, Any]) -> dict[str, Any]:
+        result: Any = {
+            "rpc_modules": {"eth": "1.0", "net": "1.0", "web3": "1.0", "rpc": "1.0"},
+            "eth_chainId": "0xaa36a7",
+            "net_version": "11155111",
+        }.get(call["method"])
+        if result is None:
+            return {
+                "jsonrpc": "2.0",
+                "id": call["id"],
+                "error": {"code": -32601, "message": "method not found"},
+            }
+        return {"jsonrpc": "2.0", "id": call["id"], "result": result}
+
+    async def handle(request: web.Request) -> web.Response:
+        if request.headers.get("Authorization") != expected_auth:
+            return web.Response(status=401, text="401 Authorization Required")
+        body = await request.json()
+        if isinstance(body, list):
+            return web.json_response([answer(c) for c in body])
+        return web.json_response(answer(body))
+
+    app = web.Application()
+    app.router.add_post("/node1/", handle)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    port = free_port()
+    site = web.TCPSite(runner, "127.0.0.1", port)
+    await site.start()
+    console = RpcConsole()
+    qtbot.addWidget(console)
+    try:
+        console.manager = _Passwords("pw-123")  # type: ignore[assignment]
+        rec = NodeRecord(
+            id="node1",
+            name="sepolia-node",
+            backend="golem",
+            chain="sepolia",
+            client="erigon",
+            state=NodeState.READY,
+            url=f"http://127.0.0.1:{port}/node1/",
+            user="erigolem",
+        )
+        console.set_nodes([NodeRow.from_record(rec)])
+        await wait_until(lambda: "Serves" in console.modules_label.text(), 10)
+        names = console.completer_model.stringList()
+        assert "eth_chainId" in names
+        assert not any(n.startswith(("debug_", "trace_", "erigon_")) for n in names)
+
+        answers: list[Any] = []
+        console.answered.connect(answers.append)
+        console.batch_check.setChecked(True)
+        console.params_edit.setPlainText('[{"method": "eth_chainId"}, {"method": "debug_nope"}]')
+        console.send()
+        await wait_until(lambda: answers, 10)
+        assert [r.method for r in answers[0]] == ["eth_chainId", "debug_nope"]
+        assert "1 errors" in console.status.text()
+        assert '"0xaa36a7"' in console.result_view.toPlainText()
+
+        # wrong credentials: said inline, with what to do
+        console.manager = _Passwords("wrong")  # type: ignore[assignment]
+        console.batch_check.setChecked(False)
+        console.method_edit.setText("eth_chainId")
+        console.params_edit.setPlainText("[]")
+        console.send()
+        await wait_until(
+            lambda: (
+                console.status.property("role") == "error" and "ending" not in console.status.text()
+            ),
+            10,
+        )
+        assert "rejected the credentials" in console.status.text()
+        assert "Rotate" in console.status.text()
+        assert len(answers) == 1
+    finally:
+        await console.close_client()
+        await runner.cleanup()
