@@ -6,6 +6,8 @@ Run: ``.venv/bin/python -m tests.bench.bench_runtime_proxy [--requests N] [--sec
 Latency: median of sequential keep-alive ``eth_blockNumber`` calls from one aiohttp client,
 direct and through nginx (basic auth) on their own kept-alive connections, measured in
 alternating blocks so that load from other processes hits both sides alike.
+With wrk installed, the same is also measured with wrk on one connection: a client whose own
+overhead (~0.02 ms instead of aiohttp's ~0.2 ms) does not dilute nginx's share.
 Throughput: 16 concurrent keep-alive connections, direct and proxied in alternating rounds
 (median of the rounds). The load generator is ``wrk`` when installed (``apt-get install wrk``):
 a Python client saturates a core at ~10k req/s, before anvil or nginx do, so its ratio would
@@ -170,17 +172,18 @@ def _lua(headers: dict[str, str]) -> str:
     return "\n".join(lines) + "\n"
 
 
-async def wrk_load(
-    wrk: str, script_dir: Path, url: str, headers: dict[str, str], seconds: float
-) -> tuple[int, float]:
-    """CLIENTS keep-alive connections from one wrk thread; (requests done, seconds)."""
+async def _wrk(
+    wrk: str, script_dir: Path, url: str, headers: dict[str, str], seconds: float, conns: int
+) -> str:
+    """wrk's report of `conns` keep-alive connections from one thread; fails on any error."""
     script = script_dir / "post.lua"  # in a 0700 temp dir: it holds the basic-auth header
     script.write_text(_lua(headers))
     proc = await asyncio.create_subprocess_exec(
         wrk,
         "-t1",
-        f"-c{CLIENTS}",
+        f"-c{conns}",
         f"-d{seconds:g}s",
+        "--latency",
         "-s",
         str(script),
         url,
@@ -189,13 +192,36 @@ async def wrk_load(
     )
     raw, _ = await proc.communicate()
     text = raw.decode(errors="replace")
-    m = re.search(r"(\d+) requests in ([\d.]+)(m?s)", text)
-    if proc.returncode != 0 or m is None:
+    if proc.returncode != 0 or "requests in" not in text:
         raise RuntimeError(f"wrk failed (exit {proc.returncode}): {text}")
     if "Non-2xx" in text or "Socket errors" in text:
         raise RuntimeError(f"wrk saw failed requests: {text}")
-    elapsed = float(m.group(2)) / (1000 if m.group(3) == "ms" else 1)
-    return int(m.group(1)), elapsed
+    return text
+
+
+_UNIT = {"us": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0}
+
+
+async def wrk_load(
+    wrk: str, script_dir: Path, url: str, headers: dict[str, str], seconds: float
+) -> tuple[int, float]:
+    """CLIENTS keep-alive connections from one wrk thread; (requests done, seconds)."""
+    text = await _wrk(wrk, script_dir, url, headers, seconds, CLIENTS)
+    m = re.search(r"(\d+) requests in ([\d.]+)(us|ms|s|m)\b", text)
+    if m is None:
+        raise RuntimeError(f"cannot read wrk's report: {text}")
+    return int(m.group(1)), float(m.group(2)) * _UNIT[m.group(3)]
+
+
+async def wrk_median_latency(
+    wrk: str, script_dir: Path, url: str, headers: dict[str, str], seconds: float
+) -> float:
+    """Median latency (s) of one keep-alive connection, sequential requests, from wrk."""
+    text = await _wrk(wrk, script_dir, url, headers, seconds, 1)
+    m = re.search(r"^\s*50%\s+([\d.]+)(us|ms|s|m)\s*$", text, re.MULTILINE)
+    if m is None:
+        raise RuntimeError(f"cannot read wrk's latency distribution: {text}")
+    return float(m.group(1)) * _UNIT[m.group(2)]
 
 
 # --------------------------------------------------------------------------- report
@@ -222,9 +248,13 @@ async def measure(requests: int, seconds: float, rounds: int, scheme: str, tool:
                 return lambda: wrk_load(tool, Path(tmp), url, headers, seconds)
 
             samples: tuple[list[Sample], list[Sample]] = ([], [])
+            lean: tuple[list[float], list[float]] = ([], [])
             for _ in range(rounds):
                 for (url, headers), into in zip((direct, proxied), samples, strict=True):
                     into.append(await with_cpu(pids, round_(url, headers)))
+                if tool != "aiohttp":
+                    for (url, headers), times in zip((direct, proxied), lean, strict=True):
+                        times.append(await wrk_median_latency(tool, Path(tmp), url, headers, 1))
             served = svc.counters()["golem.usage.erigon.requests"]
     med_d, med_p = statistics.median(lat_d), statistics.median(lat_p)
     rps_d = statistics.median(s.rps for s in samples[0])
@@ -233,6 +263,11 @@ async def measure(requests: int, seconds: float, rounds: int, scheme: str, tool:
     print(f"  median direct to anvil : {med_d * 1e3:8.3f} ms")
     print(f"  median through nginx   : {med_p * 1e3:8.3f} ms")
     print(f"  latency ratio          : {med_p / med_d:8.3f}   (target <= 1.3)")
+    if lean[0]:
+        lean_d, lean_p = statistics.median(lean[0]), statistics.median(lean[1])
+        print(f"same, lean client (wrk, 1 connection; median of {rounds} x 1 s medians)")
+        print(f"  direct {lean_d * 1e6:.0f} us, through nginx {lean_p * 1e6:.0f} us, ", end="")
+        print(f"ratio {lean_p / lean_d:.3f}, nginx adds {(lean_p - lean_d) * 1e6:.0f} us")
     print(f"{CLIENTS} concurrent keep-alive connections ({tool}), {rounds} x {seconds:g} s each")
     print(f"  direct to anvil        : {rps_d:8.0f} req/s   {_ranges(samples[0])}")
     print(f"  through nginx          : {rps_p:8.0f} req/s   {_ranges(samples[1])}")
