@@ -7,6 +7,7 @@ node manager with its backends is built on the loop right after.
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import signal
 import sys
@@ -59,11 +60,35 @@ def run_app(argv: Sequence[str] | None = None) -> int:
     done = asyncio.Event()
     window.on_quit = done.set
     _quit_on_signals(window)
+    _gc_on_main_thread(window)
     window.start()
     window.show()
     with loop:
         loop.run_until_complete(done.wait())
     return 0
+
+
+def _gc_on_main_thread(window: MainWindow) -> None:
+    """Run Python's cycle collector only on the GUI thread, between events.
+
+    Left automatic, a collection can start in an executor thread (scrypt, pretty-printing) and
+    destroy Qt objects there, which Qt forbids. So automatic collection is off and a timer does
+    what the thresholds would have done, generation by generation.
+    """
+    gc.disable()
+    thresholds = gc.get_threshold()
+
+    def collect() -> None:
+        counts = gc.get_count()
+        for generation in (2, 1, 0):
+            if counts[generation] > thresholds[generation]:
+                gc.collect(generation)
+                return
+
+    timer = QTimer(window)
+    timer.setInterval(250)
+    timer.timeout.connect(collect)
+    timer.start()
 
 
 def _quit_on_signals(window: MainWindow) -> None:

@@ -134,6 +134,7 @@ class MainWindow(QMainWindow):
         self.welcome.finished.connect(self.show_workspace)
         self.unlock_page.unlocked.connect(self.show_workspace)
         self.unlock_page.add_account.connect(self._add_account)
+        self.welcome.cancelled.connect(self._back_to_unlock)
 
         self._activity = _ActivityFilter(self)
         app = QApplication.instance()
@@ -257,6 +258,7 @@ class MainWindow(QMainWindow):
         """
         wallet = self.ctx.wallet
         if not wallet.accounts():
+            self.welcome.restart()
             self._show_page(self.welcome)
         elif wallet.is_unlocked:
             self.show_workspace()
@@ -282,8 +284,12 @@ class MainWindow(QMainWindow):
         self.active_view.setFocus()
 
     def _add_account(self) -> None:
-        self.welcome.setCurrentWidget(self.welcome.intro)
+        self.welcome.restart()
         self._show_page(self.welcome)
+
+    def _back_to_unlock(self) -> None:
+        self.unlock_page.refresh()
+        self._show_page(self.unlock_page)
 
     def lock(self) -> None:
         """Lock the wallet now (Ctrl+L); nodes keep running."""

@@ -5,6 +5,7 @@ runs in the executor; the page shows what it is doing meanwhile.
 
 Signals:
     finished: the wallet holds an unlocked account; the main window may open.
+    cancelled: the user went back (only offered when the wallet already has accounts).
 """
 
 from __future__ import annotations
@@ -176,6 +177,7 @@ class WelcomePage(QStackedWidget):
     """The first-run wizard as a stack of pages (intro, create, mnemonic, confirm, import)."""
 
     finished = Signal()
+    cancelled = Signal()
 
     intro: QWidget
     create_page: QWidget
@@ -206,11 +208,14 @@ class WelcomePage(QStackedWidget):
         self.create_button = QPushButton("&Create a new wallet")
         self.create_button.setProperty("role", "primary")
         self.import_button = QPushButton("&Import an existing wallet")
+        self.cancel_button = QPushButton("Back to &unlock")
         row = QHBoxLayout()
         row.addWidget(self.create_button)
         row.addWidget(self.import_button)
         row.addStretch(1)
+        row.addWidget(self.cancel_button)
         lay.addLayout(row)
+        self.cancel_button.clicked.connect(self.cancelled.emit)
         lay.addStretch(2)
         self.create_button.clicked.connect(lambda: self._go(self.create_page))
         self.import_button.clicked.connect(lambda: self._go(self.import_page))
@@ -473,6 +478,11 @@ class WelcomePage(QStackedWidget):
         self.keystore_password.clear()
         style.set_message(self.import_error, "", "muted")
         self.finished.emit()
+
+    def restart(self) -> None:
+        """Back to the intro; offer "Back to unlock" only when there is an account already."""
+        self.cancel_button.setVisible(bool(self.wallet.accounts()))
+        self._go(self.intro)
 
     # --- helpers ------------------------------------------------------------------------
     def _go(self, page: QWidget) -> None:

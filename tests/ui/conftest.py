@@ -6,6 +6,7 @@ so coroutines and Qt events run on the same loop as in the app (environment.md Â
 
 from __future__ import annotations
 
+import gc
 import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -36,6 +37,17 @@ def pytest_asyncio_loop_factories(config: Any, item: Any) -> dict[str, Callable[
 def _cheap_kdf(monkeypatch: pytest.MonkeyPatch) -> None:
     """New keystores use scrypt N=2**12 so wallet tests take milliseconds, not seconds."""
     monkeypatch.setenv("ERIGOLEM_WALLET_SCRYPT_N", "4096")
+
+
+@pytest.fixture(autouse=True)
+def _collect_qt_garbage() -> Iterator[None]:
+    """Collect each test's reference cycles on the main thread.
+
+    Otherwise a later test's worker thread (scrypt, pretty-printing) may run the collection and
+    destroy a Qt object there ("QObject::~QObject: Timers cannot be stopped from another thread").
+    """
+    yield
+    gc.collect()
 
 
 @pytest.fixture

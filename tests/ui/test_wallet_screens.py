@@ -120,3 +120,22 @@ async def test_lock_button_and_auto_lock(qtbot: Any, make_window: Any, wallet: A
     window._check_lock()  # the 5 s timer's job
     assert window.stack.currentWidget() is window.unlock_page
     assert "locked itself" in window.statusBar().currentMessage()
+
+
+def test_add_account_from_unlock_and_back(make_window: Any, wallet: Any) -> None:
+    wallet.create(GOOD)
+    wallet.lock()
+    window = make_window()
+    window.start(attach_manager=False)
+    assert window.stack.currentWidget() is window.unlock_page
+    window.unlock_page.other.click()
+    assert window.stack.currentWidget() is window.welcome
+    assert window.welcome.cancel_button.isVisibleTo(window.welcome)
+    window.welcome.cancel_button.click()
+    assert window.stack.currentWidget() is window.unlock_page
+
+
+def test_first_run_offers_no_way_back(make_window: Any) -> None:
+    window = make_window()
+    window.start(attach_manager=False)
+    assert not window.welcome.cancel_button.isVisibleTo(window.welcome)
