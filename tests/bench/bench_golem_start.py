@@ -30,7 +30,7 @@ from erigolem_runtime.client import RuntimeClient  # noqa: E402
 
 from erigolem_desktop.core.backends.base import NodeSpec  # noqa: E402
 from erigolem_desktop.core.backends.golem.backend import GolemBackend  # noqa: E402
-from tests.support.golem.arrangement import golem_net, provider_side  # noqa: E402
+from tests.support.golem.arrangement import cli_start, golem_net, provider_side  # noqa: E402
 from tests.support.runtime_env import make_local_config, stop_runtime_nginx  # noqa: E402
 
 
@@ -89,6 +89,10 @@ async def run(root: Path, runtime_config: Path, n: int) -> None:
                         f" | total {ready + rpc:6.2f} s"
                     )
                     await backend.stop(f"b{i}")
+                cli, _code = await cli_start(root, side.config)
+                print(
+                    f"CLI `erigolem node start --golem` to ready (new process + engine): {cli:.2f} s"
+                )
                 base = [await baseline(root / f"base{i}", runtime_config) for i in range(n)]
                 total = statistics.median(r[4] for r in rows)
                 local = statistics.median(base)

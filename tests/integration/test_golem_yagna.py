@@ -37,7 +37,14 @@ from erigolem_desktop.core.backends.base import NodeSpec
 from erigolem_desktop.core.backends.golem import errors
 from erigolem_desktop.core.backends.golem.backend import GolemBackend
 from erigolem_desktop.core.backends.golem.service import ErigonService
-from tests.support.golem.arrangement import CHEAP, PRESET, GolemNet, golem_net, provider_side
+from tests.support.golem.arrangement import (
+    CHEAP,
+    PRESET,
+    GolemNet,
+    cli_start,
+    golem_net,
+    provider_side,
+)
 from tests.support.golem.provider_agent import _flatten
 from tests.support.runtime_env import make_local_config, stop_runtime_nginx
 
@@ -246,3 +253,19 @@ async def test_provider_that_disappears_marks_the_node_failed(
             assert await agent.invoice_status(agreement_id) == "ACCEPTED"
         finally:
             await backend.close()
+
+
+@pytest.mark.asyncio
+@pytest.mark.timeout(90)
+async def test_cli_node_start_golem_uses_this_backend(
+    net: GolemNet, runtime_config: Path, tmp_path: Path, gftp_path: None
+) -> None:
+    """`erigolem node start --golem` (helper D's CLI) rents through GolemBackend, then settles."""
+    async with provider_side(net, tmp_path, runtime_config) as side:
+        elapsed, code = await cli_start(tmp_path, side.config)
+        assert elapsed < 60
+        assert code == 0
+        (agent,) = [a for a in side.agents if a.agreements]
+        ((agreement_id, record),) = agent.agreements.items()
+        assert record.terminated
+        assert await agent.invoice_status(agreement_id) == "ACCEPTED"

@@ -8,10 +8,13 @@ activity API stand-in, plus a GolemConfig pointing yapapi at it all.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
+import signal
 import subprocess
 import sys
+import time
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass, field
@@ -192,3 +195,45 @@ async def provider_side(
         for agent in agents:
             await agent.stop()
         await activities.stop()
+
+
+async def cli_start(root: Path, config: GolemConfig) -> tuple[float, int]:
+    """`erigolem node start --golem --json` in a child process, pointed at this arrangement.
+
+    Returns (seconds until it printed the ready node with credentials, its exit code after
+    Ctrl+C, which makes it stop the node and settle).
+    """
+    env = {
+        **os.environ,
+        "YAGNA_APPKEY": config.app_key or "",
+        "YAGNA_API_URL": config.api_url,
+        "YAGNA_ACTIVITY_URL": config.activity_url or "",
+        "YAGNA_SUBNET": config.subnet,
+        "ERIGOLEM_HOME": str(root / "cli-home"),
+        "XDG_DATA_HOME": str(root / "cli-xdg"),
+        "PYTHON_KEYRING_BACKEND": "keyrings.alt.file.PlaintextKeyring",
+        "PYTHONWARNINGS": "ignore",
+    }
+    argv = [sys.executable, "-m", "erigolem_desktop", "node", "start", "--golem", "--json"]
+    t0 = time.perf_counter()
+    proc = await asyncio.create_subprocess_exec(
+        *argv, env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE
+    )
+    try:
+        assert proc.stdout is not None
+        seen: list[bytes] = []
+        while True:
+            line = await asyncio.wait_for(proc.stdout.readline(), 120)
+            if b'"credentials"' in line:
+                elapsed = time.perf_counter() - t0
+                break
+            if not line:
+                raise RuntimeError(f"CLI ended without a ready node: {seen!r}")
+            seen.append(line[:300])
+        proc.send_signal(signal.SIGINT)  # the CLI stops the node and settles on Ctrl+C
+        await proc.communicate()
+        return elapsed, await asyncio.wait_for(proc.wait(), 90)
+    finally:
+        if proc.returncode is None:
+            proc.kill()
+            await proc.wait()
