@@ -60,7 +60,7 @@ def run_app(argv: Sequence[str] | None = None) -> int:
     done = asyncio.Event()
     window.on_quit = done.set
     _quit_on_signals(window)
-    _gc_on_main_thread(window)
+    gc_on_main_thread(window)
     window.start()
     window.show()
     with loop:
@@ -68,7 +68,7 @@ def run_app(argv: Sequence[str] | None = None) -> int:
     return 0
 
 
-def _gc_on_main_thread(window: MainWindow) -> None:
+def gc_on_main_thread(window: MainWindow) -> None:
     """Run Python's cycle collector only on the GUI thread, between events.
 
     Left automatic, a collection can start in an executor thread (scrypt, pretty-printing) and
@@ -77,6 +77,11 @@ def _gc_on_main_thread(window: MainWindow) -> None:
     """
     gc.disable()
     thresholds = gc.get_threshold()
+
+    def freeze() -> None:
+        # what start-up allocated (modules, widgets) stays: keep it out of every later scan
+        gc.collect()
+        gc.freeze()
 
     def collect() -> None:
         counts = gc.get_count()
@@ -89,6 +94,7 @@ def _gc_on_main_thread(window: MainWindow) -> None:
     timer.setInterval(250)
     timer.timeout.connect(collect)
     timer.start()
+    QTimer.singleShot(5000, freeze)
 
 
 def _quit_on_signals(window: MainWindow) -> None:

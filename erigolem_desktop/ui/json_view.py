@@ -71,10 +71,15 @@ class ResultView(QPlainTextEdit):
         self.setTabChangesFocus(True)
         self.setUndoRedoEnabled(False)
         self.highlighter = JsonHighlighter(self.document())
+        self.highlighter.setParent(self)  # outlives any document shown
         self._generation = 0
 
     async def show_text(self, text: str) -> bool:
-        """Show `text`; returns False when a newer call replaced it before it was complete."""
+        """Show `text`; returns False when a newer call replaced it before it was complete.
+
+        Big texts go in slice by slice, one slice per loop turn, without highlighting above
+        HIGHLIGHT_LIMIT and without repainting until the last slice is in.
+        """
         self._generation += 1
         generation = self._generation
         big = len(text) > HIGHLIGHT_LIMIT
@@ -83,20 +88,24 @@ class ResultView(QPlainTextEdit):
             self.setPlainText(text)
             return True
         self.clear()
-        cursor = QTextCursor(self.document())
-        start = 0
-        while start < len(text):
-            end = min(len(text), start + CHUNK_CHARS)
-            if end < len(text):  # cut at a line end so blocks are never split mid-line
-                newline = text.rfind("\n", start, end)
-                if newline > start:
-                    end = newline + 1
-            cursor.movePosition(QTextCursor.MoveOperation.End)
-            cursor.insertText(text[start:end])
-            start = end
-            await asyncio.sleep(0)
-            if generation != self._generation:
-                return False
+        self.viewport().setUpdatesEnabled(False)
+        try:
+            cursor = QTextCursor(self.document())
+            start = 0
+            while start < len(text):
+                end = min(len(text), start + CHUNK_CHARS)
+                if end < len(text):  # cut at a line end so blocks are never split mid-line
+                    newline = text.rfind("\n", start, end)
+                    if newline > start:
+                        end = newline + 1
+                cursor.movePosition(QTextCursor.MoveOperation.End)
+                cursor.insertText(text[start:end])
+                start = end
+                await asyncio.sleep(0)
+                if generation != self._generation:
+                    return False
+        finally:
+            self.viewport().setUpdatesEnabled(True)
         self.moveCursor(QTextCursor.MoveOperation.Start)
         return True
 

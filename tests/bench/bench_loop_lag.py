@@ -13,6 +13,7 @@ Target: p99 lag <= 16 ms (one frame).
 from __future__ import annotations
 
 import asyncio
+import gc
 import json
 import os
 import sys
@@ -112,6 +113,7 @@ async def run() -> None:
     from erigolem_desktop.core.secrets import SecretStore
     from erigolem_desktop.core.settings import SettingsStore
     from erigolem_desktop.core.wallet import Wallet
+    from erigolem_desktop.ui.app import gc_on_main_thread
     from erigolem_desktop.ui.context import AppContext
     from erigolem_desktop.ui.main_window import MainWindow
     from tests.support.memkeyring import MemoryKeyring
@@ -130,6 +132,9 @@ async def run() -> None:
     window.start()
     window.show_workspace()
     window.show()
+    gc_on_main_thread(window)  # as run_app() does
+    gc.collect()
+    gc.freeze()  # as run_app() does 5 s after start
     await asyncio.sleep(0.5)
 
     baseline = await measure(3.0)
