@@ -41,18 +41,17 @@ class _Node:
     handle: ServiceHandle
     spec: NodeSpec
     agreements: set[str] = field(default_factory=set)
-    debit_notes: dict[str, Decimal] = field(default_factory=dict)  # activity -> last accepted due
+    debit_notes: dict[str, Decimal] = field(default_factory=dict)  # agreement -> last due accepted
     invoices: dict[str, Decimal] = field(default_factory=dict)  # agreement -> accepted amount
-    invoices_received: set[str] = field(default_factory=set)
     usage: dict[str, float] = field(default_factory=dict)
     last_status: dict[str, Any] | None = None
 
     def cost(self) -> Decimal:
-        settled = sum(self.invoices.values(), Decimal(0))
-        running = sum(
-            (v for a, v in self.debit_notes.items() if a not in self.invoices), Decimal(0)
+        """Invoiced amount per agreement, or the last accepted debit note while it runs."""
+        return sum(
+            (self.invoices.get(a, self.debit_notes.get(a, Decimal(0))) for a in self.agreements),
+            Decimal(0),
         )
-        return settled + running if not self.invoices else max(settled, running)
 
 
 def map_engine_error(config: GolemConfig) -> Callable[[BaseException], BaseException]:
@@ -201,10 +200,8 @@ class GolemBackend:
             self.events.append((time.monotonic(), node_id, name))
         if name == "DebitNoteAccepted":
             note = event.debit_note
-            node.debit_notes[str(note.activity_id)] = Decimal(note.total_amount_due)
+            node.debit_notes[str(note.agreement_id)] = Decimal(note.total_amount_due)
             self._check_budget(node)
-        elif name == "InvoiceReceived":
-            node.invoices_received.add(str(event.invoice.agreement_id))
         elif name == "InvoiceAccepted":
             node.invoices[str(event.invoice.agreement_id)] = Decimal(event.invoice.amount)
 
@@ -227,10 +224,10 @@ class GolemBackend:
         errors.check_gftp()
         duration = spec.duration or self.config.default_duration
         expiration = datetime.now(UTC) + duration
-        node = _Node(handle=None, spec=spec)  # type: ignore[arg-type]
 
         def on_status(data: dict[str, Any]) -> None:
-            node.last_status = data
+            if node_id in self._nodes:
+                self._nodes[node_id].last_status = data
 
         params = {
             "start_arg": spec.start_argument(),
@@ -247,7 +244,7 @@ class GolemBackend:
                 "expiration": expiration,
             },
         )
-        node.handle = handle
+        node = _Node(handle=handle, spec=spec)
         self._nodes[node_id] = node
         try:
             return await self._wait_started(node_id, node, progress)
