@@ -461,7 +461,13 @@ class NodeDetail(QWidget):
             f"Give {row.name} a new password? The old one stops working at once, so tools "
             "using it need the new one.",
         )
-        if answer != QMessageBox.StandardButton.Yes:
+        if answer == QMessageBox.StandardButton.Yes:
+            self.rotate_node()
+
+    def rotate_node(self) -> None:
+        """Rotate without asking (after the confirmation, or from a test)."""
+        row, manager = self.row, self.manager
+        if row is None or manager is None:
             return
         self.rotate_button.setEnabled(False)
         node_id = row.id

@@ -187,6 +187,14 @@ async def test_create_start_console_send_stop(
         assert password not in history.read_text()
         assert row.url not in history.read_text()
 
+        # rotate: a new password shows up in the detail at once
+        window.tabs.setCurrentIndex(0)
+        old_password = detail.password_edit.text()
+        detail.rotate_node()
+        await wait_until(lambda: detail.password_edit.text() not in ("", old_password), 20)
+        assert detail.password_edit.text() == manager.password(row.id)
+        assert detail.password_edit.text() in detail.snippet_edits["curl"].toPlainText()
+
         # stop: the row moves to the stopped table
         window.tabs.setCurrentIndex(0)
         detail.stop_node()
