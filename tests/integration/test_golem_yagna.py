@@ -248,6 +248,7 @@ async def test_provider_that_disappears_marks_the_node_failed(
                 await backend.status("n3")
             assert not backend.is_running("n3")
             await backend.stop("n3")  # settles what was used
+            assert handle.status.value == "failed"  # stopping afterwards keeps the failure
             (agent,) = [a for a in side.agents if a.agreements]
             ((agreement_id, _),) = agent.agreements.items()
             assert await agent.invoice_status(agreement_id) == "ACCEPTED"

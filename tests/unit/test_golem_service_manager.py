@@ -102,6 +102,9 @@ async def test_instance_ending_by_itself_is_failed_with_reason() -> None:
     assert await handle.wait_finished(2)
     assert handle.status is ServiceStatus.FAILED
     assert handle.reason == "provider-1: start failed (tried 3 provider(s))"
+    handle.stop()  # the user clears it away: it stays failed, with its reason
+    assert handle.status is ServiceStatus.FAILED
+    assert handle.reason == "provider-1: start failed (tried 3 provider(s))"
     await manager.close()
 
 

@@ -117,6 +117,10 @@ class ServiceHandle:
             return self.failure
         if self.status is not ServiceStatus.FAILED:
             return None
+        return self.explain()
+
+    def explain(self) -> str:
+        """What the service itself says about its end (or a generic reason)."""
         service = self.service
         explain = getattr(service, "failure_reason", None)
         if callable(explain):
@@ -266,6 +270,8 @@ class ServiceManager:
                 last = state
                 handle.mark(state)
             if state in ("terminated", "unresponsive"):
+                if not handle.stop_requested:  # ended by itself: failed, even if stopped later
+                    handle.fail(handle.explain())
                 return
             if state == "pending" and handle.stop_requested:
                 return  # no agreement yet: withdrawing the demand is all there is to do
