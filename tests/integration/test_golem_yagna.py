@@ -13,8 +13,10 @@ preset, counter-proposals, approvals, invoices via the real REST APIs), and yagn
 API + exe-unit (tests/support/golem/activity_service.py, given to yapapi as its activity URL).
 The activity stand-in accepts only agreements the real market reports Approved. Activities
 therefore exist only in the stand-in: the real requestor daemon's `POST /activity` was tried
-and never reached the provider daemon (408, no exe-unit), so no debit notes can be issued
-through the real payment API (it checks the activity on the provider daemon). Usage comes from
+and never reached the provider daemon (408, no exe-unit); and an exe-unit keeps an activity
+alive by reporting state/usage over yagna's GSB, which has no REST equivalent for usage. So no
+debit notes can be issued through the real payment API (it checks the activity on the
+provider daemon); the invoice path is fully real. Usage comes from
 the stand-in (runtime counters + duration), as exe-unit would report it. A provider that
 disappears is simulated in the stand-in (runtime killed, activity Terminated, exec refused).
 """

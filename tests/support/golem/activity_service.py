@@ -7,8 +7,11 @@ Served by aiohttp on 127.0.0.1 and given to yapapi as its activity URL (`YAGNA_A
   out its own activity id. Forwarding the creation to the real yagna was tried: the requestor
   daemon's `POST /activity` never reached the provider daemon over the central net (408 after
   5 s, no GSB call logged on either side), and without a real exe-unit nothing could finish it.
-  So activities exist only here, and the provider agent cannot issue debit notes for them
-  (yagna's payment API checks the activity on the provider daemon); the invoice is real.
+  Even if it had, an exe-unit reports activity state and usage to its yagna over the GSB
+  (`activity::local` SetState/SetUsage; yagna's provider activity service destroys an activity
+  whose usage is not refreshed for ~10 s), and usage has no REST equivalent. So activities
+  exist only here, and the provider agent cannot issue debit notes for them (yagna's payment
+  API checks the activity on the provider daemon); the invoice is real.
 - `DELETE /activity/{id}` shuts the runtime down (exe-unit's destroy).
 - `POST /activity/{id}/exec`, `GET /activity/{id}/exec/{batch}`, `GET …/state`, `GET …/usage`
   are answered here, following exe-unit's ExeScript rules (reference/runtime-protocol.md §7):
