@@ -113,7 +113,7 @@ def server_block(site: SiteSettings, layout: Layout) -> str:
 
 
 _COMMENT_RE = re.compile(r"#[^\n]*")
-_DIRECTIVE_RE = re.compile(r"(?m)^\s*(include|listen)\s+([^;]+);")
+_DIRECTIVE_RE = re.compile(r"(?m)^\s*(include|listen|pid)\s+([^;]+);")
 
 
 def _strip_comments(text: str) -> str:
@@ -266,6 +266,32 @@ def _inside_http(code: str, pos: int) -> bool:
             if depth == 0:
                 return False
     return depth >= 1
+
+
+DEBIAN_PID_FILE = Path("/run/nginx.pid")  # nginx's compiled-in default on Debian/Ubuntu
+
+
+def master_pid_file(layout: Layout, prefix: Path | None) -> Path | None:
+    """The pid file of the nginx master that reads ``layout``'s main config, if it can be known.
+
+    The runtime reads it to wait until the old workers are gone after a reload, so a node's URL
+    never answers with the previous configuration (a 404 right after start). The main config's
+    ``pid`` directive wins (relative paths resolve against the prefix, as nginx does); without
+    one, Debian's default is used for the system nginx and nothing under a test root.
+    """
+    try:
+        text = _strip_comments(layout.nginx_main_conf.read_text(errors="replace"))
+    except OSError:
+        text = ""
+    for m in _DIRECTIVE_RE.finditer(text):
+        if m.group(1) == "pid":
+            value = m.group(2).strip().strip("\"'")
+            path = Path(value)
+            if not path.is_absolute():
+                base = prefix if prefix is not None else Path("/etc/nginx")
+                path = base / path
+            return path
+    return DEBIAN_PID_FILE if layout.root is None and prefix is None else None
 
 
 def nginx_commands(

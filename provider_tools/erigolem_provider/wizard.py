@@ -462,6 +462,9 @@ class SetupWizard:
         if not a.tls_cert:
             host = a.listen_address or "127.0.0.1"
             nginx["check_url"] = f"http://{host}:{a.port}"
+        pid_file = nginx_site.master_pid_file(layout, a.nginx_prefix)
+        if pid_file is not None:
+            nginx["pid_file"] = str(pid_file)
         if a.htpasswd_group:
             nginx["htpasswd_group"] = a.htpasswd_group
         return {

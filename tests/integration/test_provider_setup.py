@@ -135,6 +135,7 @@ def test_setup_writes_valid_files_is_idempotent_and_uninstalls_to_the_same_tree(
     cfg = load_config(cfg_path)
     assert cfg.nginx.mode == "system"
     assert cfg.nginx.include_dir == root / "etc/nginx/erigolem"
+    assert cfg.nginx.pid_file == root / "ngx/nginx.pid"  # so reloads wait out old workers
     assert cfg.public_url == f"http://127.0.0.1:{port}"
     assert cfg.chains == ("dev", "sepolia")
     # server block: real nginx -t with the main config including it

@@ -44,4 +44,5 @@ def test_node_state_vocabulary() -> None:
         "failed",
     ]
     assert from_runtime_state("degraded") is NodeState.SYNCING
-    assert not NodeState.STOPPED.active and NodeState.READY.active
+    assert not NodeState.STOPPED.active
+    assert NodeState.READY.active

@@ -252,3 +252,15 @@ def test_tui_quit_writes_nothing(layout: Layout) -> None:
     assert rc == 2
     assert not layout.server_block_path.exists()
     assert not layout.manifest_path.exists()
+
+
+def test_master_pid_file_follows_the_main_config(tmp_path: Path) -> None:
+    """The runtime needs the master's pid file to wait out old workers after a reload."""
+    lay = Layout.for_root(tmp_path)
+    lay.nginx_main_conf.parent.mkdir(parents=True, exist_ok=True)
+    lay.nginx_main_conf.write_text("# pid /wrong.pid;\nevents {}\npid /run/other/nginx.pid;\n")
+    assert nginx_site.master_pid_file(lay, None) == Path("/run/other/nginx.pid")
+    lay.nginx_main_conf.write_text("pid logs/nginx.pid;\nevents {}\n")
+    assert nginx_site.master_pid_file(lay, tmp_path / "ngx") == tmp_path / "ngx/logs/nginx.pid"
+    lay.nginx_main_conf.write_text("events {}\n")
+    assert nginx_site.master_pid_file(lay, None) is None  # a test root: never the host's
