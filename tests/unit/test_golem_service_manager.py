@@ -157,3 +157,18 @@ async def test_one_engine_for_many_services_and_close_stops_all() -> None:
     assert all(c.terminated for c in engine.clusters)
     with pytest.raises(RuntimeError, match="closed"):
         manager.create_service(object)
+
+
+@pytest.mark.asyncio
+async def test_stop_right_after_the_instance_ended_keeps_the_failure() -> None:
+    engine = FakeEngine()
+    manager = ServiceManager(lambda: engine, poll=0.5)  # no await before stop: unseen by it
+    handle = manager.create_service(object)
+    await _until(lambda: handle.cluster is not None)
+    service = _service(engine.clusters[0])
+    service.state.value = "terminated"
+    service.reason = "provider p ended the activity"
+    handle.stop()
+    assert handle.status.value == "failed"
+    assert handle.reason == "provider p ended the activity"
+    await manager.close()

@@ -144,6 +144,10 @@ class ServiceHandle:
 
     def stop(self) -> None:
         """Ask the service to stop (idempotent; safe before the cluster exists)."""
+        if not self.stop_requested and self.failure is None:
+            service = self.service
+            if service is not None and str(service.state.value) in ("terminated", "unresponsive"):
+                self.fail(self.explain())  # it had already ended by itself: that stays a failure
         if not self.stop_requested:
             self.stop_requested = True
             self.stopped_at = datetime.now()
