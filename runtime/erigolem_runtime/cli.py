@@ -17,10 +17,13 @@ import json
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from erigolem_runtime.api import Service
 from erigolem_runtime.server import runtime_version, serve_stdio
+
+if TYPE_CHECKING:
+    from erigolem_runtime.config import RuntimeConfig
 
 EXIT_OK = 0
 EXIT_FAILED = 1
@@ -132,12 +135,25 @@ def _cmd_deploy(workdir: Path | None) -> int:
         except OSError as exc:
             _err(f"deploy failed: cannot create {workdir / 'logs'}: {exc.strerror}")
             return EXIT_FAILED
+    _reap_stale_nginx(config)
     source = getattr(config, "source", None)
     message = f"erigolem-runtime {runtime_version()} ready" + (
         f" (config {source})" if source else ""
     )
     _print_json({"startMode": "blocking", "valid": {"Ok": message}, "vols": []})
     return EXIT_OK
+
+
+def _reap_stale_nginx(config: RuntimeConfig) -> None:
+    """Clean nginx leftovers of crashed runtimes (e.g. an unowned private master); never fatal."""
+    import asyncio
+
+    from erigolem_runtime.instance import reap_stale_nginx
+
+    try:
+        asyncio.run(reap_stale_nginx(config))
+    except Exception as exc:  # deploy stays valid: the next start reaps again
+        _err(f"warning: cleaning up stale nginx instances failed: {exc}")
 
 
 def _node_service_factory(workdir: Path) -> Service:

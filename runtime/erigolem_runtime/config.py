@@ -131,8 +131,12 @@ class ClientsConfig:
 
 @dataclass(frozen=True)
 class RestartPolicy:
+    """When a client is restarted: deaths and hangs, backoff, budget that renews when stable."""
+
     max_restarts: int = 3
     backoff_sec: float = 2.0
+    unresponsive_sec: float = 60.0  # alive but silent on JSON-RPC this long: restart (0 = off)
+    stable_sec: float = 600.0  # healthy this long: the max_restarts budget starts over
 
 
 @dataclass(frozen=True)
@@ -192,6 +196,8 @@ class RuntimeConfig:
             "restart": {
                 "max_restarts": self.restart.max_restarts,
                 "backoff_sec": self.restart.backoff_sec,
+                "unresponsive_sec": self.restart.unresponsive_sec,
+                "stable_sec": self.restart.stable_sec,
             },
         }
 
@@ -453,7 +459,15 @@ def parse_config(data: object, where: str = "config", base: Path | None = None) 
     restart = RestartPolicy(
         max_restarts=r.int_("max_restarts", 3, 0, 100),
         backoff_sec=r.float_("backoff_sec", 2.0, 0.0, 3600.0),
+        unresponsive_sec=r.float_("unresponsive_sec", 60.0, 0.0, 86400.0),
+        stable_sec=r.float_("stable_sec", 600.0, 1.0, 30 * 86400.0),
     )
+    if 0 < restart.unresponsive_sec < 1:
+        r.fail(
+            r.key("unresponsive_sec"),
+            f"is {restart.unresponsive_sec}, must be 0 (no hang detection) or at least 1",
+            "give seconds, e.g. 60",
+        )
     r.done()
     top.done()
     return RuntimeConfig(

@@ -175,7 +175,8 @@ class NodeService:
         self._password: str | None = None
         self.state = "starting"
         self.reason: str | None = None
-        self.restarts = 0
+        self.restarts = 0  # lifetime count (status "restarts")
+        self.restarts_recent = 0  # counted against max_restarts; 0 again after stable_sec
         self.client_version: str | None = None
         self._profile: profiles.ClientProfile | None = None
         self._argv: list[str] = []
@@ -195,6 +196,10 @@ class NodeService:
         self._ever_ready = False
         self._restarting = False
         self._lock = asyncio.Lock()
+        self._watchdog: asyncio.Task[None] | None = None
+        self._last_answer = 0.0  # monotonic time the client last answered JSON-RPC
+        self._healthy_since: float | None = None  # answering (and not restarted) since
+        self._hang_reason: str | None = None  # set by the watchdog before it kills a hung client
 
     # ------------------------------------------------------------------ start
 
@@ -204,6 +209,7 @@ class NodeService:
             raise ServiceError("this runtime already started an instance: shut it down first")
         chain, profile = self._parse_start(args)
         binary = self._binary(profile)
+        await reap_stale_nginx(self.config)
         undo = _Undo()
         try:
             instance_id = validate_instance_id(new_instance_id())
@@ -262,7 +268,10 @@ class NodeService:
             if isinstance(exc, Exception):
                 raise ServiceError(f"starting the {profile.name} instance failed: {exc}") from exc
             raise
+        self._mark_answering()
         self._supervisor = asyncio.create_task(self._supervise(), name="erigolem-supervisor")
+        if self.config.restart.unresponsive_sec > 0:
+            self._watchdog = asyncio.create_task(self._watch(), name="erigolem-watchdog")
         return await self._status()
 
     def _parse_start(self, args: list[str]) -> tuple[str, profiles.ClientProfile]:
@@ -382,6 +391,7 @@ class NodeService:
             return
         pgid = proc.pid  # start_new_session: the client leads its own group
         _signal_group(pgid, signal.SIGTERM)
+        _signal_group(pgid, signal.SIGCONT)  # a stopped (frozen) client must run to see SIGTERM
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(proc.wait(), STOP_GRACE)
         _signal_group(pgid, signal.SIGKILL)  # also any helper left in the group
@@ -395,7 +405,8 @@ class NodeService:
     # ------------------------------------------------------------------ supervision
 
     async def _supervise(self) -> None:
-        """Restart the client when it dies, with exponential backoff, up to max_restarts."""
+        """Restart the client when it dies (or the watchdog killed it hung), with exponential
+        backoff, up to max_restarts in a row (the count starts over after stable_sec healthy)."""
         policy = self.config.restart
         while not self._closing:
             proc = self._proc
@@ -405,23 +416,33 @@ class NodeService:
             if self._closing:
                 return
             self._restarting = True
+            self._renew_budget()  # it ran healthy long enough before this: a fresh budget
+            self._healthy_since = None
             _signal_group(proc.pid, signal.SIGKILL)  # leftovers of the dead client's group
-            reason = f"{self.client} exited with code {code}"
-            last = self._tail(1).strip()
-            if last:
-                reason += f" (last log line: {last[:200]})"
-            if self.restarts >= policy.max_restarts:
+            hang, self._hang_reason = self._hang_reason, None
+            if hang is None:
+                reason = f"{self.client} exited with code {code}"
+                last = self._tail(1).strip()
+                if last:
+                    reason += f" (last log line: {last[:200]})"
+            else:
+                reason = hang
+            if self.restarts_recent >= policy.max_restarts:
                 self.state = "failed"
                 self.reason = (
-                    f"{reason}; gave up after {self.restarts} restart(s) "
-                    f"(restart.max_restarts = {policy.max_restarts})"
+                    f"{reason}; gave up after {self.restarts_recent} restart(s) "
+                    f"(restart.max_restarts = {policy.max_restarts}; the count starts over after "
+                    f"restart.stable_sec = {policy.stable_sec:g} s of healthy running)"
                 )
                 log.error("instance %s failed: %s", self.instance_id, self.reason)
                 return
             self.restarts += 1
+            self.restarts_recent += 1
             self.state = "degraded"
-            self.reason = f"{reason}; restart {self.restarts} of {policy.max_restarts}"
-            delay = min(policy.backoff_sec * (2 ** (self.restarts - 1)), MAX_BACKOFF)
+            count = f"restart {self.restarts_recent} of {policy.max_restarts}"
+            self.reason = f"{reason}; restarted ({count})" if hang else f"{reason}; {count}"
+            log.warning("instance %s: %s", self.instance_id, self.reason)
+            delay = min(policy.backoff_sec * (2 ** (self.restarts_recent - 1)), MAX_BACKOFF)
             await asyncio.sleep(delay)
             if self._closing:
                 return
@@ -437,15 +458,76 @@ class NodeService:
                 )
             except (ServiceError, probe.ProbeError) as exc:
                 # counted as a restart; the loop sees the process gone and tries again
-                self.reason = f"restart {self.restarts} failed: {exc}"
+                self.reason = f"restart {self.restarts_recent} failed: {exc}"
                 if self._alive():
                     await self._kill_client()
                 continue
             finally:
                 self._restarting = False
             if not self._closing:
+                self._mark_answering()
                 self.state = "starting"  # the next status probe says syncing/ready
                 self.reason = None
+
+    async def _watch(self) -> None:
+        """Kill a client that is alive but silent on JSON-RPC for ``restart.unresponsive_sec``.
+
+        A frozen client (deadlock, SIGSTOP, swap storm) never exits, so the supervisor would
+        wait forever; once killed, it is restarted like one that died. Erigon keeps answering
+        ``web3_clientVersion`` while it syncs, so silence means it is stuck.
+        """
+        window = self.config.restart.unresponsive_sec
+        interval = min(max(window / 4, 0.2), 5.0)
+        conn: probe.RpcConnection | None = None
+        try:
+            while not self._closing and self.state != "failed":
+                await asyncio.sleep(interval)
+                proc = self._proc
+                if self._closing or self._restarting or proc is None or proc.returncode is not None:
+                    continue
+                if conn is None:
+                    assert self._rpc_port is not None
+                    conn = probe.RpcConnection(self._rpc_port, timeout=min(max(window / 3, 0.5), 5))
+                try:
+                    await conn.call("web3_clientVersion")
+                    answered = True
+                except probe.RpcError:
+                    answered = True  # an error object is an answer: the client is alive
+                except probe.ProbeError:
+                    answered = False
+                if self._closing or self._restarting or self._proc is not proc:
+                    continue  # the supervisor acted meanwhile: its restart resets the clock
+                if answered:
+                    self._mark_answering()
+                    continue
+                self._healthy_since = None
+                silent = time.monotonic() - self._last_answer
+                if silent < window or proc.returncode is not None:
+                    continue
+                self._hang_reason = f"the client stopped answering JSON-RPC for {silent:.0f} s"
+                log.warning("instance %s: %s; killing it", self.instance_id, self._hang_reason)
+                await self._kill_client()  # the supervisor sees the exit and restarts it
+        finally:
+            if conn is not None:
+                await conn.close()
+
+    def _mark_answering(self) -> None:
+        """The client just answered JSON-RPC: reset the silence clock, maybe renew the budget."""
+        now = time.monotonic()
+        self._last_answer = now
+        if self._healthy_since is None:
+            self._healthy_since = now
+        self._renew_budget()
+
+    def _renew_budget(self) -> None:
+        """After ``restart.stable_sec`` of healthy running, ``max_restarts`` counts from 0 again."""
+        since = self._healthy_since
+        stable = self.config.restart.stable_sec
+        if self.restarts_recent and since is not None and time.monotonic() - since >= stable:
+            log.info(
+                "instance %s ran healthy for %g s: restart budget renewed", self.instance_id, stable
+            )
+            self.restarts_recent = 0
 
     # ------------------------------------------------------------------ status
 
@@ -469,11 +551,13 @@ class NodeService:
                 and self.state != "failed"
             )
             if current and st is not None:
+                self._mark_answering()
                 sync, peers, block = st.sync_json(), st.peers, st.block
                 self.state = "syncing" if st.syncing else "ready"
                 self._ever_ready = True
                 self.reason = None
             elif current and self._ever_ready:
+                self._healthy_since = None
                 self.state = "degraded"
                 self.reason = f"the client does not answer JSON-RPC: {error}"
         return {
@@ -489,6 +573,7 @@ class NodeService:
             "peers": peers,
             "block": block,
             "restarts": self.restarts,
+            "restarts_recent": self.restarts_recent,
             "reason": self.reason,
         }
 
@@ -578,10 +663,11 @@ class NodeService:
         if self._closing:
             return
         self._closing = True
-        if self._supervisor is not None:
-            self._supervisor.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await self._supervisor
+        for task in (self._watchdog, self._supervisor):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await task
         if self._nginx is not None and self.instance_id is not None:
             with contextlib.suppress(Exception):
                 self._requests = max(self._requests, self._nginx.requests_served(self.instance_id))
@@ -605,6 +691,26 @@ class NodeService:
     def client_pid(self) -> int | None:
         """The client's pid (= its process group id), for tests and diagnostics."""
         return self._proc.pid if self._proc is not None else None
+
+
+async def reap_stale_nginx(config: RuntimeConfig) -> list[str]:
+    """Clean what crashed runtimes left in nginx (their locations, an unowned private master).
+
+    Cheap when there is nothing to do (a lock and a directory listing); does nothing on a host
+    that never ran an instance. Failures are logged, not raised: the next add reaps again and
+    reports real nginx errors. Returns the ids removed.
+    """
+    front = NginxFront(config)
+    if not front.layout.registry_dir.is_dir():
+        return []
+    try:
+        reaped = await front.reap_stale()
+    except Exception as exc:
+        log.warning("cleaning up stale nginx instances failed: %s", exc)
+        return []
+    if reaped:
+        log.info("removed the nginx locations of dead runtimes: %s", ", ".join(reaped))
+    return reaped
 
 
 def _signal_group(pgid: int, sig: signal.Signals) -> None:
