@@ -43,12 +43,12 @@ from typing import Any
 
 import keyring
 import keyring.backend
+from erigolem_runtime.fsutil import atomic_write
 from keyring.backend import KeyringBackend
 from keyring.backends import fail, null
 from keyring.errors import KeyringError, PasswordDeleteError
 from keyrings.alt.file import PlaintextKeyring
 
-from erigolem_desktop.core.atomicfile import atomic_write_text
 from erigolem_desktop.core.paths import data_dir
 
 try:
@@ -133,7 +133,7 @@ class DataDirKeyring(KeyringBackend):
         with self._locked():
             data = self._load()
             data.setdefault(service, {})[username] = password
-            atomic_write_text(self.file_path, json.dumps(data, indent=1, sort_keys=True))
+            atomic_write(self.file_path, json.dumps(data, indent=1, sort_keys=True))
 
     def delete_password(self, service: str, username: str) -> None:
         with self._locked():
@@ -143,7 +143,7 @@ class DataDirKeyring(KeyringBackend):
             del data[service][username]
             if not data[service]:
                 del data[service]
-            atomic_write_text(self.file_path, json.dumps(data, indent=1, sort_keys=True))
+            atomic_write(self.file_path, json.dumps(data, indent=1, sort_keys=True))
 
 
 def backend_name(backend: keyring.backend.KeyringBackend) -> str:

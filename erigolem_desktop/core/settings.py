@@ -10,11 +10,12 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
-import os
 from dataclasses import asdict, dataclass, fields
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
+
+from erigolem_runtime.fsutil import atomic_write
 
 from erigolem_desktop.core.paths import data_dir
 
@@ -110,15 +111,7 @@ class SettingsStore:
     def save(self, settings: Settings) -> None:
         """Validate and write atomically, 0600."""
         settings.validate()
-        tmp = self.path.with_suffix(".tmp")
-        data = json.dumps(asdict(settings), indent=2).encode()
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        try:
-            os.write(fd, data)
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-        os.replace(tmp, self.path)
+        atomic_write(self.path, json.dumps(asdict(settings), indent=2), mode=0o600)
 
     @staticmethod
     def app_key() -> str | None:

@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
+
+from erigolem_runtime.fsutil import atomic_write
 
 from erigolem_desktop.core.paths import data_dir
 
@@ -93,14 +94,7 @@ class History:
         text = "".join(
             json.dumps({"method": e.method, "params": e.params}) + "\n" for e in self.entries
         )
-        tmp = self.path.with_suffix(".tmp")
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        try:
-            os.write(fd, text.encode())
-        finally:
-            os.close(fd)
-        os.replace(tmp, self.path)
-        os.chmod(self.path, 0o600)
+        atomic_write(self.path, text, mode=0o600, fsync=False)
 
     def previous(self) -> HistoryEntry | None:
         if not self.entries:

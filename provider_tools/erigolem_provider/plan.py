@@ -8,7 +8,6 @@ A manifest records what was created or replaced so ``uninstall`` can put the tre
 
 from __future__ import annotations
 
-import contextlib
 import difflib
 import hashlib
 import json
@@ -21,6 +20,8 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
+
+from erigolem_runtime.fsutil import atomic_write
 
 Status = Literal["create", "modify", "unchanged"]
 CommandRole = Literal["validate", "mutate", "reload"]
@@ -185,7 +186,9 @@ class Manifest:
             "dirs": self.dirs,
             "commands": self.commands,
         }
-        atomic_write(self.path, json.dumps(data, indent=2, sort_keys=True) + "\n", 0o600)
+        atomic_write(
+            self.path, json.dumps(data, indent=2, sort_keys=True) + "\n", 0o600, parents=False
+        )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -257,22 +260,6 @@ def writable(directory: Path) -> bool:
     return True
 
 
-def atomic_write(path: Path, content: str, mode: int) -> None:
-    """Write ``content`` to ``path`` through a temporary file in the same directory + rename."""
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w") as fh:
-            fh.write(content)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.chmod(tmp, mode)
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
-
-
 def sha256_of(path: Path) -> str | None:
     try:
         return hashlib.sha256(path.read_bytes()).hexdigest()
@@ -325,7 +312,7 @@ class _Session:
         backup = self.backup(f.path)
         self.record_original(f.path, backup)
         self.written.append((f.path, backup))
-        atomic_write(f.path, f.content, f.mode)
+        atomic_write(f.path, f.content, f.mode, parents=False)
 
     def rollback(self) -> list[str]:
         errors: list[str] = []

@@ -8,17 +8,17 @@ ya-runtime-sdk convention). Every key is documented in `runtime/README.md`. A ba
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import json
 import os
 import re
-import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, NoReturn
 from urllib.parse import urlsplit
+
+from .fsutil import atomic_write
 
 CONFIG_ENV = "ERIGOLEM_RUNTIME_CONFIG"
 CONFIG_FILE_NAME = "erigolem-runtime.json"
@@ -512,29 +512,3 @@ def save_config(config: RuntimeConfig, path: Path) -> Path:
     path = Path(path)
     atomic_write(path, json.dumps(config.to_json(), indent=2) + "\n", mode=0o600)
     return path
-
-
-def atomic_write(
-    path: Path, text: str | bytes, mode: int = 0o600, gid: int | None = None, fsync: bool = True
-) -> None:
-    """Replace `path` with `text` atomically; the file never exists with looser permissions.
-
-    `gid` sets the file's group (e.g. so a system nginx's workers may read a 0640 file).
-    """
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        os.fchmod(fd, mode)
-        if gid is not None:
-            os.fchown(fd, -1, gid)
-        data = text.encode("utf-8") if isinstance(text, str) else text
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            if fsync:
-                os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise

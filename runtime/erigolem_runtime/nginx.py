@@ -41,8 +41,9 @@ from urllib.parse import urlsplit
 
 from passlib.hash import apr_md5_crypt, ldap_salted_sha1
 
-from .config import DEFAULT_HASH_SCHEME, HASH_SCHEMES, RuntimeConfig, atomic_write
+from .config import DEFAULT_HASH_SCHEME, HASH_SCHEMES, RuntimeConfig
 from .credentials import validate_instance_id, validate_password, validate_user
+from .fsutil import atomic_write
 
 COMMON = "_erigolem.conf"  # '_' cannot start an instance id, so this never collides
 LOCK_TIMEOUT_SEC = 30.0

@@ -17,7 +17,6 @@ prices time and requests served through nginx.
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import subprocess
 import tempfile
@@ -28,6 +27,7 @@ from typing import Any
 from erigolem_runtime import profiles
 from erigolem_runtime.api import DURATION_COUNTER, REQUESTS_COUNTER, RUNTIME_NAME
 from erigolem_runtime.config import RuntimeConfig
+from erigolem_runtime.fsutil import atomic_write
 
 PROP = "golem.runtime.erigon."
 DESCRIPTOR_FILE = "ya-runtime-erigon.json"
@@ -127,17 +127,7 @@ def write_plugin_descriptor(plugins_dir: Path, runtime_path: str) -> Path:
     plugins_dir.mkdir(parents=True, exist_ok=True)
     target = plugins_dir / DESCRIPTOR_FILE
     text = json.dumps(plugin_descriptor(runtime_path, runtime_version()), indent=2) + "\n"
-    fd, tmp = tempfile.mkstemp(prefix=f".{DESCRIPTOR_FILE}.", suffix=".tmp", dir=plugins_dir)
-    try:
-        os.fchmod(fd, 0o644)
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    atomic_write(target, text, mode=0o644)
     return target
 
 
