@@ -1,13 +1,28 @@
-"""`erigolem`: with no arguments the desktop app, with a subcommand the headless CLI."""
+"""`erigolem`: with no arguments the desktop app, with a subcommand the headless CLI.
+
+Two arguments are not in the CLI's help: `--smoke` (start the window, paint once, quit; see
+`erigolem_desktop.ui.smoke`) and `__runtime__` (run the bundled `erigolem-runtime`, used by a
+frozen app that has no Python to run `-m erigolem_runtime` with; see `erigolem_desktop.frozen`).
+"""
 
 from __future__ import annotations
 
 import sys
 from collections.abc import Sequence
 
+from erigolem_desktop.frozen import RUNTIME_ARG
+
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
+    if args and args[0] == RUNTIME_ARG:
+        from erigolem_runtime.cli import run_cli  # stdout stays the runtime's (protobuf) alone
+
+        return int(run_cli(args[1:]))
+    if args == ["--smoke"]:
+        from erigolem_desktop.ui.smoke import run_smoke
+
+        return run_smoke()
     if not args:
         from erigolem_desktop.ui.app import run_app  # Qt is imported only for the window
 

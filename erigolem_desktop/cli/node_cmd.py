@@ -247,11 +247,12 @@ def _detach_stdout() -> None:
 def _start_detached(args: argparse.Namespace) -> int:
     """Run `node start` in a new session, wait for its one JSON line, report it, return."""
     from erigolem_desktop.core.paths import data_dir
+    from erigolem_desktop.frozen import app_command
 
     logs = data_dir() / "logs"
     logs.mkdir(parents=True, exist_ok=True, mode=0o700)
     log_path = logs / f"node-start-{int(time.time())}-{os.getpid()}.log"
-    argv = [sys.executable, "-m", "erigolem_desktop", "node", "start", "--json", "--detached-child"]
+    argv = [*app_command(), "node", "start", "--json", "--detached-child"]
     argv += ["--golem"] if args.golem else ["--local"]
     argv += ["--chain", args.chain]
     for flag, value in (("--client", args.client), ("--name", args.name), ("--owner", args.owner)):

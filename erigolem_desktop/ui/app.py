@@ -11,7 +11,7 @@ import gc
 import logging
 import signal
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
 from erigolem_desktop.ui import style
@@ -37,8 +37,15 @@ def make_application(argv: Sequence[str] | None = None) -> QApplication:
     return app
 
 
-def run_app(argv: Sequence[str] | None = None) -> int:
-    """Run the desktop app until the user quits; returns the process exit code."""
+def run_app(
+    argv: Sequence[str] | None = None,
+    *,
+    on_shown: Callable[[MainWindow], None] | None = None,
+) -> int:
+    """Run the desktop app until the user quits; returns the process exit code.
+
+    `on_shown` runs once on the loop right after the window is shown (`erigolem --smoke`).
+    """
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
@@ -63,6 +70,8 @@ def run_app(argv: Sequence[str] | None = None) -> int:
     gc_on_main_thread(window)
     window.start()
     window.show()
+    if on_shown is not None:
+        QTimer.singleShot(0, lambda: on_shown(window))
     with loop:
         loop.run_until_complete(done.wait())
     return 0

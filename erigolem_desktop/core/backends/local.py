@@ -22,6 +22,7 @@ from typing import Any, ClassVar
 
 from erigolem_runtime.client import RuntimeClient, RuntimeClientError
 
+from erigolem_desktop import frozen
 from erigolem_desktop.core.backends.base import (
     BackendError,
     NodeSpec,
@@ -49,7 +50,8 @@ class LocalBackend:
 
     Args:
         data_dir: the app's data directory (default: `paths.data_dir()`).
-        runtime_command: how to start the runtime (default: this Python, `-m erigolem_runtime`).
+        runtime_command: how to start the runtime (default: this Python, `-m erigolem_runtime`;
+            in a frozen bundle the app binary itself, see `erigolem_desktop.frozen`).
     """
 
     kind: ClassVar[str] = "local"
@@ -58,7 +60,9 @@ class LocalBackend:
         self, data_dir: Path | None = None, *, runtime_command: Sequence[str] | None = None
     ) -> None:
         self.data_dir = Path(data_dir) if data_dir is not None else default_data_dir()
-        self.runtime_command = list(runtime_command) if runtime_command else None
+        self.runtime_command = (
+            list(runtime_command) if runtime_command else frozen.runtime_command()
+        )
         self._config: Path | None = None
         self._clients: dict[str, RuntimeClient] = {}
         self._info: dict[str, dict[str, Any]] = {}

@@ -1,0 +1,195 @@
+"""Packaging checks that need no PyInstaller: the spec's lists name real things, the .desktop
+file is well formed, and the frozen-app dispatch (`erigolem __runtime__`, `--smoke`) works."""
+
+from __future__ import annotations
+
+import ast
+import importlib.metadata
+import importlib.util
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from erigolem_desktop import frozen
+from erigolem_desktop.__main__ import main
+from erigolem_desktop.core.backends.local import LocalBackend
+from tests.support.binaries import REPO
+
+sys.path.insert(0, str(REPO / "packaging"))
+import bundle
+
+SPEC = REPO / "packaging" / "erigolem.spec"
+DESKTOP = REPO / "resources" / "erigolem.desktop"
+
+
+# ----------------------------------------------------------------- the spec and its lists
+
+
+def test_spec_is_python_and_uses_the_bundle_lists() -> None:
+    tree = ast.parse(SPEC.read_text(encoding="utf-8"))
+    names = {n.attr for n in ast.walk(tree) if isinstance(n, ast.Attribute)}
+    assert {"ENTRY_SCRIPT", "DATA_DIRS", "METADATA_OF", "HIDDEN_IMPORTS", "EXCLUDES"} <= names
+    calls = {
+        n.func.id
+        for n in ast.walk(tree)
+        if isinstance(n, ast.Call) and isinstance(n.func, ast.Name)
+    }
+    assert {"Analysis", "PYZ", "EXE", "COLLECT"} <= calls
+
+
+def test_entry_script_runs_the_console_scripts_main() -> None:
+    text = bundle.ENTRY_SCRIPT.read_text(encoding="utf-8")
+    assert "from erigolem_desktop.__main__ import main" in text
+    ep = importlib.metadata.entry_points(group="console_scripts", name="erigolem")
+    assert [e.value for e in ep] == ["erigolem_desktop.__main__:main"]
+
+
+def test_data_dirs_exist_and_land_where_resources_dir_looks() -> None:
+    for src, dest in bundle.DATA_DIRS:
+        assert src.is_dir(), src
+        assert (src / "methods.json").is_file()
+        assert (src / "icons" / "app.svg").is_file()
+        # paths.resources_dir() checks <erigolem_desktop>/_resources first
+        assert dest == "erigolem_desktop/_resources"
+
+
+def test_eth_account_word_lists_are_package_data() -> None:
+    spec = importlib.util.find_spec("eth_account")
+    assert spec is not None
+    assert spec.origin is not None
+    words = Path(spec.origin).parent / "hdaccount" / "wordlist" / "english.txt"
+    assert "eth_account" in bundle.DATA_PACKAGES
+    assert len(words.read_text(encoding="utf-8").split()) == 2048
+
+
+@pytest.mark.parametrize("dist", bundle.METADATA_OF)
+def test_metadata_distributions_are_installed(dist: str) -> None:
+    assert importlib.metadata.distribution(dist).version
+
+
+@pytest.mark.parametrize("name", bundle.HIDDEN_IMPORTS + bundle.ALL_SUBMODULES_OF)
+def test_hidden_imports_are_importable_modules(name: str) -> None:
+    assert importlib.util.find_spec(name) is not None, f"{name} is not importable"
+
+
+def _imported_names(root: Path) -> set[str]:
+    names: set[str] = set()
+    for path in root.rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Import):
+                names.update(alias.name for alias in node.names)
+            elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+                names.add(node.module)
+                names.update(f"{node.module}.{alias.name}" for alias in node.names)
+    return names
+
+
+def test_excluded_modules_are_not_imported_by_the_app() -> None:
+    used = _imported_names(REPO / "erigolem_desktop") | _imported_names(
+        REPO / "runtime" / "erigolem_runtime"
+    )
+    clash = {
+        name for name in used for ex in bundle.EXCLUDES if name == ex or name.startswith(ex + ".")
+    }
+    assert not clash, f"the bundle excludes modules the app imports: {sorted(clash)}"
+
+
+# ----------------------------------------------------------------- the .desktop file
+
+
+def _parse_desktop(text: str) -> dict[str, dict[str, str]]:
+    """A strict reader of the Desktop Entry format: groups, key=value, comments."""
+    groups: dict[str, dict[str, str]] = {}
+    current: dict[str, str] | None = None
+    for number, line in enumerate(text.splitlines(), 1):
+        if not line.strip() or line.startswith("#"):
+            continue
+        if line.startswith("[") and line.endswith("]"):
+            current = groups.setdefault(line[1:-1], {})
+            continue
+        if current is None or "=" not in line:
+            raise ValueError(f"line {number}: not a group header or key=value: {line!r}")
+        key, value = (part.strip() for part in line.split("=", 1))
+        if key in current:
+            raise ValueError(f"line {number}: duplicate key {key}")
+        current[key] = value
+    return groups
+
+
+def test_desktop_file_is_valid() -> None:
+    entry = _parse_desktop(DESKTOP.read_text(encoding="utf-8"))["Desktop Entry"]
+    assert entry["Type"] == "Application"
+    assert entry["Name"] == "Erigolem"
+    assert entry["Exec"].split()[0] == "erigolem"
+    assert entry["Icon"] == "erigolem"  # installed as erigolem.svg (AppImage, hicolor)
+    assert entry["Terminal"] in ("true", "false")
+    for key in ("Categories", "Keywords"):
+        assert entry[key].endswith(";"), f"{key} must end with ';'"
+    main_categories = {"AudioVideo", "Development", "Education", "Game", "Graphics"}
+    main_categories |= {"Network", "Office", "Science", "Settings", "System", "Utility"}
+    assert main_categories & set(entry["Categories"].split(";"))
+
+
+def test_desktop_parser_rejects_garbage() -> None:
+    with pytest.raises(ValueError, match="line 1"):
+        _parse_desktop("Name=before any group\n")
+    with pytest.raises(ValueError, match="duplicate"):
+        _parse_desktop("[Desktop Entry]\nName=a\nName=b\n")
+
+
+# ----------------------------------------------------------------- frozen dispatch
+
+
+def test_commands_unfrozen_use_this_python(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delattr(sys, "frozen", raising=False)
+    assert frozen.app_command() == [sys.executable, "-m", "erigolem_desktop"]
+    assert frozen.runtime_command() == [sys.executable, "-m", "erigolem_runtime"]
+
+
+def test_commands_frozen_use_the_bundle_binary(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(sys, "frozen", True, raising=False)
+    monkeypatch.setattr(sys, "executable", "/opt/erigolem/erigolem")
+    assert frozen.app_command() == ["/opt/erigolem/erigolem"]
+    assert frozen.runtime_command() == ["/opt/erigolem/erigolem", frozen.RUNTIME_ARG]
+    assert LocalBackend().runtime_command == ["/opt/erigolem/erigolem", "__runtime__"]
+    assert LocalBackend(runtime_command=["x"]).runtime_command == ["x"]
+
+
+def test_runtime_arg_runs_the_runtime_cli(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main([frozen.RUNTIME_ARG, "offer-template"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert "golem.usage.erigon.requests" in out["properties"]["golem.com.usage.vector"]
+
+
+def test_runtime_arg_with_bad_usage_fails_like_the_runtime(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    assert main([frozen.RUNTIME_ARG]) == 2  # no subcommand: the runtime's usage error
+    assert "missing subcommand" in capsys.readouterr().err
+
+
+def _python_env() -> dict[str, str]:
+    env = {**os.environ, "QT_QPA_PLATFORM": "offscreen"}
+    env.pop("PYTHON_KEYRING_BACKEND", None)
+    return env
+
+
+def test_smoke_option_paints_the_window_and_quits() -> None:
+    proc = subprocess.run(
+        [sys.executable, "-m", "erigolem_desktop", "--smoke"],
+        env=_python_env(),
+        capture_output=True,
+        text=True,
+        timeout=90,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    report = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert report["smoke"] == "ok"
+    assert report["size"][0] > 100
+    assert report["size"][1] > 100
+    assert report["title"] == "Erigolem"
