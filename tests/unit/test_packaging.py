@@ -134,6 +134,18 @@ def test_desktop_file_is_valid() -> None:
     assert main_categories & set(entry["Categories"].split(";"))
 
 
+def test_installer_recipes_point_at_the_bundle() -> None:
+    apprun = (REPO / "packaging" / "linux" / "AppRun").read_text(encoding="utf-8")
+    assert '"$HERE/usr/lib/erigolem/erigolem"' in apprun
+    assert os.access(REPO / "packaging" / "linux" / "AppRun", os.X_OK)
+    nsi = (REPO / "packaging" / "windows" / "erigolem.nsi").read_text(encoding="utf-8")
+    assert '!define BUNDLE "..\\..\\dist\\erigolem"' in nsi
+    assert 'WriteUninstaller "$INSTDIR\\Uninstall.exe"' in nsi
+    recipe = (REPO / "packaging" / "linux" / "build-appimage.sh").read_text(encoding="utf-8")
+    assert "resources/erigolem.desktop" in recipe
+    assert "resources/icons/app.svg" in recipe
+
+
 def test_desktop_parser_rejects_garbage() -> None:
     with pytest.raises(ValueError, match="line 1"):
         _parse_desktop("Name=before any group\n")
