@@ -39,6 +39,8 @@ import sys
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
+from erigolem_desktop.core.errors import HintedError
+
 EXIT_OK = 0
 EXIT_ERROR = 1
 EXIT_USAGE = 2
@@ -51,13 +53,11 @@ PASSPHRASE_ENV = "ERIGOLEM_PASSPHRASE"  # noqa: S105 - a variable name, not a se
 CommandFunc = Callable[[argparse.Namespace], int]
 
 
-class CliError(Exception):
+class CliError(HintedError):
     """A failure to report to the user: `message` says what happened, `hint` what to do."""
 
     def __init__(self, message: str, hint: str = "", exit_code: int = EXIT_ERROR) -> None:
-        super().__init__(message)
-        self.message = message
-        self.hint = hint
+        super().__init__(message, hint)
         self.exit_code = exit_code
 
 

@@ -38,6 +38,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from erigolem_desktop.core.backends.base import Backend, BackendError, NodeSpec
+from erigolem_desktop.core.errors import HintedError
 from erigolem_desktop.core.records import NodeRecord, NodeStore, new_node_id, utcnow
 from erigolem_desktop.core.states import NodeState, from_runtime_state
 
@@ -49,16 +50,10 @@ _QUEUE_SIZE = 1000
 _STATUS_FAILURES_BEFORE_FAILED = 3
 
 
-class ManagerError(Exception):
+class ManagerError(HintedError):
     """A request the manager cannot carry out (unknown id, wrong state): message + hint."""
 
-    def __init__(self, message: str, hint: str = "") -> None:
-        super().__init__(message)
-        self.hint = hint
-
-    def __str__(self) -> str:
-        base = super().__str__()
-        return f"{base} {self.hint}".strip() if self.hint else base
+    hint_in_str = True
 
 
 class SecretsLike(Protocol):

@@ -21,6 +21,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+from erigolem_desktop.core.errors import HintedError
 from erigolem_desktop.core.paths import data_dir
 from erigolem_desktop.core.states import NodeState
 
@@ -29,12 +30,8 @@ DB_NAME = "nodes.sqlite3"
 NODE_ID_RE = re.compile(r"[a-z0-9][a-z0-9-]{2,62}")  # = the runtime's instance id rule
 
 
-class StoreError(Exception):
+class StoreError(HintedError):
     """The node database cannot be used; the message says which file and what to do."""
-
-    def __init__(self, message: str, hint: str = "") -> None:
-        super().__init__(message)
-        self.hint = hint
 
 
 def new_node_id() -> str:

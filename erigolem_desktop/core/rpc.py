@@ -23,20 +23,16 @@ from typing import Any
 
 import aiohttp
 
+from erigolem_desktop.core.errors import HintedError
+
 LARGE_BODY_BYTES = 1 << 20  # parse bodies above this off the loop
 _PREVIEW_CHARS = 120
 
 
-class RpcError(Exception):
+class RpcError(HintedError):
     """A call could not be made or its answer not read: `str(exc)` says what, `hint` what to do."""
 
-    def __init__(self, message: str, hint: str = "") -> None:
-        super().__init__(message)
-        self.message = message
-        self.hint = hint
-
-    def __str__(self) -> str:
-        return f"{self.message} {self.hint}".strip() if self.hint else self.message
+    hint_in_str = True
 
 
 class RpcAuthError(RpcError):

@@ -17,6 +17,7 @@ from typing import Any
 
 from erigolem_runtime.fsutil import atomic_write
 
+from erigolem_desktop.core.errors import HintedError
 from erigolem_desktop.core.paths import data_dir
 
 log = logging.getLogger(__name__)
@@ -27,12 +28,8 @@ FILE_NAME = "settings.json"
 PAYMENT_NETWORKS = ("holesky", "sepolia", "polygon", "mainnet")
 
 
-class SettingsError(Exception):
+class SettingsError(HintedError):
     """A setting that cannot be used: the message names it, `hint` says what to enter."""
-
-    def __init__(self, message: str, hint: str = "") -> None:
-        super().__init__(message)
-        self.hint = hint
 
 
 @dataclass

@@ -2,19 +2,13 @@
 
 from __future__ import annotations
 
+from erigolem_desktop.core.errors import HintedError
 
-class WalletError(Exception):
+
+class WalletError(HintedError):
     """A wallet failure a user can act on. `exit_code` is what the CLI exits with."""
 
     exit_code = 1
-
-    def __init__(self, message: str, hint: str = "") -> None:
-        super().__init__(message)
-        self.message = message
-        self.hint = hint
-
-    def __str__(self) -> str:
-        return self.message
 
 
 class WrongPassphrase(WalletError):

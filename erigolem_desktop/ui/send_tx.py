@@ -12,6 +12,7 @@ import re
 from typing import TYPE_CHECKING, Any
 
 from erigolem_desktop.core import units
+from erigolem_desktop.core.errors import HintedError
 from erigolem_desktop.ui import style
 from erigolem_desktop.ui.ops import Op
 from erigolem_desktop.ui.qt import (
@@ -36,12 +37,8 @@ RECEIPT_TIMEOUT = 180.0
 DEFAULT_TIP = 10**9  # 1 gwei when the node has no eth_maxPriorityFeePerGas
 
 
-class TxError(Exception):
+class TxError(HintedError):
     """A transaction could not be built or followed; `hint` says what to do."""
-
-    def __init__(self, message: str, hint: str = "") -> None:
-        super().__init__(message)
-        self.hint = hint
 
 
 async def _call(client: JsonRpcClient, method: str, params: list[Any]) -> Any:

@@ -8,20 +8,16 @@ from datetime import timedelta
 from decimal import Decimal
 from typing import Any, ClassVar, Protocol
 
+from erigolem_desktop.core.errors import HintedError
+
 ProgressCallback = Callable[[str], None]
 """Receives human-readable phase messages while a node starts ("Negotiating with providers…")."""
 
 
-class BackendError(Exception):
-    """A failure a user can act on: `str(exc)` says what happened, `hint` what to do about it."""
+class BackendError(HintedError):
+    """A failure a user can act on: `str(exc)` says what happened and what to do about it."""
 
-    def __init__(self, message: str, hint: str = "") -> None:
-        super().__init__(message)
-        self.hint = hint
-
-    def __str__(self) -> str:
-        base = super().__str__()
-        return f"{base} {self.hint}".strip() if self.hint else base
+    hint_in_str = True
 
 
 @dataclass(frozen=True)
