@@ -44,9 +44,11 @@ class SupEnv(Env):
         super().__init__(tmp_path, anvil_bin, nginx_bin)
         self.frozen: list[int] = []
 
-    def freeze(self, pgid: int) -> None:
+    async def freeze(self, pgid: int) -> None:
+        """SIGSTOP the group and wait until its leader is really stopped (delivery is async)."""
         self.frozen.append(pgid)
         os.killpg(pgid, signal.SIGSTOP)
+        await wait_for(lambda: _proc_state(pgid) == "T", 5, f"{pgid} to stop")
 
     async def close(self) -> None:
         for pgid in self.frozen:
@@ -139,8 +141,7 @@ async def test_frozen_client_is_detected_and_restarted(env: SupEnv) -> None:
     old = svc.client_pid
     assert old is not None
     frozen_at = time.monotonic()
-    env.freeze(old)
-    assert _proc_state(old) == "T"
+    await env.freeze(old)
 
     # the watchdog kills it after ~1.5 s of silence; during the 1 s backoff status says why
     await wait_for(lambda: svc.restarts == 1, 15, "the watchdog to kill the frozen client")
@@ -151,7 +152,7 @@ async def test_frozen_client_is_detected_and_restarted(env: SupEnv) -> None:
     assert "the client stopped answering JSON-RPC for" in st["reason"]
     assert "; restarted (restart 1 of 3)" in st["reason"]
     assert st["restarts"] == st["restarts_recent"] == 1
-    assert 1.4 <= detected < 8, detected
+    assert 1.0 <= detected < 8, detected  # silence counts from the last answer, <= freeze
     await wait_for(lambda: _proc_state(old) is None, 5, "the frozen client to be gone")
 
     st = await wait_state(svc, "ready", 20)
@@ -173,7 +174,7 @@ async def test_frozen_client_is_left_alone_when_hang_detection_is_off(env: SupEn
     out = await svc.start([json.dumps(ANVIL)])
     pid = svc.client_pid
     assert pid is not None
-    env.freeze(pid)
+    await env.freeze(pid)
     await asyncio.sleep(2.0)
     assert svc.client_pid == pid
     assert svc.restarts == 0
@@ -191,7 +192,7 @@ async def test_stopped_client_is_killed_at_shutdown(env: SupEnv) -> None:
     await svc.start([json.dumps(ANVIL)])
     pid = svc.client_pid
     assert pid is not None
-    env.freeze(pid)
+    await env.freeze(pid)
     t0 = time.monotonic()
     await svc.shutdown()
     assert time.monotonic() - t0 < 4.0
