@@ -13,12 +13,11 @@ from typing import TYPE_CHECKING, Any
 
 from erigolem_desktop.core import units
 from erigolem_desktop.core.errors import HintedError
-from erigolem_desktop.ui import style
+from erigolem_desktop.ui import forms, style
 from erigolem_desktop.ui.ops import Op
 from erigolem_desktop.ui.qt import (
     QDialog,
     QFormLayout,
-    QHBoxLayout,
     QLabel,
     QLineEdit,
     QPlainTextEdit,
@@ -136,11 +135,7 @@ class SendTransactionDialog(QDialog):
         self.send_button.setProperty("role", "primary")
         self.send_button.setEnabled(False)
         self.close_button = QPushButton("&Close")
-        buttons = QHBoxLayout()
-        buttons.addWidget(self.close_button)
-        buttons.addStretch(1)
-        buttons.addWidget(self.review_button)
-        buttons.addWidget(self.send_button)
+        buttons = forms.button_row([self.close_button], [self.review_button, self.send_button])
         lay = QVBoxLayout(self)
         lay.setSpacing(style.SPACING * 2)
         lay.addLayout(form)

@@ -10,7 +10,7 @@ from dataclasses import replace
 
 from erigolem_desktop.core.paths import data_dir
 from erigolem_desktop.core.settings import PAYMENT_NETWORKS, Settings, SettingsError, SettingsStore
-from erigolem_desktop.ui import style
+from erigolem_desktop.ui import forms, style
 from erigolem_desktop.ui.qt import (
     QComboBox,
     QDesktopServices,
@@ -101,8 +101,7 @@ class SettingsDialog(QDialog):
             "", style.label("The theme follows your system's light or dark mode.", "muted")
         )
 
-        self.error = style.label("", "error", wrap=True)
-        self.error.hide()
+        self.error = forms.error_label()
         buttons = QDialogButtonBox(
             QDialogButtonBox.StandardButton.Save | QDialogButtonBox.StandardButton.Cancel
         )

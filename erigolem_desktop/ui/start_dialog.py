@@ -12,7 +12,7 @@ from datetime import timedelta
 from decimal import Decimal
 
 from erigolem_desktop.core.backends.base import NodeSpec
-from erigolem_desktop.ui import style
+from erigolem_desktop.ui import forms, style
 from erigolem_desktop.ui.qt import (
     QComboBox,
     QDialog,
@@ -82,8 +82,7 @@ class StartDialog(QDialog):
         self.hours.setSuffix(" h")
         self.hours.setValue(24)
         self.cost = style.label("", "muted", wrap=True)
-        self.error = style.label("", "error", wrap=True)
-        self.error.hide()
+        self.error = forms.error_label()
 
         form = QFormLayout()
         form.addRow("&Run on", self.backend_combo)

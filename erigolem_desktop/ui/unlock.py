@@ -12,15 +12,12 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from erigolem_desktop.ui import style
+from erigolem_desktop.ui import forms, style
 from erigolem_desktop.ui.ops import Op
 from erigolem_desktop.ui.qt import (
     QComboBox,
     QFormLayout,
-    QHBoxLayout,
-    QLineEdit,
     QPushButton,
-    QVBoxLayout,
     QWidget,
     Signal,
 )
@@ -38,42 +35,27 @@ class UnlockPage(QWidget):
     def __init__(self, wallet: Wallet, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.wallet = wallet
-        outer = QHBoxLayout(self)
-        outer.addStretch(1)
-        column = QWidget()
-        column.setMinimumWidth(420)
-        column.setMaximumWidth(520)
-        lay = QVBoxLayout(column)
-        lay.setSpacing(style.SPACING * 2)
-        lay.addStretch(1)
-        lay.addWidget(style.label("Unlock your wallet", "title"))
-        self.note = style.label(
-            "Your nodes keep running while the wallet is locked.", "subtitle", wrap=True
+        lay, self.note = forms.centered_column(
+            self,
+            "Unlock your wallet",
+            "Your nodes keep running while the wallet is locked.",
+            max_width=520,
+            weight=3,
         )
-        lay.addWidget(self.note)
         self.accounts = QComboBox()
-        self.passphrase = QLineEdit()
-        self.passphrase.setEchoMode(QLineEdit.EchoMode.Password)
-        self.passphrase.setPlaceholderText("passphrase")
+        self.passphrase = forms.secret_edit("passphrase")
         form = QFormLayout()
         form.addRow("&Account", self.accounts)
         form.addRow("&Passphrase", self.passphrase)
         lay.addLayout(form)
-        self.error = style.label("", "error", wrap=True)
-        self.error.hide()
+        self.error = forms.error_label()
         lay.addWidget(self.error)
         self.other = QPushButton("Add or import an account…")
         self.button = QPushButton("&Unlock")
         self.button.setProperty("role", "primary")
         self.button.setDefault(True)
-        row = QHBoxLayout()
-        row.addWidget(self.other)
-        row.addStretch(1)
-        row.addWidget(self.button)
-        lay.addLayout(row)
+        lay.addLayout(forms.button_row([self.other], [self.button]))
         lay.addStretch(2)
-        outer.addWidget(column, 3)
-        outer.addStretch(1)
         self.button.clicked.connect(self.unlock)
         self.passphrase.returnPressed.connect(self.unlock)
         self.other.clicked.connect(self.add_account.emit)
@@ -128,6 +110,6 @@ class UnlockPage(QWidget):
         self.unlocked.emit()
 
     def _failed(self, message: str, hint: str) -> None:
-        style.set_message(self.error, f"{message} {hint}".strip(), "error")
+        forms.show_failure(self.error, message, hint)
         self.passphrase.selectAll()
         self.passphrase.setFocus()

@@ -15,7 +15,7 @@ import secrets
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from erigolem_desktop.ui import style
+from erigolem_desktop.ui import forms, style
 from erigolem_desktop.ui.ops import Op
 from erigolem_desktop.ui.qt import (
     QCheckBox,
@@ -109,12 +109,8 @@ class PassphraseFields(QWidget):
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        self.first = QLineEdit()
-        self.first.setEchoMode(QLineEdit.EchoMode.Password)
-        self.first.setPlaceholderText(f"at least {MIN_LENGTH} characters; a few words work well")
-        self.second = QLineEdit()
-        self.second.setEchoMode(QLineEdit.EchoMode.Password)
-        self.second.setPlaceholderText("type it again")
+        self.first = forms.secret_edit(f"at least {MIN_LENGTH} characters; a few words work well")
+        self.second = forms.secret_edit("type it again")
         self.meter = QProgressBar()
         self.meter.setRange(0, 4)
         self.meter.setTextVisible(False)
@@ -157,19 +153,9 @@ class PassphraseFields(QWidget):
 
 
 def _page(title: str, subtitle: str) -> tuple[QWidget, QVBoxLayout]:
+    """One wizard page: a centred column under its title and subtitle."""
     page = QWidget()
-    outer = QHBoxLayout(page)
-    outer.addStretch(1)
-    column = QWidget()
-    column.setMaximumWidth(560)
-    column.setMinimumWidth(420)
-    lay = QVBoxLayout(column)
-    lay.setSpacing(style.SPACING * 2)
-    lay.addStretch(1)
-    lay.addWidget(style.label(title, "title"))
-    lay.addWidget(style.label(subtitle, "subtitle", wrap=True))
-    outer.addWidget(column, 4)
-    outer.addStretch(1)
+    lay, _subtitle = forms.centered_column(page, title, subtitle, max_width=560, weight=4)
     return page, lay
 
 
@@ -209,12 +195,9 @@ class WelcomePage(QStackedWidget):
         self.create_button.setProperty("role", "primary")
         self.import_button = QPushButton("&Import an existing wallet")
         self.cancel_button = QPushButton("Back to &unlock")
-        row = QHBoxLayout()
-        row.addWidget(self.create_button)
-        row.addWidget(self.import_button)
-        row.addStretch(1)
-        row.addWidget(self.cancel_button)
-        lay.addLayout(row)
+        lay.addLayout(
+            forms.button_row([self.create_button, self.import_button], [self.cancel_button])
+        )
         self.cancel_button.clicked.connect(self.cancelled.emit)
         lay.addStretch(2)
         self.create_button.clicked.connect(lambda: self._go(self.create_page))
@@ -236,18 +219,13 @@ class WelcomePage(QStackedWidget):
         lay.addLayout(form)
         self.create_pass = PassphraseFields()
         lay.addWidget(self.create_pass)
-        self.create_error = style.label("", "error", wrap=True)
-        self.create_error.hide()
+        self.create_error = forms.error_label()
         lay.addWidget(self.create_error)
         self.create_back = QPushButton("&Back")
         self.create_go = QPushButton("Create &wallet")
         self.create_go.setProperty("role", "primary")
         self.create_go.setDefault(True)
-        row = QHBoxLayout()
-        row.addWidget(self.create_back)
-        row.addStretch(1)
-        row.addWidget(self.create_go)
-        lay.addLayout(row)
+        lay.addLayout(forms.button_row([self.create_back], [self.create_go]))
         lay.addStretch(2)
         self.create_back.clicked.connect(lambda: self._go(self.intro))
         self.create_go.clicked.connect(self._create)
@@ -272,7 +250,7 @@ class WelcomePage(QStackedWidget):
         self._busy(self.create_go, True, "Encrypting the key… (a few seconds)")
         style.set_message(self.create_error, "Encrypting the key… (a few seconds)", "muted")
         Op.cpu(work, label="create wallet").success(self._created).failure(
-            lambda m, h: style.set_message(self.create_error, f"{m} {h}".strip(), "error")
+            lambda m, h: forms.show_failure(self.create_error, m, h)
         ).finally_(lambda: self._busy(self.create_go, False, "Create &wallet")).run()
 
     def _created(self, result: tuple[Any, str]) -> None:
@@ -305,10 +283,7 @@ class WelcomePage(QStackedWidget):
         self.mnemonic_next = QPushButton("&Next")
         self.mnemonic_next.setProperty("role", "primary")
         self.mnemonic_next.setEnabled(False)
-        row = QHBoxLayout()
-        row.addStretch(1)
-        row.addWidget(self.mnemonic_next)
-        lay.addLayout(row)
+        lay.addLayout(forms.button_row(right=[self.mnemonic_next]))
         lay.addStretch(2)
         self.written_check.toggled.connect(self.mnemonic_next.setEnabled)
         self.mnemonic_next.clicked.connect(self._start_quiz)
@@ -332,17 +307,12 @@ class WelcomePage(QStackedWidget):
         for i, edit in enumerate(self.quiz_edits):
             self.quiz_form.addRow(f"Word #{i + 1}", edit)
         lay.addLayout(self.quiz_form)
-        self.confirm_error = style.label("", "error", wrap=True)
-        self.confirm_error.hide()
+        self.confirm_error = forms.error_label()
         lay.addWidget(self.confirm_error)
         back = QPushButton("&Show the words again")
         self.confirm_go = QPushButton("&Done")
         self.confirm_go.setProperty("role", "primary")
-        row = QHBoxLayout()
-        row.addWidget(back)
-        row.addStretch(1)
-        row.addWidget(self.confirm_go)
-        lay.addLayout(row)
+        lay.addLayout(forms.button_row([back], [self.confirm_go]))
         lay.addStretch(2)
         back.clicked.connect(lambda: self._go(self.mnemonic_page))
         self.confirm_go.clicked.connect(self._confirm)
@@ -378,9 +348,7 @@ class WelcomePage(QStackedWidget):
         self.phrase_edit = QPlainTextEdit()
         self.phrase_edit.setPlaceholderText("twelve or twenty-four words separated by spaces")
         self.phrase_edit.setTabChangesFocus(True)
-        self.key_edit = QLineEdit()
-        self.key_edit.setEchoMode(QLineEdit.EchoMode.Password)
-        self.key_edit.setPlaceholderText("0x… (64 hex digits)")
+        self.key_edit = forms.secret_edit("0x… (64 hex digits)")
         key_tab = QWidget()
         QFormLayout(key_tab).addRow("Private &key", self.key_edit)
         ks_tab = QWidget()
@@ -393,8 +361,7 @@ class WelcomePage(QStackedWidget):
         ks_row.addWidget(self.keystore_path, 1)
         ks_row.addWidget(browse)
         ks_form.addRow("&File", ks_row)
-        self.keystore_password = QLineEdit()
-        self.keystore_password.setEchoMode(QLineEdit.EchoMode.Password)
+        self.keystore_password = forms.secret_edit()
         ks_form.addRow("File pass&word", self.keystore_password)
         self.import_tabs.addTab(self.phrase_edit, "Recovery phrase")
         self.import_tabs.addTab(key_tab, "Private key")
@@ -403,17 +370,12 @@ class WelcomePage(QStackedWidget):
         lay.addWidget(style.label("New passphrase for this computer", "heading"))
         self.import_pass = PassphraseFields()
         lay.addWidget(self.import_pass)
-        self.import_error = style.label("", "error", wrap=True)
-        self.import_error.hide()
+        self.import_error = forms.error_label()
         lay.addWidget(self.import_error)
         back = QPushButton("&Back")
         self.import_go = QPushButton("&Import")
         self.import_go.setProperty("role", "primary")
-        row = QHBoxLayout()
-        row.addWidget(back)
-        row.addStretch(1)
-        row.addWidget(self.import_go)
-        lay.addLayout(row)
+        lay.addLayout(forms.button_row([back], [self.import_go]))
         lay.addStretch(2)
         back.clicked.connect(lambda: self._go(self.intro))
         self.import_go.clicked.connect(self._import)
@@ -468,7 +430,7 @@ class WelcomePage(QStackedWidget):
         style.set_message(self.import_error, "Encrypting the key… (a few seconds)", "muted")
         self._busy(self.import_go, True, "Importing…")
         Op.cpu(work, label="import wallet").success(self._imported).failure(
-            lambda m, h: style.set_message(self.import_error, f"{m} {h}".strip(), "error")
+            lambda m, h: forms.show_failure(self.import_error, m, h)
         ).finally_(lambda: self._busy(self.import_go, False, "&Import")).run()
 
     def _imported(self, _account: Any) -> None:

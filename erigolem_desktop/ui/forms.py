@@ -1,0 +1,68 @@
+"""Small form pieces the wallet pages and dialogs share: column, error line, buttons, secrets.
+
+So the unlock page, the first-run wizard's pages and the dialogs lay out and report errors the
+same way without each building it again.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from erigolem_desktop.ui import style
+from erigolem_desktop.ui.qt import QHBoxLayout, QLabel, QLineEdit, QVBoxLayout, QWidget
+
+
+def centered_column(
+    host: QWidget, title: str, subtitle: str, *, max_width: int, weight: int
+) -> tuple[QVBoxLayout, QLabel]:
+    """Lay `host` out as one centred column under a title and subtitle; (column layout, subtitle).
+
+    The column is 420..`max_width` px wide and takes `weight` parts of the width against one
+    part of margin on each side; its layout starts with a stretch, then the two labels.
+    """
+    outer = QHBoxLayout(host)
+    outer.addStretch(1)
+    column = QWidget()
+    column.setMinimumWidth(420)
+    column.setMaximumWidth(max_width)
+    lay = QVBoxLayout(column)
+    lay.setSpacing(style.SPACING * 2)
+    lay.addStretch(1)
+    lay.addWidget(style.label(title, "title"))
+    sub = style.label(subtitle, "subtitle", wrap=True)
+    lay.addWidget(sub)
+    outer.addWidget(column, weight)
+    outer.addStretch(1)
+    return lay, sub
+
+
+def error_label() -> QLabel:
+    """A word-wrapped error line, hidden until `style.set_message` gives it text."""
+    lab = style.label("", "error", wrap=True)
+    lab.hide()
+    return lab
+
+
+def show_failure(lab: QLabel, message: str, hint: str) -> None:
+    """Show an operation's failure (what happened, what to do) on one error line."""
+    style.set_message(lab, f"{message} {hint}".strip(), "error")
+
+
+def secret_edit(placeholder: str = "") -> QLineEdit:
+    """A line edit that masks what is typed (passphrases, private keys, passwords)."""
+    edit = QLineEdit()
+    edit.setEchoMode(QLineEdit.EchoMode.Password)
+    if placeholder:
+        edit.setPlaceholderText(placeholder)
+    return edit
+
+
+def button_row(left: Sequence[QWidget] = (), right: Sequence[QWidget] = ()) -> QHBoxLayout:
+    """A row of buttons: `left` ones, a stretch, then `right` ones (the primary action last)."""
+    row = QHBoxLayout()
+    for widget in left:
+        row.addWidget(widget)
+    row.addStretch(1)
+    for widget in right:
+        row.addWidget(widget)
+    return row
