@@ -31,12 +31,13 @@ from a prompt, the `ERIGOLEM_PASSPHRASE` environment variable, or a file (`-` = 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import functools
 import getpass
 import json
 import os
 import sys
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
 from erigolem_desktop.core.errors import HintedError
@@ -211,6 +212,38 @@ def print_error(
         if hint:
             sys.stderr.write(f"  {hint}\n")
     sys.stderr.flush()
+
+
+# --- signals -------------------------------------------------------------------------------
+
+STOP_SIGNALS = ("SIGINT", "SIGTERM", "SIGHUP")
+"""The signals that ask a serving command (`node start`, `serve`) to stop cleanly."""
+
+
+@contextlib.contextmanager
+def signal_handlers(handlers: Mapping[str, Callable[[], object]]) -> Iterator[None]:
+    """Run the event loop's handlers for the named signals (those this platform has) meanwhile.
+
+    Must be entered with a running loop; the handlers are removed again on exit.
+    """
+    import asyncio
+    import signal
+
+    loop = asyncio.get_running_loop()
+    installed: list[int] = []
+    for name, handler in handlers.items():
+        sig = getattr(signal, name, None)
+        if sig is None:
+            continue
+        with contextlib.suppress(NotImplementedError, RuntimeError):
+            loop.add_signal_handler(sig, handler)
+            installed.append(sig)
+    try:
+        yield
+    finally:
+        for sig in installed:
+            with contextlib.suppress(Exception):
+                loop.remove_signal_handler(sig)
 
 
 # --- errors --------------------------------------------------------------------------------

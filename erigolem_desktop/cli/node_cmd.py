@@ -138,11 +138,6 @@ async def _serve(args: argparse.Namespace) -> int:
     json_mode = common.json_mode(args)
     loop = asyncio.get_running_loop()
     stop_requested = asyncio.Event()
-    installed: list[int] = []
-
-    def on_signal() -> None:
-        stop_requested.set()
-
     rotate_tasks: set[asyncio.Task[Any]] = set()
 
     def on_rotate() -> None:
@@ -152,80 +147,70 @@ async def _serve(args: argparse.Namespace) -> int:
                 rotate_tasks.add(task)
                 task.add_done_callback(rotate_tasks.discard)
 
-    for name in ("SIGINT", "SIGTERM", "SIGHUP"):
-        sig = getattr(signal, name, None)
-        if sig is not None:
-            with contextlib.suppress(NotImplementedError, RuntimeError):
-                loop.add_signal_handler(sig, on_signal)
-                installed.append(sig)
-    if hasattr(signal, "SIGUSR1"):
-        with contextlib.suppress(NotImplementedError, RuntimeError):
-            loop.add_signal_handler(signal.SIGUSR1, on_rotate)
-            installed.append(signal.SIGUSR1)
-
-    queue = mgr.subscribe()
-    code = common.EXIT_OK
-    try:
-        await mgr.recover()
-        chain = args.chain
-        spec = NodeSpec(
-            chain=chain, client=args.client or default_client(chain), name=args.name or ""
-        )
-        rec = await mgr.start(spec, backend=backend, owner=args.owner)
-        if not args.wait:
-            common.emit(args, {"node": rec.to_json()}, text=f"Node {rec.id} is starting.")
-        elif not json_mode:
-            common.note(f"Starting node {rec.id} ({spec.chain}, {spec.client})…")
-        announced = False
-        while True:
-            if not announced and rec.state in (NodeState.READY, NodeState.SYNCING):
-                announced = True
-                if args.wait:
-                    payload = {"node": rec.to_json(), "credentials": _credentials(mgr, rec)}
-                    common.emit(args, payload, text=_ready_text(mgr, rec))
-                if args.detached_child:
-                    _detach_stdout()
-                elif not json_mode:
-                    common.note("Serving the node. Press Ctrl+C to stop it.")
-            if rec.state is NodeState.FAILED:
-                common.print_error(args, f"Node {rec.id} failed: {rec.reason or 'no reason given'}")
-                code = common.EXIT_ERROR
-                break
-            if rec.state is NodeState.STOPPED:
-                break
-            getter = asyncio.ensure_future(queue.get())
-            stopper = asyncio.ensure_future(stop_requested.wait())
-            done, _ = await asyncio.wait({getter, stopper}, return_when=asyncio.FIRST_COMPLETED)
-            for fut in (getter, stopper):
-                if fut not in done:
-                    fut.cancel()
-            if stopper in done:
-                if not announced:
-                    code = common.EXIT_INTERRUPTED
-                if not json_mode and not args.detached_child:
-                    common.note(f"Stopping node {rec.id}…")
-                await mgr.stop(rec.id)
-                rec = mgr.resolve(rec.id)
-                break
-            event = getter.result()
-            if event.node_id != rec.id:
-                continue
-            rec = event.record
-            if event.kind is EventKind.PROGRESS and not json_mode and not announced:
-                common.note(f"  {rec.progress}")
-            elif event.kind is EventKind.STATE and announced and not json_mode:
-                common.note(
-                    f"Node {rec.id} is {rec.state.value}"
-                    + (f": {rec.reason}" if rec.reason else "")
-                )
-        if not json_mode and rec.state is NodeState.STOPPED and not args.detached_child:
-            common.note(f"Node {rec.id} stopped.")
-    finally:
-        mgr.unsubscribe(queue)
-        await mgr.close()
-        for sig in installed:
-            with contextlib.suppress(Exception):
-                loop.remove_signal_handler(sig)
+    handlers = dict.fromkeys(common.STOP_SIGNALS, stop_requested.set)
+    with common.signal_handlers({**handlers, "SIGUSR1": on_rotate}):
+        queue = mgr.subscribe()
+        code = common.EXIT_OK
+        try:
+            await mgr.recover()
+            chain = args.chain
+            spec = NodeSpec(
+                chain=chain, client=args.client or default_client(chain), name=args.name or ""
+            )
+            rec = await mgr.start(spec, backend=backend, owner=args.owner)
+            if not args.wait:
+                common.emit(args, {"node": rec.to_json()}, text=f"Node {rec.id} is starting.")
+            elif not json_mode:
+                common.note(f"Starting node {rec.id} ({spec.chain}, {spec.client})…")
+            announced = False
+            while True:
+                if not announced and rec.state in (NodeState.READY, NodeState.SYNCING):
+                    announced = True
+                    if args.wait:
+                        payload = {"node": rec.to_json(), "credentials": _credentials(mgr, rec)}
+                        common.emit(args, payload, text=_ready_text(mgr, rec))
+                    if args.detached_child:
+                        _detach_stdout()
+                    elif not json_mode:
+                        common.note("Serving the node. Press Ctrl+C to stop it.")
+                if rec.state is NodeState.FAILED:
+                    common.print_error(
+                        args, f"Node {rec.id} failed: {rec.reason or 'no reason given'}"
+                    )
+                    code = common.EXIT_ERROR
+                    break
+                if rec.state is NodeState.STOPPED:
+                    break
+                getter = asyncio.ensure_future(queue.get())
+                stopper = asyncio.ensure_future(stop_requested.wait())
+                done, _ = await asyncio.wait({getter, stopper}, return_when=asyncio.FIRST_COMPLETED)
+                for fut in (getter, stopper):
+                    if fut not in done:
+                        fut.cancel()
+                if stopper in done:
+                    if not announced:
+                        code = common.EXIT_INTERRUPTED
+                    if not json_mode and not args.detached_child:
+                        common.note(f"Stopping node {rec.id}…")
+                    await mgr.stop(rec.id)
+                    rec = mgr.resolve(rec.id)
+                    break
+                event = getter.result()
+                if event.node_id != rec.id:
+                    continue
+                rec = event.record
+                if event.kind is EventKind.PROGRESS and not json_mode and not announced:
+                    common.note(f"  {rec.progress}")
+                elif event.kind is EventKind.STATE and announced and not json_mode:
+                    common.note(
+                        f"Node {rec.id} is {rec.state.value}"
+                        + (f": {rec.reason}" if rec.reason else "")
+                    )
+            if not json_mode and rec.state is NodeState.STOPPED and not args.detached_child:
+                common.note(f"Node {rec.id} stopped.")
+        finally:
+            mgr.unsubscribe(queue)
+            await mgr.close()
     return code
 
 
@@ -573,32 +558,35 @@ def register(subparsers: Any) -> None:
 
     p = verbs.add_parser("list", help="list running nodes (--all: also stopped ones)")
     p.add_argument("--all", action="store_true", help="include stopped and failed nodes")
-    common.add_json_option(p)
-    p.set_defaults(func=common.handle_errors(_with_manager(_list)))
+    _manager_verb(p, _list)
 
     p = verbs.add_parser("status", help="a node's details and whether its endpoint answers")
     p.add_argument("node", metavar="ID", help="node id (a unique prefix is enough)")
     p.add_argument("--no-check", action="store_true", help="do not call the endpoint")
-    common.add_json_option(p)
-    p.set_defaults(func=common.handle_errors(_with_manager(_status)))
+    _manager_verb(p, _status)
 
     p = verbs.add_parser("stop", help="stop a node (asks the process that runs it)")
     p.add_argument("node", metavar="ID")
-    common.add_json_option(p)
-    p.set_defaults(func=common.handle_errors(_with_manager(_stop)))
+    _manager_verb(p, _stop)
 
     p = verbs.add_parser("logs", help="the last lines of the node client's log")
     p.add_argument("node", metavar="ID")
     p.add_argument("lines", metavar="N", type=int, nargs="?", default=100, help="default 100")
-    common.add_json_option(p)
-    p.set_defaults(func=common.handle_errors(_with_manager(_logs)))
+    _manager_verb(p, _logs)
 
     p = verbs.add_parser("rotate", help="new password for a node; the old one stops working")
     p.add_argument("node", metavar="ID")
-    common.add_json_option(p)
-    p.set_defaults(func=common.handle_errors(_with_manager(_rotate)))
+    _manager_verb(p, _rotate)
 
     p = verbs.add_parser("credentials", help="print a node's URL, user and password")
     p.add_argument("node", metavar="ID")
-    common.add_json_option(p)
-    p.set_defaults(func=common.handle_errors(_with_manager(_creds)))
+    _manager_verb(p, _creds)
+
+
+def _manager_verb(
+    parser: argparse.ArgumentParser,
+    func: Callable[[NodeManager, argparse.Namespace], Coroutine[Any, Any, int]],
+) -> None:
+    """Finish a verb that works through the manager: `--json`, then run `func` with errors handled."""
+    common.add_json_option(parser)
+    parser.set_defaults(func=common.handle_errors(_with_manager(func)))

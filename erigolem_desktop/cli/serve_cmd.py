@@ -9,11 +9,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import ipaddress
 import json
 import os
-import signal
 import socket
 import sys
 from datetime import timedelta
@@ -173,64 +171,55 @@ async def _serve(args: argparse.Namespace) -> int:
             "Set YAGNA_APPKEY or save the app key in the desktop app's settings.",
         )
     default_backend = args.backend or ("golem" if "golem" in manager.backends else "local")
-    loop = asyncio.get_running_loop()
     stop = asyncio.Event()
-    installed: list[int] = []
-    for sig in (signal.SIGINT, signal.SIGTERM, getattr(signal, "SIGHUP", None)):
-        if sig is not None:
-            with contextlib.suppress(NotImplementedError, RuntimeError):
-                loop.add_signal_handler(sig, stop.set)
-                installed.append(sig)
-    runner: web.AppRunner | None = None
-    try:
-        await manager.recover()
-        sock = _listen(args.host, args.port)  # bound first: --port 0 picks any free port
-        port = int(sock.getsockname()[1])
-        domains = list(args.domain) or default_domains(args.host, port)
-        app = create_app(
-            manager,
-            domains=domains,
-            allow_origins=args.allow_origin,
-            options=ServerOptions(
-                auth_error_status=401 if args.auth_401 else 400,
-                default_backend=default_backend,
-                max_active_per_wallet=args.max_nodes,
-            ),
-            message_ttl=timedelta(minutes=args.session_minutes),
-            close_manager=False,
-        )
-        runner = web.AppRunner(app, handle_signals=False, access_log=None)
-        await runner.setup()
-        await web.SockSite(runner, sock).start()
-        host = f"[{args.host}]" if ":" in args.host else args.host
-        url = f"http://{host}:{port}"
-        backends = sorted(manager.backends)
-        info = {
-            "url": url,
-            "domains": domains,
-            "backends": backends,
-            "default_backend": default_backend,
-            "pid": _pid(),
-        }
-        if common.json_mode(args):
-            sys.stdout.write(json.dumps(info) + "\n")
-            sys.stdout.flush()
-        else:
-            common.note(
-                f"Serving the Erigolem REST API on {url} (SIWE domain {domains[0]}; backends: "
-                f"{', '.join(backends)}). Press Ctrl+C to stop; nodes started here are "
-                "stopped then."
+    with common.signal_handlers(dict.fromkeys(common.STOP_SIGNALS, stop.set)):
+        runner: web.AppRunner | None = None
+        try:
+            await manager.recover()
+            sock = _listen(args.host, args.port)  # bound first: --port 0 picks any free port
+            port = int(sock.getsockname()[1])
+            domains = list(args.domain) or default_domains(args.host, port)
+            app = create_app(
+                manager,
+                domains=domains,
+                allow_origins=args.allow_origin,
+                options=ServerOptions(
+                    auth_error_status=401 if args.auth_401 else 400,
+                    default_backend=default_backend,
+                    max_active_per_wallet=args.max_nodes,
+                ),
+                message_ttl=timedelta(minutes=args.session_minutes),
+                close_manager=False,
             )
-        await stop.wait()
-        common.note("Stopping: closing the API and stopping the nodes started here…")
-        return common.EXIT_OK
-    finally:
-        if runner is not None:
-            await runner.cleanup()
-        await manager.close()
-        for sig in installed:
-            with contextlib.suppress(Exception):
-                loop.remove_signal_handler(sig)
+            runner = web.AppRunner(app, handle_signals=False, access_log=None)
+            await runner.setup()
+            await web.SockSite(runner, sock).start()
+            host = f"[{args.host}]" if ":" in args.host else args.host
+            url = f"http://{host}:{port}"
+            backends = sorted(manager.backends)
+            info = {
+                "url": url,
+                "domains": domains,
+                "backends": backends,
+                "default_backend": default_backend,
+                "pid": _pid(),
+            }
+            if common.json_mode(args):
+                sys.stdout.write(json.dumps(info) + "\n")
+                sys.stdout.flush()
+            else:
+                common.note(
+                    f"Serving the Erigolem REST API on {url} (SIWE domain {domains[0]}; backends: "
+                    f"{', '.join(backends)}). Press Ctrl+C to stop; nodes started here are "
+                    "stopped then."
+                )
+            await stop.wait()
+            common.note("Stopping: closing the API and stopping the nodes started here…")
+            return common.EXIT_OK
+        finally:
+            if runner is not None:
+                await runner.cleanup()
+            await manager.close()
 
 
 def _listen(host: str, port: int) -> socket.socket:
