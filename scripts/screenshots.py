@@ -49,6 +49,7 @@ def _setup_env() -> Path:
     os.environ["ERIGOLEM_HOME"] = str(home)
     os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
     os.environ["ERIGOLEM_WALLET_SCRYPT_N"] = "4096"
+    os.environ["ERIGOLEM_WALLET_INSECURE_TEST_KDF"] = "1"  # else the cheap N is refused
     sys.path.insert(0, str(REPO))
     import keyring
     from keyring.backend import KeyringBackend

@@ -1,9 +1,10 @@
-"""`erigolem wallet …`: create, import, list, use, export, remove, sign, sign-siwe, verify.
+"""`erigolem wallet …`: create, import, list, use, export, passwd, remove, sign, sign-siwe, verify.
 
 Secrets never come as plain argv values (argv is visible to every user in `ps`): keys, recovery
 phrases and keystore files are read from files (`-` = stdin); the wallet passphrase from a
 prompt, `$ERIGOLEM_PASSPHRASE` or `--passphrase-file`; a keystore file's own password from a
-prompt, `$ERIGOLEM_KEYSTORE_PASSWORD` or `--keystore-password-file`.
+prompt, `$ERIGOLEM_KEYSTORE_PASSWORD` or `--keystore-password-file`; `passwd`'s new passphrase
+from a prompt (asked twice), `$ERIGOLEM_NEW_PASSPHRASE` or `--new-passphrase-file`.
 
 Exit codes: 0 ok, 1 error, 2 usage, 3 wrong passphrase, 4 keyring unavailable (cli/common.py).
 """
@@ -19,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 from erigolem_desktop.cli import common
 
 KEYSTORE_PASSWORD_ENV = "ERIGOLEM_KEYSTORE_PASSWORD"  # noqa: S105 - a variable name
+NEW_PASSPHRASE_ENV = "ERIGOLEM_NEW_PASSPHRASE"  # noqa: S105 - a variable name
 
 if TYPE_CHECKING:  # typing only; importing the wallet pulls in eth-account (~0.5 s)
     from erigolem_desktop.core.wallet import AccountInfo, Wallet
@@ -136,6 +138,31 @@ def _export(args: argparse.Namespace) -> int:
         args,
         {"address": address, "file": str(out)},
         text=f"Keystore of {address} written to {out} (encrypted with the wallet passphrase).",
+    )
+    return common.EXIT_OK
+
+
+def _passwd(args: argparse.Namespace) -> int:
+    if {args.passphrase_file, args.new_passphrase_file} == {"-"}:  # both from stdin
+        raise common.UsageError(
+            "The old and the new passphrase cannot both come from stdin.",
+            "Put one of them into a file, or use a variable or the prompt for it.",
+        )
+    wallet = _wallet()
+    address = wallet.get(args.address).address
+    old = common.read_passphrase(args, prompt=f"Current passphrase for {address}: ")
+    new = common.read_passphrase(
+        argparse.Namespace(passphrase_file=args.new_passphrase_file),
+        prompt="New passphrase: ",
+        confirm=True,
+        env_var=NEW_PASSPHRASE_ENV,
+    )
+    if new == old:
+        raise common.UsageError("The new passphrase is the old one.", "Choose a different one.")
+    wallet.change_passphrase(address, old, new)
+    common.note("Exported keystore backups still open with the old passphrase.")
+    common.emit(
+        args, {"address": address, "changed": True}, text=f"Passphrase of {address} changed."
     )
     return common.EXIT_OK
 
@@ -307,6 +334,15 @@ def register(subparsers: Any) -> None:
     p.add_argument("address", metavar="ADDRESS")
     p.add_argument("--out", metavar="FILE", help="write to FILE (mode 0600) instead of stdout")
     p.add_argument("--force", action="store_true", help="overwrite FILE")
+
+    p = _parser(sub, "passwd", "change the passphrase of an account", _passwd, True)
+    p.add_argument("address", metavar="ADDRESS")
+    p.add_argument(
+        "--new-passphrase-file",
+        metavar="FILE",
+        help=f"the new passphrase from FILE ('-' = stdin); else ${NEW_PASSPHRASE_ENV}; "
+        "else a prompt (asked twice)",
+    )
 
     p = _parser(sub, "remove", "delete an account's key from this computer", _remove)
     p.add_argument("address", metavar="ADDRESS")

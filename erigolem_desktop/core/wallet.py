@@ -8,18 +8,39 @@
   itself after `auto_lock_seconds` without use (checked lazily on every call; `seconds_until_lock()`
   tells a GUI when to schedule its own check; `touch()` counts as use). Python cannot wipe memory
   for sure, so "dropped" means no reference is kept; the key never reaches a log, a repr or disk.
-- CPU-heavy calls (create, import, unlock, export: scrypt) are synchronous; GUI callers run them
-  in an executor.
+- CPU-heavy calls (create, import, unlock, export, change_passphrase: scrypt) are synchronous;
+  GUI callers run them in an executor.
+
+Several processes (the app, `erigolem wallet …`) may change the wallet at once. Every change is
+a read-modify-write of `wallet.json` under an inter-process lock (`wallet.lock` beside it:
+flock on POSIX, msvcrt on Windows), re-reading the file once the lock is held; readers need no
+lock since writes are atomic.
+
+Steps that touch both the keyring and the account list are made crash-safe by writing the
+intent first: an entry is saved with `"pending": "add" | "remove" | "passwd"`, then the keyring
+is changed, then the entry is completed, all under the lock. A pending entry found later (at
+`open()` or at the start of any change, when no other process can be mid-step) is a crash's
+leftover and is settled: an add whose keystore is in the keyring is completed, one whose
+keystore is missing or torn is dropped; a remove is finished; a passphrase change keeps the
+main keystore if it is readable, else restores the new one from its staged copy. So the keyring
+(which cannot be listed) never keeps a key the account list does not know about.
+
+Key-derivation cost: new keystores use scrypt n = 2**18 (`DEFAULT_SCRYPT_N`).
+`ERIGOLEM_WALLET_SCRYPT_N` may raise it. A value below the shipped cost (test suites: n = 4096,
+milliseconds instead of ~1 s) is honoured only when `ERIGOLEM_WALLET_INSECURE_TEST_KDF=1` is set
+too; alone it is refused with an error, so a stray variable can never weaken a user's new keys.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
 import re
+import sys
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -34,6 +55,7 @@ from erigolem_desktop.core.keystore_vault import (
     KeyringVault,
     decrypt_keystore,
     encrypt_key,
+    parse_keystore,
 )
 from erigolem_desktop.core.paths import data_dir as default_data_dir
 from erigolem_desktop.core.siwe import SiweMessage
@@ -61,7 +83,11 @@ log = logging.getLogger(__name__)
 
 METADATA_FILE = "wallet.json"
 DEFAULT_AUTO_LOCK_SECONDS = 900.0
-SCRYPT_N_ENV = "ERIGOLEM_WALLET_SCRYPT_N"  # tests and slow machines: a cheaper KDF for new keys
+LOCK_FILE = "wallet.lock"
+LOCK_TIMEOUT_SECONDS = 30.0
+SCRYPT_N_ENV = "ERIGOLEM_WALLET_SCRYPT_N"  # a higher KDF cost for new keys
+INSECURE_KDF_ENV = "ERIGOLEM_WALLET_INSECURE_TEST_KDF"  # =1: tests may lower it (module doc)
+STAGED_SUFFIX = "#staged"  # keyring username of a new keystore while the passphrase changes
 _MIN_SCRYPT_N = 2**12
 _ADDRESS_RE = re.compile(r"^(0x)?[0-9a-fA-F]{40}$")
 _KEY_RE = re.compile(r"^(0x)?[0-9a-fA-F]{64}$")
@@ -119,7 +145,72 @@ def _scrypt_n_from_env() -> int:
             f"{SCRYPT_N_ENV}={raw} is not a power of two >= {_MIN_SCRYPT_N}.",
             f"Unset it to use the default ({DEFAULT_SCRYPT_N}).",
         )
+    if n < DEFAULT_SCRYPT_N:
+        if os.environ.get(INSECURE_KDF_ENV) != "1":
+            raise WalletError(
+                f"{SCRYPT_N_ENV}={raw} is below the shipped key-derivation cost "
+                f"({DEFAULT_SCRYPT_N}): new keys would be much cheaper to brute-force.",
+                f"Unset {SCRYPT_N_ENV} (only values >= {DEFAULT_SCRYPT_N} are accepted). Test "
+                f"suites that want a cheap KDF also set {INSECURE_KDF_ENV}=1.",
+            )
+        log.info("wallet: TEST MODE, new keys use the cheap scrypt n=%d", n)
     return n
+
+
+if sys.platform == "win32":
+    import msvcrt
+
+    def _try_lock(fd: int) -> bool:
+        try:
+            msvcrt.locking(fd, msvcrt.LK_NBLCK, 1)
+        except OSError:
+            return False
+        return True
+
+    def _unlock(fd: int) -> None:
+        with contextlib.suppress(OSError):
+            msvcrt.locking(fd, msvcrt.LK_UNLCK, 1)
+
+else:
+    import fcntl
+
+    def _try_lock(fd: int) -> bool:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return False
+        return True
+
+    def _unlock(fd: int) -> None:
+        fcntl.flock(fd, fcntl.LOCK_UN)
+
+
+@contextlib.contextmanager
+def file_lock(path: Path, timeout: float = LOCK_TIMEOUT_SECONDS) -> Iterator[None]:
+    """Hold an exclusive inter-process lock on `path` (created 0600) for the `with` block.
+
+    Polls (no blocking call has a timeout on every platform); after `timeout` seconds raises
+    WalletError naming the lock file. A crashed holder releases it (the OS closes its file).
+    """
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        deadline = time.monotonic() + timeout
+        delay = 0.001
+        while not _try_lock(fd):
+            if time.monotonic() >= deadline:
+                raise WalletError(
+                    f"Another Erigolem program has been changing the wallet for over "
+                    f"{timeout:.0f} s (lock file {path}).",
+                    "Wait for it to finish or close it, then try again.",
+                )
+            time.sleep(delay)
+            delay = min(delay * 2, 0.02)
+        try:
+            yield
+        finally:
+            _unlock(fd)
+    finally:
+        os.close(fd)
 
 
 def _check_passphrase(passphrase: str) -> None:
@@ -129,6 +220,41 @@ def _check_passphrase(passphrase: str) -> None:
 
 def _now_iso() -> str:
     return datetime.now(UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z")
+
+
+def _listed(data: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """The entries that are accounts (not being added or removed)."""
+    return [e for e in data["accounts"] if e.get("pending") not in ("add", "remove")]
+
+
+def _entry(data: Mapping[str, Any], address: str) -> dict[str, Any]:
+    """The listed entry of checksummed `address`; UnknownAccount when there is none."""
+    for entry in _listed(data):
+        if entry["address"] == address:
+            return entry
+    raise UnknownAccount(address)
+
+
+def _fix_active(data: dict[str, Any]) -> None:
+    """Point `active` at a listed account (the first one) when it names none."""
+    listed = [e["address"] for e in _listed(data)]
+    if data.get("active") not in listed:
+        data["active"] = listed[0] if listed else None
+
+
+def _refuse_duplicate(data: Mapping[str, Any], address: str) -> None:
+    if any(e["address"] == address for e in _listed(data)):
+        raise WalletError(
+            f"The account {address} is already in this wallet.",
+            "Use it as it is, or remove it first to import it again.",
+        )
+
+
+def _check_keystore_address(json_text: str, address: str) -> None:
+    """KeystoreCorrupt unless `json_text` is a keystore v3 naming `address` (when it names one)."""
+    named = str(parse_keystore(json_text).get("address", address)).lower().removeprefix("0x")
+    if named != address.lower().removeprefix("0x"):
+        raise KeystoreCorrupt(f"The stored keystore is not that of {address}.")
 
 
 class Wallet:
@@ -145,6 +271,7 @@ class Wallet:
     ) -> None:
         self.data_dir = data_dir
         self.metadata_path = data_dir / METADATA_FILE
+        self.lock_path = data_dir / LOCK_FILE
         self.scrypt_n = scrypt_n
         self.vault = vault or KeyringVault()
         self.auto_lock_seconds = auto_lock_seconds  # None or 0: never auto-lock
@@ -174,7 +301,10 @@ class Wallet:
             scrypt_n=scrypt_n if scrypt_n is not None else _scrypt_n_from_env(),
             auto_lock_seconds=auto_lock_seconds,
         )
-        wallet._load()  # a damaged metadata file is reported now, not at the first click
+        data = wallet._load()  # a damaged metadata file is reported now, not at the first click
+        if any("pending" in e for e in data["accounts"]):
+            with wallet._transaction():  # settles a crash's leftovers (module doc)
+                pass
         return wallet
 
     # --- metadata --------------------------------------------------------------------------
@@ -200,6 +330,63 @@ class Wallet:
     def _save(self, data: Mapping[str, Any]) -> None:
         atomic_write_text(self.metadata_path, json.dumps(data, indent=2) + "\n")
 
+    @contextlib.contextmanager
+    def _transaction(self) -> Iterator[dict[str, Any]]:
+        """The account list under the inter-process lock: re-read, crash leftovers settled.
+
+        Callers change the yielded dict and `_save` it (once per step of a multi-step change).
+        """
+        with file_lock(self.lock_path):
+            data = self._load()
+            pending = [e for e in data["accounts"] if "pending" in e]
+            for entry in pending:  # under the lock nobody is mid-step: these are a crash's
+                self._settle(data, entry)
+            if pending:
+                self._save(data)
+            yield data
+
+    def _settle(self, data: dict[str, Any], entry: dict[str, Any]) -> None:
+        """Finish or undo the step `entry` was in when its process died (module doc)."""
+        address = str(entry["address"])
+        step = entry.pop("pending")
+        if step == "add":
+            try:
+                stored = self.vault.get(address)
+                if stored is not None:
+                    _check_keystore_address(stored, address)
+            except KeystoreCorrupt:
+                stored = None
+            if stored is None:
+                self.vault.delete(address)
+                data["accounts"].remove(entry)
+                log.warning(
+                    "wallet: dropped %s, its add was cut off before the key was stored", address
+                )
+            else:
+                data["active"] = data.get("active") or address
+                log.warning(
+                    "wallet: completed the add of %s, cut off after the key was stored", address
+                )
+        elif step == "remove":
+            self.vault.delete(address)
+            data["accounts"].remove(entry)
+            log.warning("wallet: finished removing %s", address)
+        elif step == "passwd":
+            staged = address + STAGED_SUFFIX
+            try:
+                main = self.vault.get(address)
+                if main is not None:
+                    _check_keystore_address(main, address)
+            except KeystoreCorrupt:
+                main = None
+            if main is None:
+                new = self.vault.get(staged)
+                if new is not None:
+                    self.vault.put(address, new)
+                    log.warning("wallet: restored the re-encrypted keystore of %s", address)
+            self.vault.delete(staged)
+        _fix_active(data)
+
     def _info(self, entry: Mapping[str, Any], active: str | None) -> AccountInfo:
         return AccountInfo(
             address=str(entry["address"]),
@@ -209,9 +396,9 @@ class Wallet:
         )
 
     def accounts(self) -> list[AccountInfo]:
-        """All accounts, in the order they were added."""
+        """All accounts, in the order they were added (not those being added or removed)."""
         data = self._load()
-        return [self._info(e, data.get("active")) for e in data["accounts"]]
+        return [self._info(e, data.get("active")) for e in _listed(data)]
 
     def get(self, address: str) -> AccountInfo:
         """The account with `address` (any case); UnknownAccount when there is none."""
@@ -228,21 +415,20 @@ class Wallet:
 
     def set_active(self, address: str) -> AccountInfo:
         """Make `address` the active account."""
-        info = self.get(address)
-        data = self._load()
-        data["active"] = info.address
-        self._save(data)
-        log.info("wallet: active account is now %s", info.address)
-        return AccountInfo(info.address, info.label, info.created_at, True)
+        wanted = checksum_address(address)
+        with self._transaction() as data:
+            entry = _entry(data, wanted)
+            data["active"] = wanted
+            self._save(data)
+        log.info("wallet: active account is now %s", wanted)
+        return self._info(entry, wanted)
 
     def set_label(self, address: str, label: str) -> None:
         """Rename an account (labels are for humans only)."""
-        info = self.get(address)
-        data = self._load()
-        for entry in data["accounts"]:
-            if entry["address"] == info.address:
-                entry["label"] = label.strip()
-        self._save(data)
+        wanted = checksum_address(address)
+        with self._transaction() as data:
+            _entry(data, wanted)["label"] = label.strip()
+            self._save(data)
 
     # --- adding and removing accounts ------------------------------------------------------
 
@@ -251,23 +437,29 @@ class Wallet:
 
         _check_passphrase(passphrase)
         address = str(Account.from_key(key).address)
-        data = self._load()
-        if any(e["address"] == address for e in data["accounts"]):
-            raise WalletError(
-                f"The account {address} is already in this wallet.",
-                "Use it as it is, or remove it first to import it again.",
-            )
+        _refuse_duplicate(self._load(), address)  # early: before the slow scrypt
         keystore = encrypt_key(key, passphrase, self.scrypt_n)
-        self.vault.put(address, keystore)  # the key first: a crash then leaves no listed ghost
-        entry = {"address": address, "label": label.strip(), "created_at": _now_iso()}
-        data["accounts"].append(entry)
-        if not data.get("active"):
-            data["active"] = address
-        try:
-            self._save(data)
-        except OSError:
-            self.vault.delete(address)
-            raise
+        with self._transaction() as data:
+            _refuse_duplicate(data, address)  # another process may have added it meanwhile
+            entry: dict[str, Any] = {
+                "address": address,
+                "label": label.strip(),
+                "created_at": _now_iso(),
+                "pending": "add",
+            }
+            data["accounts"].append(entry)
+            self._save(data)  # 1. the intent: a crash from here on is settled later
+            try:
+                self.vault.put(address, keystore)  # 2. the key
+            except Exception:
+                with contextlib.suppress(Exception):
+                    self.vault.delete(address)
+                    data["accounts"].remove(entry)
+                    self._save(data)
+                raise
+            del entry["pending"]
+            data["active"] = data.get("active") or address
+            self._save(data)  # 3. listed
         log.info("wallet: added account %s", address)
         return self._info(entry, data["active"])
 
@@ -328,16 +520,67 @@ class Wallet:
 
     def remove(self, address: str) -> None:
         """Forget an account and delete its keystore from the keyring (export it first!)."""
-        info = self.get(address)
-        data = self._load()
-        data["accounts"] = [e for e in data["accounts"] if e["address"] != info.address]
-        if data.get("active") == info.address:
-            data["active"] = data["accounts"][0]["address"] if data["accounts"] else None
-        self._save(data)
-        self.vault.delete(info.address)
-        if self._held is not None and self._held.address == info.address:
+        wanted = checksum_address(address)
+        with self._transaction() as data:
+            entry = _entry(data, wanted)
+            entry["pending"] = "remove"
+            _fix_active(data)
+            self._save(data)  # 1. unlisted, the intent recorded
+            self.vault.delete(wanted)  # 2. the key
+            data["accounts"].remove(entry)
+            self._save(data)  # 3. gone
+        if self._held is not None and self._held.address == wanted:
             self.lock()
-        log.info("wallet: removed account %s", info.address)
+        log.info("wallet: removed account %s", wanted)
+
+    def change_passphrase(self, address: str, old: str, new: str) -> AccountInfo:
+        """Re-encrypt the keystore of `address` under `new`.
+
+        A wrong `old` raises WrongPassphrase and changes nothing. The new keystore is first
+        stored under a staged name, then replaces the main entry, so at every moment (a crash
+        included) the old or the new keystore can be read back (module doc).
+        """
+        _check_passphrase(new)
+        info = self.get(address)
+        stored = self._stored_keystore(info.address)
+        key = decrypt_keystore(stored, old, expected_address=info.address)
+        keystore = encrypt_key(key, new, self.scrypt_n)
+        staged = info.address + STAGED_SUFFIX
+        with self._transaction() as data:
+            entry = _entry(data, info.address)
+            if self.vault.get(info.address) != stored:
+                raise WalletError(
+                    f"The keystore of {info.address} was changed by another program meanwhile. "
+                    "Nothing was changed here.",
+                    "Try again.",
+                )
+            entry["pending"] = "passwd"
+            self._save(data)  # 1. the intent
+            try:
+                self.vault.put(staged, keystore)  # 2. the new keystore, beside the old one
+                if self.vault.get(staged) != keystore:
+                    raise KeystoreCorrupt(
+                        f"The keyring did not keep the new keystore of {info.address}. "
+                        "Nothing was changed: the old passphrase still works.",
+                        "Check the keyring backend, then try again.",
+                    )
+                self.vault.put(info.address, keystore)  # 3. replaces the old one
+                if self.vault.get(info.address) != keystore:
+                    raise KeystoreCorrupt(
+                        f"The keyring did not keep the new keystore of {info.address}.",
+                        "Try the old and the new passphrase; then check the keyring backend.",
+                    )
+            except Exception:
+                with contextlib.suppress(Exception):
+                    entry["pending"] = "passwd"
+                    self._settle(data, entry)  # keep whichever keystore is readable
+                    self._save(data)
+                raise
+            self.vault.delete(staged)
+            del entry["pending"]
+            self._save(data)  # 4. done
+        log.info("wallet: changed the passphrase of %s", info.address)
+        return info
 
     def _stored_keystore(self, address: str) -> str:
         stored = self.vault.get(address)

@@ -100,6 +100,7 @@ def _env(home: Path) -> dict[str, str]:
         QT_QPA_PLATFORM=env.get("QT_QPA_PLATFORM", "offscreen"),
         PYTHON_KEYRING_BACKEND="erigolem_desktop.core.keyring_setup.DataDirKeyring",
         ERIGOLEM_WALLET_SCRYPT_N="4096",
+        ERIGOLEM_WALLET_INSECURE_TEST_KDF="1",
         PYTHONWARNINGS="ignore",
     )
     return env

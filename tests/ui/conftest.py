@@ -37,6 +37,7 @@ def pytest_asyncio_loop_factories(config: Any, item: Any) -> dict[str, Callable[
 def _cheap_kdf(monkeypatch: pytest.MonkeyPatch) -> None:
     """New keystores use scrypt N=2**12 so wallet tests take milliseconds, not seconds."""
     monkeypatch.setenv("ERIGOLEM_WALLET_SCRYPT_N", "4096")
+    monkeypatch.setenv("ERIGOLEM_WALLET_INSECURE_TEST_KDF", "1")  # else the cheap N is refused
 
 
 @pytest.fixture(autouse=True)

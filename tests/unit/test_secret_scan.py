@@ -137,6 +137,7 @@ def test_no_secret_in_data_dir_or_logs_after_a_session(
     # the CLI, in this process so its logging goes to the same DEBUG file
     monkeypatch.setenv("ERIGOLEM_PASSPHRASE", PASSPHRASE)
     monkeypatch.setenv("ERIGOLEM_WALLET_SCRYPT_N", "4096")
+    monkeypatch.setenv("ERIGOLEM_WALLET_INSECURE_TEST_KDF", "1")
     assert cli_main(["--json", "wallet", "create", "--label", "cli"]) == 0
     cli_out = capsys.readouterr().out
     cli_phrase = re.search(r'"mnemonic": "([a-z ]+)"', cli_out)

@@ -33,6 +33,7 @@ def cli_env(erigolem_home: Path) -> dict[str, str]:
         ERIGOLEM_HOME=str(erigolem_home),
         PYTHON_KEYRING_BACKEND="erigolem_desktop.core.keyring_setup.DataDirKeyring",
         ERIGOLEM_WALLET_SCRYPT_N="4096",
+        ERIGOLEM_WALLET_INSECURE_TEST_KDF="1",
         ERIGOLEM_PASSPHRASE=PASS,
     )
     env.pop("ERIGOLEM_KEYSTORE_PASSWORD", None)
@@ -200,3 +201,40 @@ def test_common_output_and_errors(capsys: pytest.CaptureFixture[str], tmp_path: 
     empty.write_text("\n")
     with pytest.raises(common.UsageError, match="empty"):
         common.read_secret_file(str(empty), "passphrase")
+
+
+def test_wallet_cli_passwd(cli_env: dict[str, str], tmp_path: Path) -> None:
+    key_file = tmp_path / "key.txt"
+    key_file.write_text(ANVIL0_KEY)
+    assert run(cli_env, "wallet", "import", "--key-file", str(key_file)).returncode == 0
+    new_file = tmp_path / "new"
+    new_file.write_text("second passphrase\n")
+
+    wrong = run(
+        cli_env, "wallet", "passwd", ANVIL0, "--new-passphrase-file", str(new_file),
+        ERIGOLEM_PASSPHRASE="not it",
+    )  # fmt: skip
+    assert wrong.returncode == 3
+    assert "passphrase is wrong" in wrong.stderr
+    no_new = run(cli_env, "wallet", "passwd", ANVIL0)  # no tty, no file, no variable
+    assert no_new.returncode == 2
+    assert "ERIGOLEM_NEW_PASSPHRASE" in no_new.stderr
+    both_stdin = run(
+        cli_env, "wallet", "passwd", ANVIL0, "--passphrase-file", "-",
+        "--new-passphrase-file", "-", stdin=PASS,
+    )  # fmt: skip
+    assert both_stdin.returncode == 2
+
+    changed = run(
+        cli_env, "--json", "wallet", "passwd", ANVIL0.lower(),
+        "--new-passphrase-file", str(new_file),
+    )  # fmt: skip
+    assert changed.returncode == 0, changed.stderr
+    assert json.loads(changed.stdout) == {"address": ANVIL0, "changed": True}
+    assert run(cli_env, "wallet", "sign", "x").returncode == 3  # the old one no longer opens it
+    back = run(
+        cli_env, "wallet", "passwd", ANVIL0, ERIGOLEM_PASSPHRASE="second passphrase",
+        ERIGOLEM_NEW_PASSPHRASE=PASS,
+    )  # fmt: skip
+    assert back.returncode == 0, back.stderr
+    assert run(cli_env, "wallet", "sign", "x").returncode == 0
