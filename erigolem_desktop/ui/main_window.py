@@ -52,6 +52,7 @@ from erigolem_desktop.ui.welcome import WelcomePage
 
 if TYPE_CHECKING:
     from erigolem_desktop.core.manager import NodeManager
+    from erigolem_desktop.ui.passphrase_dialog import PassphraseDialog
 
 log = logging.getLogger(__name__)
 
@@ -111,6 +112,7 @@ class MainWindow(QMainWindow):
         self._events_task: asyncio.Task[Any] | None = None
         self._refresh_pending = False
         self._changed: dict[str, Any] = {}  # node id -> latest record from the manager's events
+        self.passphrase_dialog: PassphraseDialog | None = None
         self.setWindowTitle("Erigolem")
         self.setWindowIcon(style.icon("app"))
         self.resize(1180, 760)
@@ -172,6 +174,9 @@ class MainWindow(QMainWindow):
         self.console_action = action("&Console", "console", "Ctrl+2", self.show_console)
         self.settings_action = action("Se&ttings…", "settings", "Ctrl+,", self.open_settings)
         self.lock_action = action("&Lock", "lock", "Ctrl+L", self.lock)
+        self.passphrase_action = action(
+            "Change &passphrase…", "lock", "Ctrl+Shift+P", self.open_passphrase_dialog
+        )
         self.quit_action = action("&Quit", "stop", "Ctrl+Q", self.quit_app)
         for act in (self.start_action, self.stop_action):
             bar.addAction(act)
@@ -179,6 +184,7 @@ class MainWindow(QMainWindow):
         spacer.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Preferred)
         bar.addWidget(spacer)
         bar.addAction(self.settings_action)
+        bar.addAction(self.passphrase_action)
         bar.addAction(self.lock_action)
         return bar
 
@@ -274,6 +280,7 @@ class MainWindow(QMainWindow):
         self.toolbar.setVisible(in_workspace)
         for act in (self.start_action, self.stop_action, self.lock_action, self.console_action):
             act.setEnabled(in_workspace)
+        self.passphrase_action.setEnabled(in_workspace)
         self._update_account()
 
     def show_workspace(self) -> None:
@@ -473,6 +480,20 @@ class MainWindow(QMainWindow):
         if node_id:
             self.console.select_node(node_id)
         self.console.method_edit.setFocus()
+
+    def open_passphrase_dialog(self) -> None:
+        """Change the passphrase of the unlocked account (Ctrl+Shift+P)."""
+        from erigolem_desktop.ui.passphrase_dialog import PassphraseDialog
+
+        address = self.ctx.wallet.unlocked_address
+        if address is None:
+            return
+        dialog = PassphraseDialog(self.ctx.wallet, address, self)
+        dialog.accepted.connect(
+            lambda: self.statusBar().showMessage(f"Passphrase of {address} changed.", 8000)
+        )
+        self.passphrase_dialog = dialog  # tests reach the open dialog here
+        dialog.open()
 
     def open_settings(self) -> None:
         from erigolem_desktop.ui.settings_dialog import SettingsDialog
