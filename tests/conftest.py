@@ -12,6 +12,7 @@ import keyring
 import pytest
 
 from tests.support.binaries import anvil_path, nginx_path
+from tests.support.leaks import reap_leftovers
 from tests.support.memkeyring import MemoryKeyring
 
 # Fixtures other test modules share: runtime_config_path / runtime_config (local runtime config).
@@ -21,11 +22,20 @@ pytest_plugins = ["tests.support.runtime_env"]
 @pytest.fixture(autouse=True)
 def _isolated_home(
     tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
-) -> Path:
+) -> Iterator[Path]:
     """Every test gets its own ERIGOLEM_HOME so nothing touches the user's real data."""
     home = tmp_path_factory.mktemp("erigolem-home")
     monkeypatch.setenv("ERIGOLEM_HOME", str(home))
-    return home
+    yield home
+    # No orphaned anvil, runtime or nginx, ever: whatever a test started under its home must be
+    # gone when it ends. Leftovers are killed, and the test errors so the leak gets fixed.
+    leftovers = reap_leftovers(home)
+    if leftovers:
+        pytest.fail(
+            "processes left running after the test (killed now): "
+            + "; ".join(f"{pid}: {cmd[:160]}" for pid, cmd in sorted(leftovers.items())),
+            pytrace=False,
+        )
 
 
 @pytest.fixture

@@ -562,22 +562,23 @@ class NginxFront:
     async def _finish_change(self, gone: list[str]) -> list[str]:
         """After removals: reload (or stop an idle private master), then delete leftovers."""
         errors: list[str] = []
-        if gone:
-            live = set(self._live_records()) - set(gone)
-            if self.layout.prefix is not None and not live:
-                await self._stop_master()
-            else:
-                private = self.layout.prefix is not None
-                try:
-                    await self._test()
-                    await self._reload()
-                    for iid in gone:
-                        await self._settle(
-                            iid,
-                            (lambda s: s == 404) if private else (lambda s: s not in (None, 401)),
-                        )
-                except NginxError as exc:
-                    errors.append(str(exc))
+        live = set(self._live_records()) - set(gone)
+        private = self.layout.prefix is not None
+        if private and not live:
+            # Nobody is served: stop the master, also one left running with no registration
+            # at all (its owner died between unregistering and stopping it).
+            await self._stop_master()
+        elif gone:
+            try:
+                await self._test()
+                await self._reload()
+                for iid in gone:
+                    await self._settle(
+                        iid,
+                        (lambda s: s == 404) if private else (lambda s: s not in (None, 401)),
+                    )
+            except NginxError as exc:
+                errors.append(str(exc))
         self._delete_leftovers(gone)
         return errors
 

@@ -291,6 +291,26 @@ async def test_instance_of_a_dead_owner_is_reaped(
     await front.remove_instance("live-node")
 
 
+async def test_master_with_no_registration_left_is_stopped(
+    config: RuntimeConfig, anvils: list[int]
+) -> None:
+    """An owner that died between unregistering and stopping the master leaves it idle."""
+    _owner_adds_and_dies(config, anvils[0])
+    front = NginxFront(config)
+    master = front.master_pid()
+    assert master is not None
+    # Its registration and files are gone (it removed them), but it died before stopping
+    # the master: nothing names the master any more except the prefix's pid file.
+    for path in (
+        front.layout.record_file("stale-one"),
+        front.layout.location_file("stale-one"),
+        front.layout.upstream_file("stale-one"),
+    ):
+        path.unlink()
+    await front.reap_stale()
+    assert not pid_alive(master)  # no orphaned nginx, even without a registration
+
+
 async def test_listen_port_taken_gives_a_clear_error(
     config: RuntimeConfig, anvils: list[int]
 ) -> None:

@@ -236,8 +236,11 @@ class LocalBackend:
         try:
             await client.shutdown()
         except RuntimeClientError as exc:
-            # shutdown() has killed the process group anyway; the node is gone.
+            # shutdown() has killed the process group anyway; the node is gone, but a runtime
+            # that died on its own could not remove its nginx location: drop it now.
             log.warning("local node %s: %s", node_id, str(exc).split("\n", 1)[0])
+            if self._config is not None:
+                await _reap_nginx(self._config)
 
     async def _shutdown(self, client: RuntimeClient) -> None:
         with contextlib.suppress(RuntimeClientError, OSError):
@@ -248,8 +251,12 @@ class LocalBackend:
         return client is not None and client.running
 
     async def close(self) -> None:
-        """Stop every node of this backend (in parallel)."""
+        """Stop every node of this backend (in parallel), then leave no idle nginx behind."""
         await asyncio.gather(*(self.stop(n) for n in list(self._clients)))
+        if self._config is not None:
+            # A runtime killed earlier (a failed node) may have left its location and the
+            # private master running; with every node stopped, nothing of ours may stay.
+            await _reap_nginx(self._config)
 
     async def reclaim(self, node_id: str, runtime: dict[str, Any]) -> None:
         """Kill what is left of a node whose owning process died, and its nginx location."""
