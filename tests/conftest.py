@@ -10,10 +10,16 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
 import keyring
 import pytest
+from hypothesis import settings
 
 from tests.support.binaries import anvil_path, nginx_path
 from tests.support.leaks import reap_leftovers
 from tests.support.memkeyring import MemoryKeyring
+
+# Property tests check behaviour, not speed: no per-example deadline (a loaded 2-core CI box
+# would turn timing into flakes), and print the blob needed to reproduce a failure.
+settings.register_profile("erigolem", deadline=None, print_blob=True)
+settings.load_profile("erigolem")
 
 # Fixtures other test modules share: runtime_config_path / runtime_config (local runtime config).
 pytest_plugins = ["tests.support.runtime_env"]
