@@ -134,7 +134,7 @@ class MainWindow(QMainWindow):
         self.tray.quit_requested.connect(self.quit_app)
 
         self.welcome.finished.connect(self.show_workspace)
-        self.unlock_page.unlocked.connect(self.show_workspace)
+        self.unlock_page.unlocked.connect(self._on_unlocked)
         self.unlock_page.add_account.connect(self._add_account)
         self.welcome.cancelled.connect(self._back_to_unlock)
 
@@ -289,6 +289,11 @@ class MainWindow(QMainWindow):
         self._tick.start()
         self.refresh()
         self.active_view.setFocus()
+
+    def _on_unlocked(self) -> None:
+        """Back from the unlock screen: the "wallet locked" notice no longer holds."""
+        self.statusBar().clearMessage()
+        self.show_workspace()
 
     def _add_account(self) -> None:
         self.welcome.restart()

@@ -112,9 +112,12 @@ async def test_lock_button_and_auto_lock(qtbot: Any, make_window: Any, wallet: A
     assert window.stack.currentWidget() is window.unlock_page
     assert not wallet.is_unlocked
     assert "Wallet locked" in window.account_label.text()
+    assert "Wallet locked" in window.statusBar().currentMessage()
 
     wallet.unlock(info.address, GOOD)
-    window.show_workspace()
+    window.unlock_page.unlocked.emit()  # what the unlock page sends after a right passphrase
+    assert window.stack.currentWidget() is window.workspace
+    assert window.statusBar().currentMessage() == ""  # the "locked" notice is gone
     wallet.auto_lock_seconds = 0.05
     await asyncio.sleep(0.1)
     window._check_lock()  # the 5 s timer's job
