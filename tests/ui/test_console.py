@@ -275,3 +275,23 @@ async def test_completion_follows_rpc_modules_and_batch_and_auth_errors(
     finally:
         await console.close_client()
         await runner.cleanup()
+
+
+def test_pretty_yielding_gives_the_same_text_as_pretty() -> None:
+    """The executor's GIL-friendly formatter must not change a character of the result."""
+    from erigolem_desktop.ui.console import pretty, pretty_yielding
+
+    values: list[Any] = [
+        None,
+        "plain",
+        0,
+        [],
+        {},
+        {"ünïcode": "→ ✓", "nested": [{"a": [1, 2.5, None, True]}, []], "e": {}},
+        [{"hash": "0x" + f"{i:064x}", "n": i} for i in range(3000)],  # many batches of parts
+    ]
+    for value in values:
+        assert pretty_yielding(value) == pretty(value)
+    # what json cannot encode fails the same way (the console reports the TypeError)
+    with pytest.raises(TypeError):
+        pretty_yielding({"bad": object()})
