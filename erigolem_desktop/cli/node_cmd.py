@@ -125,14 +125,18 @@ def _ready_text(mgr: NodeManager, rec: NodeRecord) -> str:
 
 
 def _cmd_start(args: argparse.Namespace) -> int:
+    from erigolem_desktop.core.chains import resolve_client
+
+    try:  # refuse a typo before a node record exists
+        args.client = resolve_client(args.chain, args.client)
+    except ValueError as exc:
+        raise common.UsageError(str(exc), "see `erigolem node start --help`") from None
     if args.detach and not args.detached_child:
         return _start_detached(args)
     return _run(_serve(args))
 
 
 async def _serve(args: argparse.Namespace) -> int:
-    from erigolem_desktop.core.backends.local import default_client
-
     backend = "golem" if args.golem else "local"
     mgr = open_manager(golem=args.golem, poll_interval=args.poll_interval)
     json_mode = common.json_mode(args)
@@ -154,9 +158,7 @@ async def _serve(args: argparse.Namespace) -> int:
         try:
             await mgr.recover()
             chain = args.chain
-            spec = NodeSpec(
-                chain=chain, client=args.client or default_client(chain), name=args.name or ""
-            )
+            spec = NodeSpec(chain=chain, client=args.client, name=args.name or "")
             rec = await mgr.start(spec, backend=backend, owner=args.owner)
             if not args.wait:
                 common.emit(args, {"node": rec.to_json()}, text=f"Node {rec.id} is starting.")

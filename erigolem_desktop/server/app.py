@@ -14,6 +14,7 @@ from datetime import timedelta
 from aiohttp import web
 from aiohttp.typedefs import Handler, Middleware
 
+from erigolem_desktop.core.chains import network_table
 from erigolem_desktop.core.manager import NodeManager
 from erigolem_desktop.server.auth import DEFAULT_TTL, SiweAuth
 from erigolem_desktop.server.routes import Api, ServerOptions, error
@@ -23,17 +24,6 @@ log = logging.getLogger(__name__)
 API_KEY = web.AppKey("erigolem.api", Api)
 MAX_BODY = 64 * 1024
 CORS_HEADERS = "Authorization, Message, Signature, Content-Type, Accept, X-Api-Call"
-
-
-def network_table() -> tuple[dict[str, tuple[str, ...]], dict[str, str]]:
-    """(networks by client, default client by network) from the runtime's client profiles."""
-    from erigolem_runtime.profiles import PROFILES
-
-    from erigolem_desktop.core.backends.local import default_client
-
-    networks = {name: tuple(p.chains) for name, p in PROFILES.items()}
-    chains = {c for cs in networks.values() for c in cs}
-    return networks, {c: default_client(c) for c in sorted(chains)}
 
 
 @web.middleware

@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from erigolem_desktop.core.chains import resolve_client
 from erigolem_desktop.core.records import NodeRecord
 from erigolem_desktop.core.states import NodeState
 
@@ -26,7 +27,6 @@ STATUS: Mapping[NodeState, str] = {
 }
 MAX_NAME = 64
 PARAM_KEYS = ("network", "client", "backend")
-RETIRED_NETWORKS = frozenset({"goerli", "rinkeby", "ropsten", "kovan", "morden"})
 
 
 class InputError(Exception):
@@ -87,31 +87,18 @@ def parse_create(
         raise InputError(
             f"unknown parameter(s) in 'params': {', '.join(unknown)}; known: {', '.join(PARAM_KEYS)}"
         )
-    all_networks = sorted({n for chains in networks.values() for n in chains})
     network = params.get("network")
     if network is None:
-        raise InputError(f"'params.network' is required: one of {', '.join(all_networks)}")
+        choices = sorted({n for chains in networks.values() for n in chains})
+        raise InputError(f"'params.network' is required: one of {', '.join(choices)}")
     if not isinstance(network, str):
         raise InputError("'params.network' should be a string")
-    if network in RETIRED_NETWORKS:
-        raise InputError(
-            f"the network {network!r} has been shut down; choose one of {', '.join(all_networks)}"
+    try:
+        client = resolve_client(
+            network, params.get("client"), networks, default_client, noun="network"
         )
-    if network not in all_networks:
-        raise InputError(
-            f"unknown network {network[:40]!r}; choose one of {', '.join(all_networks)}"
-        )
-    client = params.get("client", default_client.get(network))
-    if not isinstance(client, str) or client not in networks:
-        raise InputError(
-            f"unknown client {str(client)[:40]!r}; choose one of {', '.join(sorted(networks))}"
-        )
-    if network not in networks[client]:
-        serving = sorted(c for c, chains in networks.items() if network in chains)
-        raise InputError(
-            f"the client {client} does not serve the network {network}; "
-            f"use client {' or '.join(serving)}"
-        )
+    except ValueError as exc:
+        raise InputError(str(exc)) from None
     backend = params.get("backend", default_backend)
     if not isinstance(backend, str) or backend not in backends:
         raise InputError(

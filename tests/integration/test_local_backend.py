@@ -12,7 +12,8 @@ import pytest
 import pytest_asyncio
 
 from erigolem_desktop.core.backends.base import NodeSpec
-from erigolem_desktop.core.backends.local import LocalBackend, default_client
+from erigolem_desktop.core.backends.local import LocalBackend
+from erigolem_desktop.core.chains import default_client
 from erigolem_desktop.core.manager import NodeManager
 from erigolem_desktop.core.records import NodeStore
 from erigolem_desktop.core.rpc import JsonRpcClient, RpcAuthError, RpcError

@@ -218,10 +218,23 @@ def test_bad_input_and_failures(erigolem_home: Path, anvil_bin: Path, nginx_bin:
     missing = erigolem("node", "status", "nope")
     assert missing.returncode == 1
     assert "There is no node 'nope'" in missing.stderr
-    failed = erigolem("node", "start", "--local", "--chain", "nochain", "--json")
+    # A typo is refused before a record exists, with the valid choices.
+    typo = erigolem("node", "start", "--local", "--chain", "sepolai")
+    assert typo.returncode == 2
+    assert "unknown chain 'sepolai'" in typo.stderr
+    assert "sepolia" in typo.stderr.split("unknown chain", 1)[1]
+    retired = erigolem("node", "start", "--chain", "goerli", "--detach")
+    assert retired.returncode == 2
+    assert "has been shut down" in retired.stderr
+    mismatch = erigolem("node", "start", "--chain", "mainnet", "--client", "anvil")
+    assert mismatch.returncode == 2
+    assert "does not serve the chain mainnet; use client erigon" in mismatch.stderr
+    assert ok_json("node", "list", "--all") == []
+    # A real chain this computer cannot run (no Erigon here) fails with the way out.
+    failed = erigolem("node", "start", "--local", "--chain", "mainnet", "--json")
     assert failed.returncode == 1
     err = json.loads(failed.stderr.strip().splitlines()[-1])
-    assert "nochain" in err["error"]
+    assert "clients.erigon.binary" in err["error"]
     records = ok_json("node", "list", "--all")
     assert [r["state"] for r in records] == ["failed"]
     node_id = records[0]["id"]

@@ -40,11 +40,6 @@ RUN_TIMEOUT = 20.0
 CLIENT_LOG = Path("logs") / "client.log"
 
 
-def default_client(chain: str) -> str:
-    """The client a chain runs with when none is named: anvil for `dev`, else Erigon."""
-    return "anvil" if chain == "dev" else "erigon"
-
-
 class LocalBackend:
     """Nodes on this computer (kind "local"); see the module docstring.
 
