@@ -90,7 +90,10 @@ def _import(args: argparse.Namespace) -> int:
         passphrase = common.read_passphrase(args, prompt="New wallet passphrase: ", confirm=True)
         info = wallet.import_mnemonic(phrase, passphrase, path=args.path, label=label)
     else:
+        from erigolem_desktop.core.wallet import check_keystore_file
+
         text = common.read_secret_file(args.keystore, "keystore")
+        check_keystore_file(text)  # a wrong file is named before any password is asked for
         ks_password = _read_keystore_password(args)
         passphrase = common.read_passphrase(args, prompt="New wallet passphrase: ", confirm=True)
         info = wallet.import_keystore(text, ks_password, passphrase, label=label)

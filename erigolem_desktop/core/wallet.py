@@ -257,6 +257,20 @@ def _check_keystore_address(json_text: str, address: str) -> None:
         raise KeystoreCorrupt(f"The stored keystore is not that of {address}.")
 
 
+IMPORT_KEYSTORE_HINT = (
+    "Choose a keystore v3 JSON file (as saved by geth, MetaMask or `erigolem wallet export`). "
+    "Nothing was changed."
+)
+
+
+def check_keystore_file(json_text: str) -> None:
+    """Refuse a file to import that is not a keystore v3, before its password is asked for."""
+    try:
+        parse_keystore(json_text)
+    except KeystoreCorrupt as exc:
+        raise KeystoreCorrupt(exc.message, IMPORT_KEYSTORE_HINT) from None
+
+
 class Wallet:
     """Accounts, their encrypted keys in the keyring, and the one unlocked key in memory."""
 
@@ -500,14 +514,18 @@ class Wallet:
     ) -> AccountInfo:
         """Add the account of a keystore v3 file (geth, MetaMask…), re-encrypted with `passphrase`."""
         _check_passphrase(passphrase)
-        key = decrypt_keystore(
-            json_text,
-            keystore_password,
-            wrong=WrongPassphrase(
-                "The keystore file's password is wrong. Nothing was changed; try again.",
-                "Use the password the keystore file was saved with.",
-            ),
-        )
+        check_keystore_file(json_text)
+        try:
+            key = decrypt_keystore(
+                json_text,
+                keystore_password,
+                wrong=WrongPassphrase(
+                    "The keystore file's password is wrong. Nothing was changed; try again.",
+                    "Use the password the keystore file was saved with.",
+                ),
+            )
+        except KeystoreCorrupt as exc:
+            raise KeystoreCorrupt(exc.message, IMPORT_KEYSTORE_HINT) from None
         return self._add(key, passphrase, label)
 
     def export_keystore(self, address: str, passphrase: str) -> str:

@@ -118,8 +118,14 @@ def test_bad_imports_are_rejected_and_nothing_stored(
     ks = json.dumps(Account.encrypt(bytes(range(1, 33)), "other", iterations=FAST_N))
     with pytest.raises(WrongPassphrase, match="keystore file's password"):
         wallet.import_keystore(ks, "nope", PASS)
-    with pytest.raises(KeystoreCorrupt, match="not valid JSON"):
+    with pytest.raises(KeystoreCorrupt, match="not valid JSON") as bad:
         wallet.import_keystore("{not json", "other", PASS)
+    assert "Choose a keystore v3 JSON file" in bad.value.hint  # not "remove the account"
+    tampered = json.loads(ks)
+    tampered["crypto"]["kdf"] = "bogus"
+    with pytest.raises(KeystoreCorrupt, match="cannot be decrypted") as bogus:
+        wallet.import_keystore(json.dumps(tampered), "other", PASS)
+    assert "Choose a keystore v3 JSON file" in bogus.value.hint
     assert wallet.accounts() == []
     assert memory_keyring.store == {}
 

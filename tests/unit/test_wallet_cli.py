@@ -171,6 +171,15 @@ def test_wallet_cli_error_exit_codes(cli_env: dict[str, str], tmp_path: Path) ->
     missing = run(cli_env, "wallet", "import", "--key-file", str(tmp_path / "nope"))
     assert missing.returncode == 2
     assert "Could not read" in missing.stderr
+    # A file that is no keystore is named as such before its password is asked for (no tty,
+    # no ERIGOLEM_KEYSTORE_PASSWORD here: asking would fail with "no terminal" instead).
+    not_keystore = tmp_path / "notes.json"
+    not_keystore.write_text('{"version": 3, "notes": "hi"}')
+    wrong_file = run(cli_env, "wallet", "import", "--keystore", str(not_keystore))
+    assert wrong_file.returncode == 1
+    assert "not a version 3 keystore" in wrong_file.stderr
+    assert "Choose a keystore v3 JSON file" in wrong_file.stderr
+    assert json.loads(run(cli_env, "--json", "wallet", "list").stdout)[0]["address"] == ANVIL0
 
 
 def test_common_output_and_errors(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
