@@ -52,14 +52,24 @@ def _check_runtime_config(layout: Layout) -> list[Finding]:
     return out
 
 
+def _read_json(path: Path, what: str, *, missing: str, unreadable: str) -> object | Finding:
+    """The parsed JSON in path, or an error Finding naming the fault and the advice for it."""
+    try:
+        data: object = json.loads(path.read_text())
+    except FileNotFoundError:
+        return Finding("error", what, f"{path} is missing: {missing}")
+    except (OSError, ValueError) as exc:
+        return Finding("error", what, f"{path} is unreadable ({exc}): {unreadable}")
+    return data
+
+
 def _check_descriptor(layout: Layout) -> list[Finding]:
     path = layout.plugins_dir / DESCRIPTOR_FILE
-    try:
-        data = json.loads(path.read_text())
-    except FileNotFoundError:
-        return [Finding("error", "plugin descriptor", f"{path} is missing: run setup again")]
-    except (OSError, ValueError) as exc:
-        return [Finding("error", "plugin descriptor", f"{path} is unreadable ({exc}): run setup")]
+    data = _read_json(
+        path, "plugin descriptor", missing="run setup again", unreadable="run setup again"
+    )
+    if isinstance(data, Finding):
+        return [data]
     ours = (
         [d for d in data if isinstance(d, dict) and d.get("name") == RUNTIME_NAME]
         if isinstance(data, list)
@@ -150,12 +160,14 @@ def _check_nginx(layout: Layout, runner: Runner) -> list[Finding]:
 
 def _check_presets(layout: Layout) -> list[Finding]:
     path = layout.presets_path
-    try:
-        data = json.loads(path.read_text())
-    except FileNotFoundError:
-        return [Finding("error", "pricing", f"{path} is missing: run setup again")]
-    except (OSError, ValueError) as exc:
-        return [Finding("error", "pricing", f"{path} is unreadable ({exc})")]
+    data = _read_json(
+        path,
+        "pricing",
+        missing="run setup again",
+        unreadable="fix or remove it, then run setup again",
+    )
+    if isinstance(data, Finding):
+        return [data]
     presets = [
         p
         for p in (data.get("presets", []) if isinstance(data, dict) else [])
