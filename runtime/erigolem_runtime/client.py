@@ -22,6 +22,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
+from erigolem_runtime.api import OutputError, parse_output
 from erigolem_runtime.logsetup import redact, tail_logs
 from erigolem_runtime.protocol import (
     ErrorReply,
@@ -61,18 +62,12 @@ class RunResult:
     stdout: bytes
     stderr: bytes
 
-    def json(self) -> dict[str, Any]:
+    def json(self, what: str = "command output") -> dict[str, Any]:
         """stdout parsed as one JSON object; RuntimeClientError if it is not one."""
-        text = self.stdout.decode("utf-8", "replace")
         try:
-            value = json.loads(text)
-        except ValueError as exc:
-            raise RuntimeClientError(
-                f"the command's output is not JSON ({exc}): {redact(text[:200])!r}"
-            ) from exc
-        if not isinstance(value, dict):
-            raise RuntimeClientError(f"the command's output is not a JSON object: {text[:200]!r}")
-        return value
+            return parse_output(self.stdout.decode("utf-8", "replace"), what)
+        except OutputError as exc:
+            raise RuntimeClientError(str(exc)) from exc
 
 
 class RuntimeClientError(Exception):
@@ -274,17 +269,11 @@ class RuntimeClient:
         if not isinstance(reply, HelloReply):
             await self._terminate()
             raise self._error(f"invalid hello reply from the runtime: {reply!r}")
-        text = self._fallback_out.decode("utf-8", "replace")
-        brace = text.find("{")
         try:
-            output, _ = json.JSONDecoder().raw_decode(text[brace:]) if brace >= 0 else (None, 0)
-        except ValueError:
-            output = None
-        if not isinstance(output, dict):
+            output = parse_output(self._fallback_out.decode("utf-8", "replace"), "start output")
+        except OutputError as exc:
             await self.shutdown()
-            raise self._error(
-                f"the runtime started but its start output is not a JSON object: {redact(text[:200])!r}"
-            )
+            raise self._error(f"the runtime started, but {exc}") from exc
         self.start_output = output
         return output
 
@@ -338,7 +327,7 @@ class RuntimeClient:
                 f"run {argv[0]!r} failed with exit code {result.return_code}: {err or 'no message'}",
                 stderr_tail=err,
             )
-        return result.json()
+        return result.json(f"output of run {argv[0]!r}")
 
     # --------------------------------------------------------------------- shutdown
 

@@ -17,6 +17,7 @@ from collections.abc import AsyncGenerator, Callable, Mapping
 from datetime import timedelta
 from typing import Any
 
+from erigolem_runtime.api import OutputError, parse_output
 from yapapi.ctx import WorkContext
 from yapapi.script import Script
 from yapapi.services import Service
@@ -53,20 +54,10 @@ class StartOutputError(Exception):
 
 def parse_node_json(text: str | None, what: str) -> dict[str, Any]:
     """Parse the runtime's JSON (start output / `run status`) and check url and auth are there."""
-    if not text or not text.strip():
-        raise StartOutputError(f"the runtime printed nothing for {what}")
     try:
-        data = json.loads(text)
-    except ValueError as exc:
-        raise StartOutputError(f"the runtime's {what} is not JSON: {text[:200]!r}") from exc
-    if not isinstance(data, dict):
-        raise StartOutputError(f"the runtime's {what} is not a JSON object")
-    auth = data.get("auth")
-    if not isinstance(data.get("url"), str) or not isinstance(auth, dict):
-        raise StartOutputError(f"the runtime's {what} has no url/auth")
-    if not isinstance(auth.get("user"), str) or not isinstance(auth.get("password"), str):
-        raise StartOutputError(f"the runtime's {what} has no user/password")
-    return data
+        return parse_output(text, what, node=True)
+    except OutputError as exc:
+        raise StartOutputError(str(exc)) from exc
 
 
 class ErigonService(Service):
