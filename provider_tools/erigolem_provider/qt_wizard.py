@@ -7,11 +7,19 @@ from __future__ import annotations
 
 import asyncio
 import html
+import re
 import threading
 from typing import Any
 
 from PySide6.QtCore import QObject, Qt, Signal
-from PySide6.QtGui import QFont, QFontDatabase
+from PySide6.QtGui import (
+    QFont,
+    QFontDatabase,
+    QFontMetricsF,
+    QTextBlockFormat,
+    QTextCursor,
+    QTextOption,
+)
 from PySide6.QtWidgets import (
     QApplication,
     QCheckBox,
@@ -22,6 +30,7 @@ from PySide6.QtWidgets import (
     QLineEdit,
     QPlainTextEdit,
     QPushButton,
+    QTextEdit,
     QVBoxLayout,
     QWidget,
     QWizard,
@@ -145,6 +154,56 @@ class StepPage(QWizardPage):
         self.wz.back()
 
 
+_HANG_AFTER = re.compile(r"\[[^\]]*\] |NOTE: |[-+ ]?\s*")
+_MAX_HANG = 30
+
+
+def hanging_indent(line: str) -> int:
+    """Columns a wrapped review line continues at: under the path of `[file create] path`,
+    after `NOTE: `, or two past a diff line's own indentation, so wraps never look like new lines.
+    """
+    m = _HANG_AFTER.match(line)
+    hang = m.end() if m is not None else 0
+    if not line.startswith(("[", "NOTE: ")):
+        hang += 2
+    return min(hang, _MAX_HANG)
+
+
+class PlanView(QTextEdit):
+    """The plan as read-only monospace text that wraps (also inside long paths) with a hanging
+    indent, so diffs and paths read without horizontal scrolling; copying gives the plain lines."""
+
+    MIN_COLUMNS = 60
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.setReadOnly(True)
+        self.setAcceptRichText(False)
+        self.setLineWrapMode(QTextEdit.LineWrapMode.WidgetWidth)
+        self.setWordWrapMode(QTextOption.WrapMode.WrapAtWordBoundaryOrAnywhere)
+        self.setFont(QFontDatabase.systemFont(QFontDatabase.SystemFont.FixedFont))
+        self._column = QFontMetricsF(self.font()).horizontalAdvance(" ")
+        self.setMinimumWidth(int(self.MIN_COLUMNS * self._column) + 24)
+
+    def set_plan_text(self, text: str) -> None:
+        """Show `text`, one block per line, each with its own hanging indent."""
+        self.clear()
+        cursor = QTextCursor(self.document())
+        cursor.beginEditBlock()
+        for i, line in enumerate(text.rstrip("\n").split("\n")):
+            fmt = QTextBlockFormat()
+            indent = hanging_indent(line) * self._column
+            fmt.setLeftMargin(indent)
+            fmt.setTextIndent(-indent)
+            if i == 0:
+                cursor.setBlockFormat(fmt)
+            else:
+                cursor.insertBlock(fmt)
+            cursor.insertText(line)
+        cursor.endEditBlock()
+        self.moveCursor(QTextCursor.MoveOperation.Start)
+
+
 class ReviewPage(QWizardPage):
     """Every change as text (diffs included); nothing is written before Apply."""
 
@@ -155,11 +214,8 @@ class ReviewPage(QWizardPage):
         self.setSubTitle(STEPS["review"].intro)
         self.setButtonText(QWizard.WizardButton.NextButton, "Apply")
         lay = QVBoxLayout(self)
-        self.text = QPlainTextEdit()
-        self.text.setReadOnly(True)
+        self.text = PlanView()
         self.text.setObjectName("plan")
-        self.text.setLineWrapMode(QPlainTextEdit.LineWrapMode.NoWrap)
-        self.text.setFont(QFontDatabase.systemFont(QFontDatabase.SystemFont.FixedFont))
         lay.addWidget(self.text)
         self.errors = QLabel()
         self.errors.setWordWrap(True)
@@ -170,7 +226,7 @@ class ReviewPage(QWizardPage):
         problems = self.wz.findings("review")
         self.errors.setText(findings_html(problems) if problems else "")
         if not problems:
-            self.text.setPlainText(self.wz.plan().render())
+            self.text.set_plan_text(self.wz.plan().render())
 
     def validatePage(self) -> bool:
         self.wz.current = "review"

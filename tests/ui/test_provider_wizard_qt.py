@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 from erigolem_provider.answers import Answers
 from erigolem_provider.layout import Layout
-from erigolem_provider.qt_wizard import ProviderWizard
+from erigolem_provider.qt_wizard import PlanView, ProviderWizard, hanging_indent
 from erigolem_provider.wizard import SetupWizard
-from PySide6.QtWidgets import QLabel, QLineEdit, QPlainTextEdit
+from PySide6.QtWidgets import QApplication, QLabel, QLineEdit, QPlainTextEdit, QTextEdit
 from pytestqt.qtbot import QtBot
 
 from tests.support.binaries import REPO, free_port
@@ -61,9 +61,12 @@ def test_pages_validate_and_apply(wizard: ProviderWizard, qtbot: QtBot) -> None:
     assert wz.current == "nginx"
     wizard.next()
     wizard.next()  # pricing -> review
-    plan = wizard.review_page.findChild(QPlainTextEdit, "plan")
+    plan = wizard.review_page.findChild(QTextEdit, "plan")
     assert plan is not None
     assert "ya-runtime-erigon.json" in plan.toPlainText()
+    assert plan.toPlainText() == wz.plan().render().rstrip("\n")  # copy gives the plain lines
+    QApplication.processEvents()
+    assert plan.horizontalScrollBar().maximum() == 0  # long lines wrap instead of scrolling
     assert not wz.layout.server_block_path.exists()  # nothing written before Apply
     wizard.next()  # Apply
     log = wizard.apply_page.findChild(QPlainTextEdit, "applyLog")
@@ -95,3 +98,41 @@ def test_screenshot_script_saves_every_page(tmp_path: Path) -> None:
         "6-apply.png",
     ]
     assert all((tmp_path / n).stat().st_size > 5000 for n in pngs)
+
+
+@pytest.mark.parametrize(
+    ("line", "hang"),
+    [
+        ("[file create   ] /etc/x.json  (what)", len("[file create   ] ")),
+        ("NOTE: nginx.conf does not include conf.d", len("NOTE: ")),
+        ('+    "description": "long"', len("+    ") + 2),
+        ("@@ -0,0 +1,27 @@", 2),
+        ("+" + " " * 80 + "deep", 30),  # capped: deep lines keep room to wrap
+        ("", 2),
+    ],
+)
+def test_hanging_indent_columns(line: str, hang: int) -> None:
+    assert hanging_indent(line) == hang
+
+
+def test_plan_view_wraps_long_paths_with_a_hanging_indent(qtbot: QtBot) -> None:
+    view = PlanView()
+    qtbot.addWidget(view)
+    view.resize(view.minimumWidth(), 300)
+    view.show()
+    long_path = (
+        "/tmp/" + "/".join(["averyveryverylongdirectoryname"] * 6) + "/ya-runtime-erigon.json"
+    )
+    short = "[dir  exists   ] /tmp  (temp)"
+    view.set_plan_text(f"[file create   ] {long_path}  (plugin descriptor)\n{short}\n")
+    QApplication.processEvents()
+    assert view.toPlainText() == f"[file create   ] {long_path}  (plugin descriptor)\n{short}"
+    assert view.horizontalScrollBar().maximum() == 0
+    first = view.document().firstBlock()
+    assert first.layout().lineCount() > 1  # wrapped inside the path, not cut off
+    fmt = first.blockFormat()
+    assert fmt.textIndent() < 0 < fmt.leftMargin()
+    assert fmt.leftMargin() == -fmt.textIndent()
+    second_line_x = first.layout().lineAt(1).x()
+    assert second_line_x > first.layout().lineAt(0).x()  # continuation starts further right
+    assert first.next().layout().lineCount() == 1
