@@ -13,7 +13,6 @@ Target: p99 lag <= 16 ms (one frame).
 from __future__ import annotations
 
 import asyncio
-import gc
 import json
 import os
 import sys
@@ -25,6 +24,9 @@ from typing import Any, ClassVar
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 os.environ["ERIGOLEM_HOME"] = tempfile.mkdtemp(prefix="erigolem-bench-lag-")
+# a throw-away wallet in that temporary home: a cheap KDF is fine (nothing of value is kept)
+os.environ["ERIGOLEM_WALLET_SCRYPT_N"] = "4096"
+os.environ["ERIGOLEM_WALLET_INSECURE_TEST_KDF"] = "1"
 
 NODES = 50
 TICK = 0.005
@@ -129,6 +131,10 @@ async def run() -> None:
         NodeStore(), {"local": backend}, SecretStore(choose_backend=False), poll_interval=0.5
     )
     wallet = Wallet.open()
+    # an unlocked account, as for a user at work: with none, the window's 5 s lock check
+    # swaps the workspace for the unlock page mid-run and the console renders unseen
+    info, _phrase = wallet.create("bench passphrase 1")
+    wallet.unlock(info.address, "bench passphrase 1")
     store = SettingsStore()
     ctx = AppContext(wallet=wallet, settings_store=store, settings=store.load(), manager=manager)
     window = MainWindow(ctx)
@@ -137,10 +143,9 @@ async def run() -> None:
     window.start()
     window.show_workspace()
     window.show()
-    gc_on_main_thread(window)  # as run_app() does
-    gc.collect()
-    gc.freeze()  # as run_app() does 5 s after start
-    await asyncio.sleep(0.5)
+    gc_on_main_thread(window)  # as run_app() does; it collects and freezes 5 s after start:
+    await asyncio.sleep(5.5)  # a one-time start-up pause, kept out of the figures
+    assert window.stack.currentWidget() is window.workspace, "the workspace must stay shown"
 
     baseline = await measure(3.0)
 
@@ -171,20 +176,22 @@ async def run() -> None:
     render_s = time.perf_counter() - started
     polls = backend.calls
 
-    print(
-        f"baseline (idle window)       : p99 {pct(baseline, 0.99):5.1f} ms  max {max(baseline) * 1000:5.1f} ms  ({len(baseline)} ticks)"
-    )
-    print(
-        f"{NODES} nodes polling             : p99 {pct(polling, 0.99):5.1f} ms  max {max(polling) * 1000:5.1f} ms  ({len(polling)} ticks)"
-    )
+    def figures(lags: list[float]) -> str:
+        return (
+            f"p50 {pct(lags, 0.5):5.1f} ms  p99 {pct(lags, 0.99):5.1f} ms  "
+            f"max {max(lags) * 1000:5.1f} ms  ({len(lags)} ticks"
+        )
+
+    print(f"baseline (idle window)       : {figures(baseline)})")
+    print(f"{NODES} nodes polling             : {figures(polling)})")
     both = polling[-len(polling) // 2 :] + rendering
     print(
-        f"+ console renders {size / 1e6:.1f} MB    : p99 {pct(rendering, 0.99):5.1f} ms  max {max(rendering) * 1000:5.1f} ms  ({len(rendering)} ticks, shown in {render_s:.2f} s)"
+        f"+ console renders {size / 1e6:.1f} MB    : {figures(rendering)}, shown in {render_s:.2f} s)"
     )
     p99 = pct(both, 0.99)
     ratio = p99 / max(pct(baseline, 0.99), 0.001)
     print(
-        f"under load, p99 lag          : {p99:.1f} ms ({ratio:.1f}x baseline)  target <= {TARGET_MS:.0f} ms: {'OK' if p99 <= TARGET_MS else 'MISSED'}"
+        f"under load, p50 {pct(both, 0.5):.1f} ms, p99 lag: {p99:.1f} ms ({ratio:.1f}x baseline)  target <= {TARGET_MS:.0f} ms: {'OK' if p99 <= TARGET_MS else 'MISSED'}"
     )
     worst = sorted(zip(rendering, stamps, strict=True), reverse=True)[:3]
     print(
