@@ -341,14 +341,11 @@ class NodeDetail(QWidget):
 
     def _update_sync(self, row: NodeRow) -> None:
         if row.state is NodeState.READY:
-            self.sync_bar.setValue(1000)
-            self.sync_bar.setFormat("in sync")
+            self._set_progress(1000, "in sync")
         elif row.progress is not None:
-            self.sync_bar.setValue(int(row.progress * 1000))
-            self.sync_bar.setFormat(f"{row.progress * 100:.1f}%")
+            self._set_progress(int(row.progress * 1000), f"{row.progress * 100:.1f}%")
         else:
-            self.sync_bar.setValue(0)
-            self.sync_bar.setFormat("waiting for the node" if row.state.active else "–")
+            self._set_progress(0, "waiting for the node" if row.state.active else "–")
         stage = current_stage(row.stages)
         if stage is None:
             self.stage_label.setText("in sync" if row.state is NodeState.READY else "–")
@@ -366,6 +363,23 @@ class NodeDetail(QWidget):
         self.block_label.setText("–" if row.block is None else f"#{row.block:,}")
         self.peers_label.setText("–" if row.peers is None else str(row.peers))
         self.tick()
+
+    def _set_progress(self, value: int, text: str) -> None:
+        """Set the sync bar without QProgressBar's synchronous repaint.
+
+        `QProgressBar.setValue` calls `repaint()` (not `update()`) when the shown text changes:
+        measured 9-12 ms of painting inside each poll update of the selected node. With
+        updates off the repaint is skipped; turning them back on queues one ordinary update.
+        """
+        bar = self.sync_bar
+        if bar.value() == value and bar.format() == text:
+            return
+        bar.setUpdatesEnabled(False)
+        try:
+            bar.setValue(value)
+            bar.setFormat(text)
+        finally:
+            bar.setUpdatesEnabled(True)
 
     def tick(self) -> None:
         """Refresh the uptime (the window calls this once a second)."""

@@ -37,6 +37,20 @@ COLUMNS = (
     "Cost",
 )
 _Index = QModelIndex | QPersistentModelIndex
+# The NodeRow fields each column's cells (text, icon, colour, tooltip) are drawn from: an
+# update signals only the columns whose fields changed. A sorted proxy re-sorts (a
+# layoutChanged, all rows re-laid out) only when the signalled range covers its sort column.
+COLUMN_FIELDS: dict[str, tuple[str, ...]] = {
+    "Name": ("name",),
+    "Chain": ("chain", "client"),
+    "Backend": ("backend",),
+    "State": ("state", "reason", "phase"),
+    "Block / sync": ("block", "progress", "state"),
+    "Peers": ("peers",),
+    "Provider": ("provider", "backend"),
+    "Uptime": ("started_at", "stopped_at", "state"),
+    "Cost": ("cost", "backend"),
+}
 
 
 def _get(obj: Any, *names: str, default: Any = None) -> Any:
@@ -179,11 +193,13 @@ class NodesModel(QAbstractTableModel):
                 del self._rows[i]
                 self.endRemoveRows()
         # updates
+        changes: list[tuple[int, NodeRow, NodeRow]] = []
         for i, row in enumerate(self._rows):
             new = by_id[row.id]
             if new != row:
+                changes.append((i, row, new))
                 self._rows[i] = new
-                self.dataChanged.emit(self.index(i, 0), self.index(i, len(COLUMNS) - 1))
+        self._signal_changes(changes)
         # insertions
         known = {r.id for r in self._rows}
         fresh = [by_id[i] for i in new_ids if i not in known]
@@ -194,21 +210,45 @@ class NodesModel(QAbstractTableModel):
             self.endInsertRows()
 
     def upsert_rows(self, rows: Sequence[NodeRow]) -> None:
-        """Update (or add) just these rows: one dataChanged per changed row, nothing else."""
+        """Update (or add) just these rows: dataChanged for the changed cells, nothing else."""
         index = {r.id: i for i, r in enumerate(self._rows)}
         fresh: list[NodeRow] = []
+        changes: list[tuple[int, NodeRow, NodeRow]] = []
         for new in rows:
             i = index.get(new.id)
             if i is None:
                 fresh.append(new)
             elif self._rows[i] != new:
+                changes.append((i, self._rows[i], new))
                 self._rows[i] = new
-                self.dataChanged.emit(self.index(i, 0), self.index(i, len(COLUMNS) - 1))
+        self._signal_changes(changes)
         if fresh:
             start = len(self._rows)
             self.beginInsertRows(QModelIndex(), start, start + len(fresh) - 1)
             self._rows.extend(fresh)
             self.endInsertRows()
+
+    def _signal_changes(self, changes: Sequence[tuple[int, NodeRow, NodeRow]]) -> None:
+        """Emit dataChanged for the cells that `changes` (row, old, new) altered, batched.
+
+        One signal per run of adjacent columns that changed on the same rows, spanning those
+        rows: a poll of 50 nodes is a handful of signals, not 50 full-row ones, and columns
+        that did not change (the sort column, typically) are left out.
+        """
+        spans: dict[int, tuple[int, int]] = {}  # column -> (first row, last row) changed
+        for i, old, new in changes:
+            for col, name in enumerate(COLUMNS):
+                if any(getattr(old, f) != getattr(new, f) for f in COLUMN_FIELDS[name]):
+                    first, last = spans.get(col, (i, i))
+                    spans[col] = (min(first, i), max(last, i))
+        runs: list[tuple[int, int, tuple[int, int]]] = []  # first column, last column, rows
+        for col in sorted(spans):
+            if runs and runs[-1][1] == col - 1 and runs[-1][2] == spans[col]:
+                runs[-1] = (runs[-1][0], col, spans[col])
+            else:
+                runs.append((col, col, spans[col]))
+        for first_col, last_col, (first_row, last_row) in runs:
+            self.dataChanged.emit(self.index(first_row, first_col), self.index(last_row, last_col))
 
     def tick(self) -> None:
         """Refresh the uptime column (called once a second by the window)."""
