@@ -8,9 +8,10 @@ with Up/Down (0600, no secrets), latency and size of each answer, errors inline,
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from erigolem_desktop.core import units
@@ -46,28 +47,29 @@ if TYPE_CHECKING:
     from erigolem_desktop.core.rpc import JsonRpcClient, RpcResult
     from erigolem_desktop.core.wallet import Wallet
 
-PRETTY_INLINE_BYTES = 256 * 1024  # smaller answers are pretty-printed on the loop
-GIL_HOLD = 0.001  # seconds of encoding between two GIL releases in pretty_yielding
-GIL_PAUSE = 0.0002  # seconds the encoder sleeps so that the loop's thread takes the GIL
+PRETTY_INLINE_BYTES = 256 * 1024  # smaller answers are pretty-printed in one go
+PRETTY_SLICE = 0.002  # seconds of formatting per loop turn for bigger ones
 
 
 def pretty(value: Any) -> str:
-    """Indented JSON (CPU-heavy for big values: run it in the executor)."""
+    """Indented JSON, in one go (small values)."""
     return json.dumps(value, indent=2, ensure_ascii=False)
 
 
-def pretty_yielding(value: Any) -> str:
-    """`pretty(value)` for executor threads: the same text, built with a short sleep every
-    GIL_HOLD of work.
+async def pretty_sliced(
+    value: Any, *, still_wanted: Callable[[], bool] = lambda: True
+) -> str | None:
+    """`pretty(value)` built on the loop, PRETTY_SLICE of work per loop turn; None when
+    `still_wanted()` turns false meanwhile (a newer answer replaced this one).
 
-    The indenting encoder is pure Python, so a thread running it holds the GIL for whole
-    switch intervals (5 ms) and the loop's thread waits that long each time it needs the GIL
-    back: measured pauses of 16-30 ms while a 5 MB result was formatted. Sleeping releases
-    the GIL at once, so the loop waits at most about GIL_HOLD.
+    Not in an executor thread: the indenting encoder is pure Python, so a thread running it
+    competes with the loop's thread for the GIL (and, on a busy 2-core machine, for a core).
+    bench_loop_lag measured loop pauses of 23-64 ms while such a thread formatted a 5 MB
+    result, and none above 17 ms when the thread was replaced by a GIL-free wait.
     """
     pieces: list[str] = []  # joined by batches: one join (and free) of a million tiny
-    parts: list[str] = []  # strings holds the GIL for tens of milliseconds
-    deadline = time.perf_counter() + GIL_HOLD
+    parts: list[str] = []  # strings holds the loop for tens of milliseconds
+    deadline = time.perf_counter() + PRETTY_SLICE
     encoder = json.JSONEncoder(indent=2, ensure_ascii=False)
     for part in encoder.iterencode(value):
         parts.append(part)
@@ -75,8 +77,10 @@ def pretty_yielding(value: Any) -> str:
             pieces.append("".join(parts))
             parts = []
             if time.perf_counter() >= deadline:
-                time.sleep(GIL_PAUSE)
-                deadline = time.perf_counter() + GIL_HOLD
+                await asyncio.sleep(0)
+                if not still_wanted():
+                    return None
+                deadline = time.perf_counter() + PRETTY_SLICE
     pieces.append("".join(parts))
     return "".join(pieces)
 
@@ -190,6 +194,7 @@ class RpcConsole(QWidget):
         self._client_node: tuple[str, str, str] | None = None  # id, url, password
         self._rows: dict[str, NodeRow] = {}
         self._last_value: Any = None
+        self._shown = 0  # counts show_value calls: a slow formatting of an older one is dropped
 
         self.node_combo = QComboBox()
         self.node_combo.setMinimumWidth(240)
@@ -507,19 +512,25 @@ class RpcConsole(QWidget):
         self.answered.emit(answer)
 
     def show_value(self, value: Any, *, size_hint: int = 0) -> None:
-        """Pretty-print `value` (in the executor when big) and show it without blocking."""
+        """Pretty-print `value` (in loop-turn slices when big) and show it without blocking;
+        a later call replaces a big value still being formatted or inserted."""
         self._last_value = value
         self._tree_stale = True
+        self._shown += 1
         if self.result_tabs.currentWidget() is self.tree:
             self._tab_changed(self.result_tabs.currentIndex())
         if size_hint < PRETTY_INLINE_BYTES:
             self.result_view.show_plain(pretty(value))
             return
         self.result_view.show_plain(f"Formatting {_size(size_hint)}…")
-        Op.cpu(lambda: pretty_yielding(value), label="pretty-print").success(self._show_text).run()
+        shown = self._shown
 
-    def _show_text(self, text: str) -> None:
-        Op.coro(lambda: self.result_view.show_text(text), label="render result").run()
+        async def format_and_show() -> None:
+            text = await pretty_sliced(value, still_wanted=lambda: shown == self._shown)
+            if text is not None and shown == self._shown:
+                await self.result_view.show_text(text)
+
+        Op.coro(format_and_show, label="pretty-print").run()
 
     def _tab_changed(self, _index: int) -> None:
         if self.result_tabs.currentWidget() is self.tree and self._tree_stale:

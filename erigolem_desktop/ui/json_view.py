@@ -1,8 +1,8 @@
 """Showing JSON results: a syntax highlighter, chunked insertion of big texts, a lazy fold tree.
 
-Big results (megabytes) never stall the loop: pretty-printing runs in the executor (console.py),
-the text goes into the editor in slices with a loop turn between them, highlighting is off above
-HIGHLIGHT_LIMIT, and the tree view creates children only when a node is expanded.
+Big results (megabytes) never stall the loop: pretty-printing runs in loop-turn slices
+(console.py), the text goes into the editor in slices with a loop turn between them, highlighting
+is off above HIGHLIGHT_LIMIT, and the tree view creates children only when a node is expanded.
 """
 
 from __future__ import annotations

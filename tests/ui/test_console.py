@@ -163,9 +163,11 @@ async def test_huge_result_renders_without_blocking_the_loop(
     # the tree view folds: only the top level is built until expanded
     console.result_tabs.setCurrentWidget(console.tree)
     root = console.tree.topLevelItem(0)
+    assert root is not None
     assert root.text(1) == "[…] 16000 items"
     assert root.childCount() == 501  # a page of children plus "… more"
     first = root.child(0)
+    assert first is not None
     assert first.childCount() == 0
     first.setExpanded(True)
     assert first.childCount() == 3
@@ -277,9 +279,10 @@ async def test_completion_follows_rpc_modules_and_batch_and_auth_errors(
         await runner.cleanup()
 
 
-def test_pretty_yielding_gives_the_same_text_as_pretty() -> None:
-    """The executor's GIL-friendly formatter must not change a character of the result."""
-    from erigolem_desktop.ui.console import pretty, pretty_yielding
+@pytest.mark.asyncio
+async def test_pretty_sliced_gives_the_same_text_as_pretty() -> None:
+    """The sliced formatter must not change a character of the result."""
+    from erigolem_desktop.ui.console import pretty, pretty_sliced
 
     values: list[Any] = [
         None,
@@ -291,7 +294,24 @@ def test_pretty_yielding_gives_the_same_text_as_pretty() -> None:
         [{"hash": "0x" + f"{i:064x}", "n": i} for i in range(3000)],  # many batches of parts
     ]
     for value in values:
-        assert pretty_yielding(value) == pretty(value)
+        assert await pretty_sliced(value) == pretty(value)
     # what json cannot encode fails the same way (the console reports the TypeError)
     with pytest.raises(TypeError):
-        pretty_yielding({"bad": object()})
+        await pretty_sliced({"bad": object()})
+    # a formatting nobody wants any more stops at the next slice
+    big = [{"hash": "0x" + f"{i:064x}", "n": i} for i in range(100_000)]
+    assert await pretty_sliced(big, still_wanted=lambda: False) is None
+
+
+@pytest.mark.asyncio
+async def test_a_newer_answer_replaces_a_big_one_still_formatting(qtbot: Any) -> None:
+    console = RpcConsole()
+    qtbot.addWidget(console)
+    big = [{"hash": "0x" + f"{i:064x}", "n": i} for i in range(60_000)]
+    console.show_value(big, size_hint=len(json.dumps(big)))
+    await asyncio.sleep(0)  # the big one has started formatting
+    console.show_value({"small": True}, size_hint=20)
+    small = json.dumps({"small": True}, indent=2)
+    for _ in range(100):  # longer than the big one would need to format and show
+        await asyncio.sleep(0.02)
+        assert console.result_view.toPlainText() == small
