@@ -30,6 +30,7 @@ import builtins
 import contextlib
 import logging
 import os
+import random
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass
@@ -415,7 +416,9 @@ class NodeManager:
         delay = self.poll_interval
         failures = 0
         while True:
-            await asyncio.sleep(delay)
+            # +-20 %: nodes started (or recovered) together drift apart instead of all being
+            # polled, and saved, in the same loop turn (50 nodes: 10-18 ms loop pauses)
+            await asyncio.sleep(delay * random.uniform(0.8, 1.2))  # noqa: S311 - not a secret
             try:
                 status = dict(await backend.status(node_id))
             except asyncio.CancelledError:
