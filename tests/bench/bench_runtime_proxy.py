@@ -35,7 +35,13 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
-from erigolem_runtime.config import DEFAULT_HASH_SCHEME, HASH_SCHEMES, load_config, save_config
+from erigolem_runtime.config import (
+    DEFAULT_HASH_SCHEME,
+    HASH_SCHEMES,
+    RuntimeConfig,
+    load_config,
+    save_config,
+)
 from erigolem_runtime.instance import NodeService
 from erigolem_runtime.nginx import _children, stop_private_nginx
 
@@ -52,16 +58,23 @@ def auth_header(user: str, password: str) -> dict[str, str]:
     return {"Authorization": f"Basic {token}", "Content-Type": "application/json"}
 
 
+def bench_config(directory: Path, hash_scheme: str | None = None) -> tuple[RuntimeConfig, Path]:
+    """A local runtime config (private nginx, free port range) under `directory`, and its path."""
+    path = make_local_config(directory)
+    config = load_config(path)
+    if hash_scheme is not None:
+        nginx = dataclasses.replace(config.nginx, hash_scheme=hash_scheme)
+        save_config(dataclasses.replace(config, nginx=nginx), path)
+        config = load_config(path)
+    return config, path
+
+
 @asynccontextmanager
 async def one_instance(
     directory: Path, hash_scheme: str
 ) -> AsyncIterator[tuple[NodeService, dict[str, Any]]]:
     """A dev-chain instance behind a private nginx master, under a local config in `directory`."""
-    path = make_local_config(directory)
-    config = load_config(path)
-    nginx = dataclasses.replace(config.nginx, hash_scheme=hash_scheme)
-    save_config(dataclasses.replace(config, nginx=nginx), path)
-    config = load_config(path)
+    config, _ = bench_config(directory, hash_scheme=hash_scheme)
     svc = NodeService(config, directory / "work")
     try:
         out = await svc.start([ANVIL_START])

@@ -79,8 +79,9 @@ def make_window(qtbot: Any, ctx: Any) -> Iterator[Callable[[], Any]]:
 
     def build() -> Any:
         window = MainWindow(ctx)
-        window.quit_calls = []
-        window.on_quit = lambda: window.quit_calls.append(True)
+        quit_calls: list[bool] = []
+        window.quit_calls = quit_calls  # type: ignore[attr-defined]  # for the tests to read
+        window.on_quit = lambda: quit_calls.append(True)
         windows.append(window)
         return window
 

@@ -139,7 +139,9 @@ async def test_create_start_console_send_stop(
         console.method_edit.setFocus()
         from pytestqt.qtbot import QtBot
 
-        QtBot.keyClick(console.method_edit, Qt.Key.Key_Return, Qt.KeyboardModifier.ControlModifier)
+        QtBot.keyClick(  # type: ignore[no-untyped-call]
+            console.method_edit, Qt.Key.Key_Return, Qt.KeyboardModifier.ControlModifier
+        )
         await wait_until(lambda: answers, 20)
         assert answers[0].result == "0x7a69"
         assert console.result_view.toPlainText().strip() == '"0x7a69"'

@@ -281,12 +281,12 @@ async def test_ops_report_failures_to_the_callback_and_run_cpu_work_off_the_loop
 
     failures: list[tuple[str, str]] = []
     order: list[str] = []
-    await (
-        Op.cpu(boom)
-        .failure(lambda m, h: (failures.append((m, h)), order.append("failure")))
-        .finally_(lambda: order.append("finally"))
-        .run()
-    )
+
+    def failed(message: str, hint: str) -> None:
+        failures.append((message, hint))
+        order.append("failure")
+
+    await Op.cpu(boom).failure(failed).finally_(lambda: order.append("finally")).run()
     assert failures[0][0].startswith("bad input")
     assert order == ["finally", "failure"]
 
