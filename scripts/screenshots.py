@@ -224,7 +224,7 @@ async def shoot(home: Path) -> None:
         window.detail.show_row(NodeRow.from_record(sample))
         await _wait(lambda: window.detail.logs.toPlainText(), 10)  # "no such node": replaced below
         window.detail.logs.setPlainText(
-            "[INFO] [5/9 Execution] Executed blocks number=4213880 blk/s=412.3 tx/s=61.2k "
+            "[INFO] [6/9 Execution] Executed blocks number=4213880 blk/s=412.3 tx/s=61.2k "
             "Mgas/s=2321.4\n[INFO] [p2p] GoodPeers eth68=19 eth67=4"
         )
         await _settle()
