@@ -100,6 +100,9 @@ def _details(mgr: NodeManager, rec: NodeRecord, *, with_password: bool = False) 
         lines.append(f"Password: {mgr.password(rec.id) or '(not stored)'}")
     if rec.active:
         lines.append(f"Sync:     {_sync_text(rec)}")
+    requests = (rec.last_status or {}).get("requests")
+    if isinstance(requests, int) and not isinstance(requests, bool):
+        lines.append(f"Requests: {requests:,} served")
     if rec.cost is not None:
         lines.append(f"Cost:     {rec.cost} GLM")
     lines.append(f"Created:  {rec.created_at.isoformat(timespec='seconds')}")

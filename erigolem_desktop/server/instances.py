@@ -145,6 +145,7 @@ def instance(
         sync=sync if isinstance(sync, Mapping) else None,
         peers=last.get("peers"),
         block=last.get("block"),
+        requests=last.get("requests"),
         progress=rec.progress,
         reason=rec.reason,
         ready_at=_iso(rec.ready_at),

@@ -186,6 +186,11 @@ class NodeDetail(QWidget):
         self.stage_label = style.label("", "muted", wrap=True)
         self.block_label = QLabel()
         self.peers_label = QLabel()
+        self.requests_label = QLabel()
+        self.requests_label.setToolTip(
+            "Requests the node answered through its endpoint (wrong credentials not counted); "
+            "on Golem this is what the per-request price is charged on."
+        )
         self.uptime_label = QLabel()
         sync_box = QGroupBox("Sync")
         sync_form = QFormLayout(sync_box)
@@ -193,6 +198,7 @@ class NodeDetail(QWidget):
         sync_form.addRow("Stage", self.stage_label)
         sync_form.addRow("Block", self.block_label)
         sync_form.addRow("Peers", self.peers_label)
+        sync_form.addRow("Requests", self.requests_label)
         sync_form.addRow("Uptime", self.uptime_label)
 
         # logs
@@ -362,6 +368,7 @@ class NodeDetail(QWidget):
             )
         self.block_label.setText("–" if row.block is None else f"#{row.block:,}")
         self.peers_label.setText("–" if row.peers is None else str(row.peers))
+        self.requests_label.setText("–" if row.requests is None else f"{row.requests:,}")
         self.tick()
 
     def _set_progress(self, value: int, text: str) -> None:

@@ -91,6 +91,7 @@ class NodeRow:
     progress: float | None  # 0..1
     stages: tuple[tuple[str, int], ...]
     peers: int | None
+    requests: int | None  # served through nginx so far (the runtime's usage counter)
     provider: str
     started_at: float | None
     stopped_at: float | None
@@ -135,6 +136,7 @@ class NodeRow:
             progress=float(progress) if isinstance(progress, int | float) else None,
             stages=tuple(stages),
             peers=_int_or_none(_get(rec, "peers", default=None) or _get(status, "peers")),
+            requests=_int_or_none(_get(status, "requests")),
             provider=str(_get(rec, "provider", default="") or ""),
             started_at=_timestamp(_get(rec, "started_at", "created_at")),
             stopped_at=_timestamp(_get(rec, "stopped_at")),

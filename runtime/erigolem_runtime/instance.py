@@ -575,6 +575,8 @@ class NodeService:
             "restarts": self.restarts,
             "restarts_recent": self.restarts_recent,
             "reason": self.reason,
+            # requests nginx passed to the node (401s not counted): the usage the bill is made of
+            "requests": int(self.counters()[REQUESTS_COUNTER]),
         }
 
     # ------------------------------------------------------------------ run

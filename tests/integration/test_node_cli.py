@@ -20,6 +20,7 @@ from erigolem_desktop.core.manager import RECOVERED_REASON, process_token
 pytestmark = pytest.mark.integration
 
 CLI = [sys.executable, "-m", "erigolem_desktop"]
+FAST_POLL = ["--json", "--poll-interval", "0.5"]  # status (and the usage count) every ~0.5 s
 
 
 def erigolem(*args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
@@ -77,7 +78,7 @@ def served(
 ) -> Iterator[tuple[subprocess.Popen[str], dict[str, Any]]]:
     """`erigolem node start --local --json` in the foreground, until the node is ready."""
     proc = subprocess.Popen(
-        [*CLI, "node", "start", "--local", "--chain", "dev", "--name", "cli node", "--json"],
+        [*CLI, "node", "start", "--local", "--chain", "dev", "--name", "cli node", *FAST_POLL],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -147,6 +148,17 @@ def test_start_list_status_rpc_rotate_stop(
 
     logs = ok_json("node", "logs", node_id, "5")
     assert isinstance(logs["lines"], list)
+
+    # the usage count (requests served through nginx) reaches `node status` with the next poll
+    deadline = time.monotonic() + 15
+    while True:
+        text = erigolem("node", "status", node_id).stdout
+        counts = [line.split()[1] for line in text.splitlines() if line.startswith("Requests:")]
+        if counts and int(counts[0].replace(",", "")) >= 4:
+            break
+        assert time.monotonic() < deadline, text
+        time.sleep(0.3)
+    assert ok_json("node", "status", node_id)["last_status"]["requests"] >= 4
 
     rotated = ok_json("node", "rotate", node_id)
     assert rotated["credentials"]["password"] != creds["password"]

@@ -255,6 +255,11 @@ async def test_start_access_rotate_counters_shutdown(env: Env) -> None:
         lambda: svc.counters()[REQUESTS_COUNTER] >= before[REQUESTS_COUNTER] + 5, 5, "request count"
     )
     assert svc.counters()[DURATION_COUNTER] > before[DURATION_COUNTER]
+    # the status shows the same usage count the requestor is billed on (401s left out)
+    served = json.loads((await svc.run(["status"])).stdout)["requests"]
+    assert served == int(svc.counters()[REQUESTS_COUNTER]) >= before[REQUESTS_COUNTER] + 5
+    assert (await rpc(out["url"], None))[0] == 401
+    assert json.loads((await svc.run(["status"])).stdout)["requests"] == served
 
     # rotate: the old password stops working at once, the new one works
     rotated = await svc.run(["rotate-credentials"])

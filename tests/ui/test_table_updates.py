@@ -30,6 +30,7 @@ def make_row(i: int, **kw: Any) -> NodeRow:
         "progress": 0.5,
         "stages": (("Headers", 1000), ("Execution", 500)),
         "peers": 10,
+        "requests": None,
         "provider": "",
         "started_at": 1_700_000_000.0,
         "stopped_at": None,
@@ -199,3 +200,18 @@ def test_console_picker_is_not_rebuilt_when_only_the_status_changed(qtbot: Any) 
     console.set_nodes([*rows[:2], dataclasses.replace(rows[2], state=NodeState.STOPPED)])
     assert rebuilt  # a node left: the picker follows
     assert console.node_combo.count() == 2
+
+
+def test_detail_shows_the_request_count_from_the_runtime_status(qtbot: Any) -> None:
+    detail = NodeDetail()
+    qtbot.addWidget(detail)
+    row = NodeRow.from_record(
+        {"id": "n1", "name": "n1", "state": "ready", "status": {"requests": 12345, "peers": 3}}
+    )
+    assert row.requests == 12345
+    detail.show_row(row)
+    assert detail.requests_label.text() == "12,345"
+    detail.show_row(NodeRow.from_record({"id": "n1", "state": "ready", "status": {}}))
+    assert detail.requests_label.text() == "–"  # an older runtime without the counter
+    bad = NodeRow.from_record({"id": "n1", "state": "ready", "status": {"requests": "lots"}})
+    assert bad.requests is None
