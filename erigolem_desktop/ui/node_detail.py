@@ -9,16 +9,20 @@ Signals:
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, urlsplit, urlunsplit
 
+from erigolem_desktop.core.atomicfile import atomic_write_text
 from erigolem_desktop.core.states import NodeState
 from erigolem_desktop.ui import style
 from erigolem_desktop.ui.nodes_model import NodeRow, format_duration
 from erigolem_desktop.ui.ops import Op
 from erigolem_desktop.ui.qt import (
+    QFileDialog,
     QFormLayout,
     QGroupBox,
     QGuiApplication,
@@ -44,6 +48,7 @@ if TYPE_CHECKING:
 
 MASK = "••••••••••••"
 LOG_LINES = 200
+SAVED_LOG_LINES = 20_000  # "Save log…" keeps far more than the pane shows
 SNIPPET_KINDS = ("curl", "web3.py", "ethers.js", "cast")
 
 
@@ -212,10 +217,14 @@ class NodeDetail(QWidget):
         self.refresh_logs.setIcon(style.icon("refresh"))
         self.refresh_logs.setToolTip("Reload the log")
         self.refresh_logs.setAccessibleName("Reload the log")
+        self.save_logs = QToolButton()
+        self.save_logs.setIcon(style.icon("save"))
+        self.save_logs.setToolTip("Save the log to a file (for a bug report or a provider)")
+        self.save_logs.setAccessibleName("Save the log to a file")
         logs_box = QGroupBox("Log")
         logs_lay = QVBoxLayout(logs_box)
         logs_lay.addWidget(self.logs)
-        logs_lay.addLayout(self._row(self.refresh_logs, stretch_first=True))
+        logs_lay.addLayout(self._row(self.save_logs, self.refresh_logs, stretch_first=True))
 
         # actions
         self.console_button = QPushButton("Open in &console")
@@ -272,6 +281,7 @@ class NodeDetail(QWidget):
         self.reveal.toggled.connect(self._set_revealed)
         self.copy_snippet.clicked.connect(self._copy_snippet)
         self.refresh_logs.clicked.connect(self.load_logs)
+        self.save_logs.clicked.connect(self.ask_save_logs)
         self.rotate_button.clicked.connect(self.rotate)
         self.stop_button.clicked.connect(self.stop)
         self.console_button.clicked.connect(
@@ -471,6 +481,54 @@ class NodeDetail(QWidget):
         Op.coro(lambda: manager.logs(node_id, LOG_LINES), label="logs").success(shown).failure(
             failed
         ).finally_(lambda: setattr(self, "_loading_logs", False)).run()
+
+    def ask_save_logs(self) -> None:
+        """Ask where to save the node's log, then save it (see `save_logs_to`)."""
+        if self.row is None:
+            return
+        stamp = time.strftime("%Y%m%d-%H%M%S")
+        path, _filter = QFileDialog.getSaveFileName(
+            self,
+            "Save the node's log",
+            str(Path.home() / f"erigolem-{self.row.name or self.row.id}-{stamp}.log"),
+            "Log files (*.log *.txt);;All files (*)",
+        )
+        if path:
+            self.save_logs_to(Path(path))
+
+    def save_logs_to(self, path: Path) -> asyncio.Task[Any] | None:
+        """Fetch up to SAVED_LOG_LINES lines and write them to `path` off the loop (0600)."""
+        row, manager = self.row, self.manager
+        if row is None or manager is None:
+            return None
+        node_id, name = row.id, row.name or row.id
+        self.save_logs.setEnabled(False)
+
+        async def fetch_and_write() -> int:
+            text = str(await manager.logs(node_id, SAVED_LOG_LINES) or "")
+            await asyncio.get_running_loop().run_in_executor(
+                None, lambda: atomic_write_text(path, text, mode=0o600)
+            )
+            return text.count("\n")
+
+        def saved(lines: int) -> None:
+            if self.error.text().startswith("Could not save the log"):
+                style.set_message(self.error, "", "error")
+            self.window().statusBar().showMessage(  # type: ignore[attr-defined]
+                f"Saved {lines:,} log lines of {name} to {path}.", 5000
+            )
+
+        return (
+            Op.coro(fetch_and_write, label="save log")
+            .success(saved)
+            .failure(
+                lambda m, h: style.set_message(
+                    self.error, f"Could not save the log: {m} {h}".strip(), "error"
+                )
+            )
+            .finally_(lambda: self.save_logs.setEnabled(True))
+            .run()
+        )
 
     def rotate(self) -> None:
         row, manager = self.row, self.manager

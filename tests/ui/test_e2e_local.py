@@ -126,6 +126,29 @@ async def test_create_start_console_send_stop(
         )
         await wait_until(lambda: detail.logs.toPlainText(), 10)
 
+        # Save log…: the node's real log, written owner-only; a bad path says so in the pane
+        saved = erigolem_home / "saved" / "node.log"
+        saved.parent.mkdir()
+        task = detail.save_logs_to(saved)
+        assert task is not None
+        await task
+        assert stat.S_IMODE(saved.stat().st_mode) == 0o600
+        assert saved.read_text().strip()
+        assert password not in saved.read_text()
+        assert "Saved" in window.statusBar().currentMessage()
+        assert detail.save_logs.isEnabled()
+        blocked = erigolem_home / "saved" / "node.log" / "inside-a-file.log"
+        task = detail.save_logs_to(blocked)
+        assert task is not None
+        await task
+        assert detail.error.isVisibleTo(detail)
+        assert "Could not save the log" in detail.error.text()
+        assert detail.save_logs.isEnabled()
+        task = detail.save_logs_to(saved)  # a later save that works clears the error
+        assert task is not None
+        await task
+        assert not detail.error.isVisibleTo(detail)
+
         # console: eth_chainId with Ctrl+Enter
         window.show_console(row.id)
         console = window.console
