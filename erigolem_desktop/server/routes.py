@@ -18,7 +18,7 @@ from typing import Any
 
 from aiohttp import web
 
-from erigolem_desktop.core.backends.base import NodeSpec
+from erigolem_desktop.core.backends.base import BackendError, NodeSpec
 from erigolem_desktop.core.manager import ManagerError, NodeManager, owner_alive
 from erigolem_desktop.core.records import NodeRecord
 from erigolem_desktop.server import instances
@@ -170,6 +170,9 @@ class Api:
             )
         except instances.InputError as exc:
             return error(400, str(exc))
+        refused = self._unservable(req.network, req.backend)
+        if refused is not None:
+            return refused
         async with self._create_lock:  # the quota check and the new record go together
             active = sum(1 for r in self._mine(session) if r.active)
             if active >= self.options.max_active_per_wallet:
@@ -186,6 +189,27 @@ class Api:
         self.init_params[rec.id] = req.init_params
         log.info("node %s (%s) created for %s", rec.id, req.network, session.address)
         return json_response(self._instance(rec), status=201)
+
+    def _unservable(self, network: str, backend_kind: str) -> web.Response | None:
+        """A 400 when this server's local backend cannot run `network` (no Erigon here), before
+        a record exists; the operator's paths stay out of the answer."""
+        served = getattr(self.manager.backends.get(backend_kind), "served_chains", None)
+        if backend_kind != "local" or not callable(served):
+            return None
+        try:
+            chains = list(served())
+        except BackendError as exc:
+            log.error("cannot tell which chains the local backend serves: %s", exc)
+            return error(503, "service initialization failed: the local runtime is not set up")
+        if network in chains:
+            return None
+        other = [b for b in sorted(self.manager.backends) if b != "local"]
+        way_out = f', or use "backend": "{other[0]}"' if other else ""
+        return error(
+            400,
+            f"the network {network} cannot run on this server's local backend (it runs: "
+            f"{', '.join(chains) or 'nothing yet'}); choose one of those{way_out}",
+        )
 
     async def stop_instance(self, request: web.Request) -> web.Response:
         try:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import signal
 import socket
 import subprocess
@@ -248,9 +249,19 @@ async def test_sign_in_create_use_and_stop_a_node(
 
 @pytest.mark.asyncio
 async def test_a_node_that_cannot_start_is_failed_with_a_reason(
-    start_server: ServerFactory, nginx_bin: Path
+    start_server: ServerFactory,
+    nginx_bin: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    """sepolia locally needs Erigon, which is not installed here: `failed`, never `terminated`."""
+    """An Erigon that dies at once (a broken install): the node is `failed`, never `terminated`.
+
+    The `erigon` here is a two-line script standing in for a broken Erigon binary on PATH."""
+    broken = tmp_path / "bin" / "erigon"
+    broken.parent.mkdir()
+    broken.write_text("#!/bin/sh\necho 'Fatal: broken install' >&2\nexit 1\n")
+    broken.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{broken.parent}:{os.environ['PATH']}")
     api = await start_server()
     alice = Wallet()
     headers = await api.sign_in(alice)
@@ -260,7 +271,8 @@ async def test_a_node_that_cannot_start_is_failed_with_a_reason(
     assert status == 201, created
     node = await wait_status(api, headers, created["id"], {"failed", "running"}, within=60)
     assert node["status"] == "failed", node
-    assert "Erigon" in node["reason"]
+    assert "It said: Fatal: broken install" in node["reason"], node  # the client's own words
+    assert "not set up" not in node["reason"]  # Erigon is there, it just fails
     assert node["stopped_at"]
     assert "url" not in node
 
@@ -363,6 +375,15 @@ async def test_create_input_errors_lose_nothing(start_server: ServerFactory) -> 
     await bad({"params": {"network": "sepolia", "client": "geth"}}, "unknown client")
     await bad({"params": {"network": "sepolia", "client": "anvil"}}, "does not serve")
     await bad({"params": {"network": "dev", "backend": "golem"}}, "not available here")
+    # a real network this server's local backend cannot run (no Erigon here): refused up front,
+    # without the operator's paths or CLI flags in the answer
+    await bad({"params": {"network": "sepolia"}}, "cannot run on this server's local backend")
+    _, body, _ = await api.call(
+        "POST", "/createInstance", headers=headers, json={"params": {"network": "mainnet"}}
+    )
+    assert "runs: dev" in body["msg"]
+    assert "/" not in body["msg"]
+    assert "--" not in body["msg"]
     await bad({"params": {"network": "dev", "datadir": "/"}}, "unknown parameter(s)")
     await bad({"params": {"network": "dev"}, "name": ["x"]}, "'name' should be a string")
     await bad(None, "over", status=413, data=b"x" * 70_000)

@@ -86,18 +86,44 @@ class LocalBackend:
                 ) from exc
         return self._config
 
+    def served_chains(self) -> list[str]:
+        """Chains the local runtime can run now (dev with anvil; Erigon's once it is configured)."""
+        from erigolem_runtime.config import ConfigError, load_config
+        from erigolem_runtime.offer import served_chains
+
+        path = self.config_path()
+        try:
+            return served_chains(load_config(path))
+        except (OSError, ConfigError) as exc:
+            raise BackendError(
+                f"Could not read the local runtime's config {path}: {exc}.",
+                "Fix or delete that file; the app writes a fresh one on its next start.",
+            ) from exc
+
     def _error(
         self, what: str, exc: RuntimeClientError, node_id: str, spec: NodeSpec | None = None
     ) -> BackendError:
         """A BackendError in plain words, with the way out for the usual causes."""
-        text = str(exc).split("\n", 1)[0].strip()
-        text = text.removeprefix("start failed: ")
+        first, _, rest = str(exc).partition("\n")
+        text = first.strip().removeprefix("start failed: ")
+        if text.endswith("Last lines of its log:"):  # keep the client's own last word
+            said = [line.strip() for line in rest.splitlines() if line.strip()]
+            text = text.removesuffix(" Last lines of its log:")
+            if said:
+                text += f" It said: {said[-1][:300]}"
         config = self._config or self.runtime_dir / "erigolem-runtime.json"
         low = text.lower()
         if (
             spec is not None
             and spec.client == "erigon"
-            and ("does not offer chain" in low or ("erigon" in low and "not" in low))
+            and any(
+                clue in low
+                for clue in (
+                    "does not offer chain",
+                    "does not serve chain",
+                    "clients.erigon.binary",
+                )
+            )
         ):
             return BackendError(
                 f"Erigon is not set up on this computer, so a local {spec.chain} node cannot run "
