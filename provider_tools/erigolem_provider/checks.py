@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 from pathlib import Path
 
 from erigolem_runtime.api import DURATION_COUNTER, REQUESTS_COUNTER, RUNTIME_NAME
@@ -30,6 +31,7 @@ def check_setup(layout: Layout, *, runner: Runner = run_command) -> list[Finding
     out += _check_runtime_config(layout)
     out += _check_descriptor(layout)
     out += _check_nginx(layout, runner)
+    out += check_nginx_running(layout)
     out += _check_presets(layout)
     return out
 
@@ -195,3 +197,99 @@ def _check_presets(layout: Layout) -> list[Finding]:
             )
         ]
     return [Finding("ok", "pricing", f"preset {live[0].get('name')} active")]
+
+
+def _nginx_settings(layout: Layout) -> dict[str, object]:
+    """The ``nginx`` section of the runtime config as written ({} when unreadable)."""
+    try:
+        nginx = json.loads(layout.runtime_config_path.read_text())["nginx"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return {}
+    return nginx if isinstance(nginx, dict) else {}
+
+
+def master_pid(pid_file: Path) -> tuple[int | None, str]:
+    """The live nginx master's pid from ``pid_file``, or None and why not."""
+    try:
+        raw = pid_file.read_text().strip()
+    except FileNotFoundError:
+        return None, f"{pid_file} does not exist"
+    except OSError as exc:
+        return None, f"{pid_file} is unreadable ({exc.strerror})"
+    if not raw.isdigit() or int(raw) <= 0:
+        return None, f"{pid_file} holds no pid ({raw[:20]!r})"
+    pid = int(raw)
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return None, f"{pid_file} names pid {pid}, which is not running (a stale pid file)"
+    except PermissionError:
+        pass  # alive, owned by someone else
+    try:
+        comm = Path(f"/proc/{pid}/comm").read_text().strip()
+    except OSError:
+        comm = ""
+    if comm != "nginx":
+        return None, f"{pid_file} names pid {pid}, which is {comm or 'unknown'}, not nginx"
+    return pid, ""
+
+
+def nginx_down(layout: Layout) -> tuple[str, str] | None:
+    """``(what is wrong, how to fix it)`` when the nginx master is not running, else None.
+
+    None also when no pid file is known (nothing to say for sure); see check_nginx_running.
+    """
+    settings = _nginx_settings(layout)
+    raw_pid = settings.get("pid_file")
+    pid_file = (
+        Path(raw_pid) if isinstance(raw_pid, str) else nginx_site.master_pid_file(layout, None)
+    )
+    if pid_file is None:
+        return None
+    pid, why = master_pid(pid_file)
+    if pid is not None:
+        return None
+    test_cmd = settings.get("test_command")
+    start = (
+        [str(a) for a in test_cmd if a not in ("-t", "-q")]
+        if isinstance(test_cmd, list) and test_cmd
+        else ["nginx"]
+    )
+    how = shlex.join(start)
+    hint = (
+        f"start it with `sudo systemctl start nginx` (or `sudo {how}`)"
+        if layout.root is None
+        else f"start it with `{how}`"
+    )
+    return f"nginx is not running: {why}", hint
+
+
+def check_nginx_running(layout: Layout) -> list[Finding]:
+    """The nginx master that serves our server block runs: pid file -> live nginx process."""
+    settings = _nginx_settings(layout)
+    raw_pid = settings.get("pid_file")
+    pid_file = (
+        Path(raw_pid) if isinstance(raw_pid, str) else nginx_site.master_pid_file(layout, None)
+    )
+    if pid_file is None:
+        return [
+            Finding(
+                "warning",
+                "nginx running",
+                "cannot tell whether nginx runs: no pid file is known (add a `pid` directive "
+                f"to {layout.nginx_main_conf} and run setup again)",
+            )
+        ]
+    down = nginx_down(layout)
+    if down is None:
+        pid, _ = master_pid(pid_file)
+        return [Finding("ok", "nginx running", f"master pid {pid} ({pid_file})")]
+    cause, hint = down
+    return [
+        Finding(
+            "error",
+            "nginx running",
+            f"{cause}; rented nodes cannot be reached and the self-test fails: {hint}, then "
+            "run `erigolem-provider check` again",
+        )
+    ]

@@ -7,7 +7,6 @@ Exit codes: 0 success, 1 failure while applying / testing, 2 invalid input or fi
 from __future__ import annotations
 
 import argparse
-import asyncio
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -53,6 +52,9 @@ def build_parser() -> argparse.ArgumentParser:
     setup.add_argument(
         "--skip-self-test", action="store_true", help="do not start a test node after applying"
     )
+    setup.add_argument(
+        "--verbose", action="store_true", help="print the self-test's full output on failure"
+    )
     defaults = Answers()
     answers = setup.add_argument_group("answers")
     for spec in FIELDS.values():
@@ -68,6 +70,7 @@ def build_parser() -> argparse.ArgumentParser:
     st = sub.add_parser("self-test", help="start a dev-chain node and reach it via the public URL")
     _layout_args(st)
     st.add_argument("--anvil-bin", help="anvil executable (default: from the runtime config)")
+    st.add_argument("--verbose", action="store_true", help="print the full output on failure")
     un = sub.add_parser("uninstall", help="remove what setup wrote and restore backups")
     _layout_args(un)
     un.add_argument("--dry-run", action="store_true", help="print what would be removed")
@@ -109,11 +112,19 @@ def _setup(ns: argparse.Namespace) -> int:
     if not ns.non_interactive:
         from erigolem_provider.tui import run_tui
 
-        return int(run_tui(wizard, dry_run=ns.dry_run, skip_self_test=ns.skip_self_test))
-    return run_non_interactive(wizard, dry_run=ns.dry_run, skip_self_test=ns.skip_self_test)
+        return int(
+            run_tui(
+                wizard, dry_run=ns.dry_run, skip_self_test=ns.skip_self_test, verbose=ns.verbose
+            )
+        )
+    return run_non_interactive(
+        wizard, dry_run=ns.dry_run, skip_self_test=ns.skip_self_test, verbose=ns.verbose
+    )
 
 
-def run_non_interactive(wizard: SetupWizard, *, dry_run: bool, skip_self_test: bool) -> int:
+def run_non_interactive(
+    wizard: SetupWizard, *, dry_run: bool, skip_self_test: bool, verbose: bool = False
+) -> int:
     """Validate every step, show the review, apply, self-test; print what happened."""
     if not wizard.answers.host:
         print("error: --host is required (the public host name requestors use)", file=sys.stderr)
@@ -140,29 +151,20 @@ def run_non_interactive(wizard: SetupWizard, *, dry_run: bool, skip_self_test: b
     else:
         changed = {k: v for k, v in result.changes.items() if v != "unchanged"}
         print(f"Setup applied: {len(changed)} change(s).")
-    rc = 0
-    if not skip_self_test:
-        rc = _self_test(wizard.layout, None)
+    if not skip_self_test and _self_test(wizard.layout, None, verbose=verbose) != 0:
+        from erigolem_provider.selftest import FAILED_AFTER_SETUP
+
+        print(FAILED_AFTER_SETUP)
+        return 1
     for line in wizard.summary():
         print(line)
-    return rc
+    return 0
 
 
-def _self_test(layout: Layout, anvil_bin: str | None) -> int:
-    from erigolem_provider.selftest import run_self_test
+def _self_test(layout: Layout, anvil_bin: str | None, *, verbose: bool = False) -> int:
+    from erigolem_provider.selftest import run_and_report
 
-    print("Self-test: starting a dev-chain node through the runtime...")
-    result = asyncio.run(
-        run_self_test(
-            layout.runtime_config_path,
-            anvil_bin=anvil_bin,
-            progress=lambda m: print(f"  {m}"),
-        )
-    )
-    for line in result.lines:
-        print(line)
-    print("Self-test passed." if result.ok else "Self-test FAILED.")
-    return 0 if result.ok else 1
+    return 0 if run_and_report(layout, anvil_bin=anvil_bin, verbose=verbose).ok else 1
 
 
 def _check(ns: argparse.Namespace) -> int:
@@ -202,7 +204,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if ns.command == "check":
         return _check(ns)
     if ns.command == "self-test":
-        return _self_test(layout_from(ns), ns.anvil_bin)
+        return _self_test(layout_from(ns), ns.anvil_bin, verbose=ns.verbose)
     return _uninstall(ns)
 
 

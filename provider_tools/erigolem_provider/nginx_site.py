@@ -311,3 +311,36 @@ def nginx_commands(
     if prefix is not None:
         extra += ["-e", str(prefix / "logs" / "error.log")]
     return [nginx_bin, "-t", "-q", *extra], [nginx_bin, "-s", "reload", *extra]
+
+
+def escapes_root(layout: Layout, prefix: Path | None) -> tuple[list[str], str | None]:
+    """Under ``--root``: the main config's paths that make nginx use the *system* files.
+
+    ``--root`` only re-roots the files setup writes; nginx itself follows whatever the copied
+    ``nginx.conf`` names. Returns ``(escapes, no_pid)``: each absolute ``include`` or ``pid``
+    outside the root (``nginx -t`` would check the system config, the reload would signal the
+    system nginx), and a note when there is no ``pid`` directive (nginx's compiled-in default
+    pid file is the system one). Nothing without a root.
+    """
+    root = layout.root
+    if root is None:
+        return [], None
+    try:
+        text = _strip_comments(layout.nginx_main_conf.read_text(errors="replace"))
+    except OSError:
+        return [], None
+    out: list[str] = []
+    pid_seen = False
+    for m in _DIRECTIVE_RE.finditer(text):
+        value = m.group(2).strip().strip("\"'")
+        if m.group(1) == "include":
+            if not Path(_resolve_include(value, layout.nginx_conf_dir)).is_relative_to(root):
+                out.append(f"include {value}")
+        elif m.group(1) == "pid":
+            pid_seen = True
+            if not Path(value).is_absolute() and prefix is None:
+                out.append(f"pid {value} (relative, and no --nginx-prefix names its base)")
+            elif not (prefix or root).joinpath(value).is_relative_to(root):
+                out.append(f"pid {value}")
+    no_pid = None if pid_seen else f"no pid directive: nginx uses its default {DEBIAN_PID_FILE}"
+    return out, no_pid

@@ -5,7 +5,6 @@ Imported only for ``setup --gui``; needs PySide6 (the ``gui`` extra).
 
 from __future__ import annotations
 
-import asyncio
 import html
 import re
 import threading
@@ -290,38 +289,41 @@ class ApplyPage(QWizardPage):
             else "Setup applied."
         )
         self.ok = True
-        self.summary.setText("<br>".join(html.escape(line) for line in self.wz.summary()))
         if self.skip_self_test:
+            self.summary.setText("<br>".join(html.escape(line) for line in self.wz.summary()))
             self.selftest_button.setEnabled(True)
         else:
+            self.summary.setText("Self-test running: the next steps follow when it passes.")
             self.start_self_test()
 
     def start_self_test(self) -> None:
-        from erigolem_provider.selftest import run_self_test
+        from erigolem_provider.selftest import run_and_report
 
         self.busy = True
         self.selftest_button.setEnabled(False)
         self.completeChanged.emit()
-        config = self.wz.layout.runtime_config_path
+        layout = self.wz.layout
         anvil = self.wz.answers.anvil_bin
         bridge = self.bridge
 
         def work() -> None:
-            res = asyncio.run(
-                run_self_test(
-                    config, anvil_bin=str(anvil) if anvil else None, progress=bridge.line.emit
-                )
+            res = run_and_report(
+                layout, anvil_bin=str(anvil) if anvil else None, say=bridge.line.emit
             )
-            for line in res.lines:
-                bridge.line.emit(line)
             bridge.done.emit(res.ok)
 
-        self.bridge.line.emit("Self-test: starting a dev-chain node…")
         threading.Thread(target=work, name="self-test", daemon=True).start()
 
     def _self_test_done(self, ok: bool) -> None:
+        from erigolem_provider.selftest import FAILED_AFTER_SETUP
+
         self.busy = False
-        self.log.appendPlainText("Self-test passed." if ok else "Self-test FAILED.")
+        if ok:
+            self.summary.setText("<br>".join(html.escape(line) for line in self.wz.summary()))
+        else:
+            self.summary.setText(
+                f"<b style='color:#c62828'>Self-test failed.</b> {html.escape(FAILED_AFTER_SETUP)}"
+            )
         self.selftest_button.setEnabled(True)
         self.completeChanged.emit()
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
+import os
 import ssl
 import tempfile
 import time
@@ -24,6 +25,9 @@ from typing import Any
 from erigolem_runtime.client import RuntimeClient, RuntimeClientError
 from erigolem_runtime.config import ConfigError, load_config
 
+from erigolem_provider.checks import nginx_down
+from erigolem_provider.layout import Layout
+
 
 @dataclass
 class SelfTestResult:
@@ -32,9 +36,20 @@ class SelfTestResult:
     lines: list[str] = field(default_factory=list)
     ok: bool = False
     url: str | None = None
+    hint: str = ""
+    #: long diagnostics (runtime stderr and logs): for the log file and --verbose only
+    details: list[str] = field(default_factory=list)
 
     def add(self, passed: bool, text: str) -> None:
         self.lines.append(f"[{'ok' if passed else 'FAIL':4}] {text}")
+
+    @property
+    def cause(self) -> str:
+        """The first failed check, on one line: what went wrong first (the rest follows)."""
+        for line in self.lines:
+            if line.startswith("[FAIL]"):
+                return line.removeprefix("[FAIL]").strip().splitlines()[0]
+        return "no check passed" if not self.ok else ""
 
 
 def _post(url: str, auth: tuple[str, str] | None, timeout: float) -> tuple[int, bytes]:
@@ -127,19 +142,94 @@ async def run_self_test(
                 + (" and a chain id" if chain_ok else f" ({body[:120]!r})"),
             )
             result.ok = all(line.startswith("[ok") for line in result.lines)
-            if not result.ok:
-                result.lines.append(
-                    "hint: is nginx running and reloaded (`sudo nginx -s reload`)? does the "
-                    "public host resolve to this machine? `erigolem-provider check` names what "
-                    "is wrong"
-                )
         except RuntimeClientError as exc:
-            result.add(False, f"runtime: {exc}")
+            _runtime_failure(result, "runtime", exc)
         finally:
             say("stopping the node")
             try:
                 await client.shutdown()
             except RuntimeClientError as exc:
-                result.add(False, f"stopping the node: {exc}")
-                result.ok = False
+                _runtime_failure(result, "stopping the node", exc)
+    if not result.ok and not result.hint:
+        result.hint = (
+            "is nginx running and reloaded (`sudo nginx -s reload`)? does the public host "
+            "resolve to this machine? `erigolem-provider check` names what is wrong"
+        )
     return result
+
+
+def _runtime_failure(result: SelfTestResult, what: str, exc: RuntimeClientError) -> None:
+    """One FAIL line with the error's own message; its stderr/log tail goes to the details."""
+    result.add(False, f"{what}: {exc.args[0] if exc.args else exc}")
+    if exc.stderr_tail:
+        result.details.append(exc.stderr_tail)
+    result.ok = False
+
+
+LOG_NAME = "self-test.log"
+
+#: What setup says instead of its next steps when the self-test failed.
+FAILED_AFTER_SETUP = (
+    "Setup wrote its files, but the provider does not work yet: fix the cause above, then run "
+    "`erigolem-provider self-test` (`erigolem-provider uninstall` undoes everything)."
+)
+
+
+def run_and_report(
+    layout: Layout,
+    *,
+    anvil_bin: str | None = None,
+    verbose: bool = False,
+    say: Callable[[str], None] = print,
+) -> SelfTestResult:
+    """Run the self-test and tell the provider the outcome in a few lines.
+
+    A failure prints one root-cause line, its hint and the log file holding everything
+    (progress, every check, the runtime's stderr and logs); ``verbose`` prints all of it too.
+    An nginx that is not running is found before any node is started.
+    """
+    log: list[str] = []
+
+    def note(line: str) -> None:
+        log.append(line)
+        if verbose:
+            say(line)
+
+    say("Self-test: starting a dev-chain node through the runtime...")
+    down = nginx_down(layout)
+    if down is not None:
+        result = SelfTestResult(hint=down[1])
+        result.add(False, down[0])
+    else:
+        result = asyncio.run(
+            run_self_test(
+                layout.runtime_config_path, anvil_bin=anvil_bin, progress=lambda m: note(f"  {m}")
+            )
+        )
+    if result.ok:
+        for line in result.lines:
+            say(line)
+        say("Self-test passed.")
+        return result
+    for line in result.lines + result.details:
+        note(line)
+    log_path = _write_log(layout.state_dir / LOG_NAME, log)
+    say(f"Self-test FAILED: {result.cause}")
+    if result.hint:
+        say(f"hint: {result.hint}")
+    where = f"everything in {log_path}" if log_path else "the log could not be written"
+    say(f"Details: {where}" + ("" if verbose else " (or run again with --verbose)"))
+    return result
+
+
+def _write_log(path: Path, lines: list[str]) -> Path | None:
+    """Write the self-test log owner-only (it names paths and users); None when impossible."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as fh:
+            fh.write("\n".join(lines) + "\n")
+        path.chmod(0o600)
+    except OSError:
+        return None
+    return path

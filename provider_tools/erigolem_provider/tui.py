@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Callable
 
 from erigolem_provider.answers import FIELDS
@@ -34,6 +33,7 @@ def run_tui(
     *,
     dry_run: bool = False,
     skip_self_test: bool = False,
+    verbose: bool = False,
     ask: Ask = input,
     say: Callable[[str], None] = print,
 ) -> int:
@@ -96,18 +96,14 @@ def run_tui(
         if result.unchanged
         else "Setup applied."
     )
-    rc = 0
     if not skip_self_test:
-        from erigolem_provider.selftest import run_self_test
+        from erigolem_provider.selftest import FAILED_AFTER_SETUP, run_and_report
 
-        st = asyncio.run(
-            run_self_test(wizard.layout.runtime_config_path, progress=lambda m: say(f"  {m}"))
-        )
-        for line in st.lines:
-            say(line)
-        rc = 0 if st.ok else 1
+        if not run_and_report(wizard.layout, verbose=verbose, say=say).ok:
+            say(FAILED_AFTER_SETUP)
+            return 1
     wizard.next()
     say(f"\n== {STEPS['summary'].title} ==")
     for line in wizard.summary():
         say(line)
-    return rc
+    return 0

@@ -228,6 +228,31 @@ def validate_nginx(wz: SetupWizard) -> list[Finding]:
     except nginx_site.NginxConfError as exc:
         out.append(Finding("error", "nginx.conf", str(exc), "nginx_conf"))
         return out
+    escapes, no_pid = nginx_site.escapes_root(wz.layout, a.nginx_prefix)
+    if escapes:
+        out.append(
+            Finding(
+                "error",
+                "--root",
+                f"{wz.layout.nginx_main_conf} names paths outside the root {wz.layout.root} "
+                f"({'; '.join(escapes)}): `nginx -t` would check the system config and the "
+                "reload would signal the system nginx. --root only redirects the files setup "
+                "writes; rewrite those paths under the root, or preview a real setup with "
+                "--dry-run instead",
+                "nginx_conf",
+            )
+        )
+        return out
+    if no_pid:
+        out.append(
+            Finding(
+                "warning",
+                "--root",
+                f"{wz.layout.nginx_main_conf} has {no_pid}: the reload after applying would "
+                "signal the system nginx (if one runs); add `pid <root>/...;` to it",
+                "nginx_conf",
+            )
+        )
     clashes = nginx_site.foreign_listeners(wz.layout, a.listen_address, a.port)
     for c in clashes:
         out.append(
