@@ -15,6 +15,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="erigolem",
         description="Rent Ethereum nodes on Golem or run them locally. No arguments: the desktop app.",
+        epilog="`erigolem --smoke` opens the window, paints it once, prints one JSON line and "
+        "exits (a check that the app comes up, also headless with QT_QPA_PLATFORM=offscreen).",
     )
     parser.add_argument("--json", action="store_true", help="machine-readable output")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")

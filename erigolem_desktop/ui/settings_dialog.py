@@ -45,7 +45,7 @@ class SettingsDialog(QDialog):
         self.api_url = QLineEdit(settings.yagna_api_url)
         self.app_key = QLineEdit()
         self.app_key.setEchoMode(QLineEdit.EchoMode.Password)
-        self.app_key.setPlaceholderText("from `yagna app-key create requestor`")
+        self.app_key.setPlaceholderText("from `yagna app-key create erigolem`")
         self._had_key = False
         try:
             self._had_key = bool(store.app_key())
