@@ -48,6 +48,10 @@ def resolve_client(
     if chain in RETIRED_NETWORKS:
         raise ValueError(f"the {noun} {chain!r} has been shut down; choose one of {choices}")
     if chain not in all_chains:
+        if chain.strip().lower() in all_chains:
+            raise ValueError(
+                f"unknown {noun} {chain[:40]!r}: names are lower-case, use {chain.strip().lower()!r}"
+            )
         raise ValueError(f"unknown {noun} {chain[:40]!r}; choose one of {choices}")
     picked = default_clients.get(chain) if client is None else client
     if not isinstance(picked, str) or picked not in networks:

@@ -37,6 +37,7 @@ def test_valid_choices_resolve(chain: str, client: str | None, expected: str) ->
         ),
         ("mainnet", "geth", "unknown client 'geth'; choose one of anvil, erigon"),
         (7, None, "the chain should be a name"),
+        ("Sepolia ", None, "names are lower-case, use 'sepolia'"),
         ("x" * 500, None, "unknown chain '" + "x" * 40 + "'"),
     ],
 )
