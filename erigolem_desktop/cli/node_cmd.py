@@ -4,7 +4,9 @@ A local node lives as long as the process that started it. `erigolem node start 
 stays in the foreground and serves the node until Ctrl+C (or SIGTERM/SIGHUP), then stops it
 cleanly; `--detach` hands the node to a background process instead and returns once it is
 ready. Other commands (`list`, `status`, `stop`, `logs`, `rotate`, `credentials`) work from any
-terminal: `stop` and `rotate` ask the owning process (by signal) to do it.
+terminal: `stop` and `rotate` ask the owning `node start` process (by signal) to do it. A node
+run by `erigolem serve` or the desktop window is never signalled (that would end every node of
+that process): the command refuses and says where to stop it instead.
 """
 
 from __future__ import annotations
@@ -19,11 +21,19 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Coroutine
-from typing import Any
+from typing import Any, NoReturn
 
 from erigolem_desktop.cli import common
 from erigolem_desktop.core.backends.base import NodeSpec
-from erigolem_desktop.core.manager import EventKind, NodeManager, owner_alive
+from erigolem_desktop.core.manager import (
+    OWNER_APP,
+    OWNER_NODE_START,
+    OWNER_SERVE,
+    EventKind,
+    NodeManager,
+    declare_owner_kind,
+    owner_alive,
+)
 from erigolem_desktop.core.records import NodeRecord
 from erigolem_desktop.core.states import NodeState
 
@@ -92,8 +102,10 @@ def _details(mgr: NodeManager, rec: NodeRecord, *, with_password: bool = False) 
         f"Backend:  {rec.backend}" + (f" ({rec.provider})" if rec.provider else ""),
         f"Chain:    {rec.chain} ({rec.client})",
     ]
-    if rec.url:
+    if rec.url and rec.active:
         lines.append(f"URL:      {rec.url}")
+    elif rec.url:
+        lines.append(f"URL:      {rec.url} (no longer served)")
     if rec.user:
         lines.append(f"User:     {rec.user}")
     if with_password:
@@ -114,6 +126,7 @@ def _details(mgr: NodeManager, rec: NodeRecord, *, with_password: bool = False) 
 
 
 def _ready_text(mgr: NodeManager, rec: NodeRecord) -> str:
+    """The node's state line, then its URL, user and password."""
     creds = _credentials(mgr, rec)
     state = "is ready" if rec.state is NodeState.READY else f"is {rec.state.value}"
     return (
@@ -141,6 +154,7 @@ def _cmd_start(args: argparse.Namespace) -> int:
 
 async def _serve(args: argparse.Namespace) -> int:
     backend = "golem" if args.golem else "local"
+    declare_owner_kind(OWNER_NODE_START)  # `node stop`/`node rotate` may signal this process
     mgr = open_manager(golem=args.golem, poll_interval=args.poll_interval)
     json_mode = common.json_mode(args)
     loop = asyncio.get_running_loop()
@@ -174,6 +188,9 @@ async def _serve(args: argparse.Namespace) -> int:
                     if args.wait:
                         payload = {"node": rec.to_json(), "credentials": _credentials(mgr, rec)}
                         common.emit(args, payload, text=_ready_text(mgr, rec))
+                    elif not json_mode:  # --no-wait in the foreground: the id came first
+                        sys.stdout.write(_ready_text(mgr, rec))
+                        sys.stdout.flush()
                     if args.detached_child:
                         _detach_stdout()
                     elif not json_mode:
@@ -266,10 +283,13 @@ def _start_detached(args: argparse.Namespace) -> int:
     if not line:
         with contextlib.suppress(subprocess.TimeoutExpired):
             proc.wait(1)
-        tail = log_path.read_text(encoding="utf-8", errors="replace").strip().splitlines()[-5:]
-        detail = " ".join(tail) or "no output"
+        lines = log_path.read_text(encoding="utf-8", errors="replace").strip().splitlines()
         if proc.poll() is None:
             proc.kill()
+        failure = _child_error(lines)
+        if failure is not None:  # the child failed and said why (`--json` error on stderr)
+            _raise_child_error(failure, log_path)
+        detail = " ".join(lines[-5:]) or "no output"
         raise common.CliError(
             f"The background node process did not report a ready node ({detail}).",
             f"See {log_path}.",
@@ -277,6 +297,12 @@ def _start_detached(args: argparse.Namespace) -> int:
     import json
 
     data = json.loads(line)
+    if not isinstance(data, dict) or "credentials" not in data or "node" not in data:
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            proc.wait(5)
+        if proc.poll() is None:
+            proc.kill()
+        _raise_child_error(data, log_path)
     mgr_text = (
         f"Node {data['node']['id']} ({data['node']['chain']}, {data['node']['client']}) is "
         f"{data['node']['state']} (background process {proc.pid}).\n"
@@ -289,6 +315,39 @@ def _start_detached(args: argparse.Namespace) -> int:
     data["log"] = str(log_path)
     common.emit(args, data, text=mgr_text)
     return common.EXIT_OK
+
+
+def _child_error(lines: list[str]) -> dict[str, Any] | None:
+    """The last `{"error": …}` line the background process wrote to its log, if any."""
+    import json
+
+    for text in reversed(lines[-20:]):
+        if not text.startswith("{"):
+            continue
+        try:
+            data = json.loads(text)
+        except ValueError:
+            continue
+        if isinstance(data, dict) and isinstance(data.get("error"), str):
+            return data
+    return None
+
+
+def _raise_child_error(data: Any, log_path: Any) -> NoReturn:
+    """Report the background process's JSON error (`common.print_error`) as our own error."""
+    error = data.get("error") if isinstance(data, dict) else None
+    if not isinstance(error, str) or not error:
+        raise common.CliError(
+            f"The background node process reported no ready node ({str(data)[:300]}).",
+            f"See {log_path}.",
+        )
+    hint = data.get("hint")
+    code = data.get("exit_code")
+    raise common.CliError(
+        error,
+        hint if isinstance(hint, str) and hint else f"See {log_path}.",
+        exit_code=code if isinstance(code, int) and code > 0 else common.EXIT_ERROR,
+    )
 
 
 def _is_json(data: bytes) -> bool:
@@ -427,13 +486,48 @@ async def _wait_record(
     return rec
 
 
+def _signal_target(rec: NodeRecord, verb: str) -> int | None:
+    """The pid of the live `node start` process that runs `rec`, to signal; None if none runs it.
+
+    Raises CliError when another kind of process runs it (`serve`, the desktop window) or one
+    whose kind is not recorded (older records): signalling it would stop all of its nodes.
+    """
+    pid = rec.runtime.get("owner_pid")
+    if not isinstance(pid, int) or pid == os.getpid() or not owner_alive(rec.runtime):
+        return None
+    kind = rec.runtime.get("owner_kind")
+    if kind == OWNER_NODE_START:
+        return pid
+    if kind == OWNER_SERVE:
+        way = (
+            f"stop it through the server's API as the wallet that created it "
+            f"(POST /stopInstance/{rec.id}), or stop the server (it stops all its nodes)"
+            if verb == "stop"
+            else f"the REST API cannot rotate credentials: stop the node (POST "
+            f"/stopInstance/{rec.id}) and create a new one"
+        )
+        raise common.CliError(f"Node {rec.id} is run by `erigolem serve` (pid {pid}).", way)
+    if kind == OWNER_APP:
+        button = "Stop" if verb == "stop" else "Rotate credentials"
+        raise common.CliError(
+            f"Node {rec.id} is run by the Erigolem Desktop window (pid {pid}).",
+            f"Select it there and use its {button} button.",
+        )
+    raise common.CliError(
+        f"Node {rec.id} is run by another process (pid {pid}) that may run other nodes too, "
+        f"so it is not asked to {verb} it by signal.",
+        "Do it where the node was started: the Erigolem Desktop window, `erigolem serve`'s API "
+        f"(POST /stopInstance/{rec.id}) or the `erigolem node start` terminal (Ctrl+C).",
+    )
+
+
 async def _stop(mgr: NodeManager, args: argparse.Namespace) -> int:
     rec = mgr.resolve(args.node)
     if not rec.active:
         common.emit(args, rec.to_json(), text=f"Node {rec.id} is already {rec.state.value}.")
         return common.EXIT_OK
-    pid = rec.runtime.get("owner_pid")
-    if isinstance(pid, int) and pid != os.getpid() and owner_alive(rec.runtime):
+    pid = _signal_target(rec, "stop")
+    if pid is not None:
         os.kill(pid, signal.SIGTERM)  # the owner stops the node cleanly and records it
         rec = await _wait_record(mgr, rec.id, lambda r: not r.active, _STOP_WAIT)
         if rec.active:
@@ -472,12 +566,8 @@ async def _rotate(mgr: NodeManager, args: argparse.Namespace) -> int:
     if mgr.holds(rec.id):  # pragma: no cover - a CLI process never holds another's node
         rec = await mgr.rotate(rec.id)
     else:
-        pid = rec.runtime.get("owner_pid")
-        if (
-            not hasattr(signal, "SIGUSR1")
-            or not isinstance(pid, int)
-            or not owner_alive(rec.runtime)
-        ):
+        pid = _signal_target(rec, "rotate")
+        if not hasattr(signal, "SIGUSR1") or pid is None:
             raise common.CliError(
                 f"No running process holds node {rec.id}, so its credentials cannot be rotated.",
                 "Run `erigolem node list` (it settles nodes whose process is gone).",

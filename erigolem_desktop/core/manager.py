@@ -133,6 +133,22 @@ def owner_alive(runtime: Mapping[str, Any]) -> bool:
     return not expected or not token or token == expected
 
 
+OWNER_NODE_START = "node-start"  # a single-node `erigolem node start` (foreground or --detach)
+OWNER_SERVE = "serve"  # `erigolem serve`, the REST server: many nodes of many wallets
+OWNER_APP = "app"  # the Erigolem Desktop window
+_owner_kind: str | None = None
+
+
+def declare_owner_kind(kind: str) -> None:
+    """Say what kind of process this is; managers made afterwards record it on their nodes.
+
+    Other processes read it (`runtime["owner_kind"]`) to know whether they may signal the owner:
+    only a single-node `node start` process stops or rotates its node on SIGTERM/SIGUSR1.
+    """
+    global _owner_kind
+    _owner_kind = kind
+
+
 class NodeManager:
     """Owns the node records and the nodes this process runs (see the module docstring).
 
@@ -161,7 +177,12 @@ class NodeManager:
         self._queues: list[asyncio.Queue[NodeEvent]] = []
         self._start_tasks: dict[str, asyncio.Task[None]] = {}
         self._poll_tasks: dict[str, asyncio.Task[None]] = {}
-        self._owner = {"owner_pid": os.getpid(), "owner_token": process_token(os.getpid())}
+        self._owner: dict[str, Any] = {
+            "owner_pid": os.getpid(),
+            "owner_token": process_token(os.getpid()),
+        }
+        if _owner_kind is not None:
+            self._owner["owner_kind"] = _owner_kind
         self._closed = False
 
     # ------------------------------------------------------------------ queries

@@ -9,13 +9,18 @@ import signal
 import subprocess
 import sys
 import time
+import urllib.parse
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+from eth_account import Account
+from eth_account.messages import encode_defunct
 
 from erigolem_desktop.core.manager import RECOVERED_REASON, process_token
+from erigolem_desktop.core.records import NodeStore
 
 pytestmark = pytest.mark.integration
 
@@ -122,6 +127,9 @@ def test_start_list_status_rpc_rotate_stop(
     status = ok_json("node", "status", node_id[:6])
     assert status["id"] == node_id
     assert status["endpoint"]["ok"] is True
+    assert status["runtime"]["owner_kind"] == "node-start"  # so stop/rotate may signal it
+    assert status["runtime"]["owner_pid"] == proc.pid
+    assert f"URL:      {creds['url']}\n" in erigolem("node", "status", node_id).stdout
     assert ok_json("node", "credentials", node_id) == creds
 
     chain = ok_json("rpc", node_id, "eth_chainId")
@@ -172,6 +180,10 @@ def test_start_list_status_rpc_rotate_stop(
     assert again["state"] == "stopped"
     assert ok_json("node", "list") == []
     assert [n["state"] for n in ok_json("node", "list", "--all")] == ["stopped"]
+    dead_status = erigolem("node", "status", node_id)
+    assert dead_status.returncode == 0, dead_status.stderr
+    assert f"URL:      {creds['url']} (no longer served)" in dead_status.stdout
+    assert "Endpoint:" not in dead_status.stdout
     gone = erigolem("rpc", node_id, "eth_chainId")
     assert gone.returncode == 1
     assert "is stopped" in gone.stderr
@@ -258,3 +270,172 @@ def test_bad_input_and_failures(erigolem_home: Path, anvil_bin: Path, nginx_bin:
     assert "is failed" in dead.stderr
     usage = erigolem("node", "start", "--local", "--golem")
     assert usage.returncode == 2
+
+
+def test_no_wait_in_the_foreground_prints_the_id_then_the_credentials(
+    erigolem_home: Path, anvil_bin: Path, nginx_bin: Path
+) -> None:
+    proc = subprocess.Popen(
+        [*CLI, "node", "start", "--local", "--no-wait", "--poll-interval", "0.5"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert proc.stdout is not None
+        first = proc.stdout.readline()
+        assert first.startswith("Node "), first
+        assert first.endswith(" is starting.\n"), first
+        node_id = first.split()[1]
+        block = [proc.stdout.readline() for _ in range(4)]
+        assert block[0] == f"Node {node_id} (dev, anvil) is ready.\n", block
+        creds = ok_json("node", "credentials", node_id)
+        assert block[1:] == [
+            f"URL:      {creds['url']}\n",
+            f"User:     {creds['user']}\n",
+            f"Password: {creds['password']}\n",
+        ]
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(20) == 0
+        assert proc.stderr is not None
+        err = proc.stderr.read()
+        assert "Press Ctrl+C to stop it." in err  # how to stop, after the ready block
+        assert f"Node {node_id} stopped." in err
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        for pipe in (proc.stdout, proc.stderr):
+            if pipe is not None:
+                pipe.close()
+
+
+def test_detach_failure_is_reported_as_a_plain_error(
+    erigolem_home: Path, anvil_bin: Path, nginx_bin: Path
+) -> None:
+    """No Erigon here: the background process fails; the parent reports its error, not JSON."""
+    failed = erigolem("node", "start", "--local", "--chain", "sepolia", "--detach")
+    assert failed.returncode == 1, failed.stderr
+    assert failed.stderr.startswith("erigolem: error: Node "), failed.stderr
+    assert "failed:" in failed.stderr
+    assert "clients.erigon.binary" in failed.stderr
+    assert '{"error"' not in failed.stderr
+    assert "background node process did not report" not in failed.stderr
+    as_json = erigolem("node", "start", "--local", "--chain", "sepolia", "--detach", "--json")
+    assert as_json.returncode == 1
+    err = json.loads(as_json.stderr.strip().splitlines()[-1])
+    assert err["exit_code"] == 1
+    assert err["error"].startswith("Node ")
+    assert "clients.erigon.binary" in err["error"]
+    assert [r["state"] for r in ok_json("node", "list", "--all")] == ["failed", "failed"]
+
+
+def _http(base: str, path: str, headers: dict[str, str] | None = None, body: Any = None) -> Any:
+    data = json.dumps(body).encode() if body is not None else None
+    req = urllib.request.Request(base + path, data=data, headers=headers or {})
+    if data is not None:
+        req.add_header("Content-Type", "application/json")
+    with urllib.request.urlopen(req, timeout=30) as resp:
+        return json.loads(resp.read())
+
+
+def _create_through_serve(base: str) -> tuple[str, dict[str, str]]:
+    """Sign in as a fresh wallet (see server/README.md), create a dev node, wait until ready."""
+    acct = Account.create()
+    message = _http(base, "/getMessage?address=" + str(acct.address))
+    signed = Account.sign_message(encode_defunct(text=message), acct.key)
+    headers = {
+        "Authorization": f"Bearer {acct.address}",
+        "Message": urllib.parse.quote(message, safe=""),
+        "Signature": str(signed.signature.to_0x_hex()),
+    }
+    node = _http(base, "/createInstance", headers, {"params": {"network": "dev"}})
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        nodes = _http(base, "/getInstances", headers)
+        if nodes[0]["status"] in ("running", "failed"):
+            assert nodes[0]["status"] == "running", nodes[0]
+            return str(node["id"]), headers
+        time.sleep(0.2)
+    raise AssertionError("the node did not start within 60 s")
+
+
+def _set_owner_kind(node_id: str, kind: str | None) -> None:
+    store = NodeStore()
+    try:
+        rec = store.get(node_id)
+        assert rec is not None
+        runtime = {k: v for k, v in rec.runtime.items() if k != "owner_kind"}
+        if kind is not None:
+            runtime["owner_kind"] = kind
+        store.save(rec.evolve(runtime=runtime))
+    finally:
+        store.close()
+
+
+def test_stop_and_rotate_never_signal_a_server_or_window(
+    erigolem_home: Path, anvil_bin: Path, nginx_bin: Path
+) -> None:
+    """A node of the real `erigolem serve`: `node stop`/`rotate` refuse; the server lives on.
+
+    The desktop window's kind and a record from before owner kinds are checked on the same
+    record (relabelled), since what matters is that its live owner is never signalled.
+    """
+    proc = subprocess.Popen(
+        [*CLI, "serve", "--port", "0", "--json", "--poll-interval", "0.5"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert proc.stdout is not None
+        info = json.loads(proc.stdout.readline() or "{}")
+        assert info, proc.stderr.read() if proc.stderr else ""
+        base = info["url"]
+        node_id, headers = _create_through_serve(base)
+        status = ok_json("node", "status", node_id)
+        assert status["runtime"]["owner_kind"] == "serve"
+        password = ok_json("node", "credentials", node_id)["password"]
+
+        stop = erigolem("node", "stop", node_id)
+        assert stop.returncode == 1
+        assert f"Node {node_id} is run by `erigolem serve` (pid {proc.pid})" in stop.stderr
+        assert f"POST /stopInstance/{node_id}" in stop.stderr
+        rotate = erigolem("node", "rotate", node_id)
+        assert rotate.returncode == 1
+        assert "`erigolem serve`" in rotate.stderr
+        assert "cannot rotate" in rotate.stderr
+
+        _set_owner_kind(node_id, "app")
+        stop = erigolem("node", "stop", node_id, "--json")
+        assert stop.returncode == 1
+        err = json.loads(stop.stderr.strip().splitlines()[-1])
+        assert "Erigolem Desktop window" in err["error"]
+        assert "Stop button" in err["hint"]
+        assert "Rotate credentials button" in erigolem("node", "rotate", node_id).stderr
+
+        _set_owner_kind(node_id, None)  # a record written before owner kinds
+        for verb in ("stop", "rotate"):
+            legacy = erigolem("node", verb, node_id)
+            assert legacy.returncode == 1
+            assert f"another process (pid {proc.pid})" in legacy.stderr
+            assert "/stopInstance/" in legacy.stderr
+
+        time.sleep(1.0)  # a signal would have been handled by now
+        assert proc.poll() is None, proc.stderr.read() if proc.stderr else ""
+        nodes = _http(base, "/getInstances", headers)
+        assert [(n["id"], n["status"]) for n in nodes] == [(node_id, "running")]
+        assert ok_json("rpc", node_id, "eth_chainId")["result"] == "0x7a69"
+        assert ok_json("node", "credentials", node_id)["password"] == password  # not rotated
+
+        stopped = _http(base, f"/stopInstance/{node_id}", headers, {})
+        assert stopped["id"] == node_id
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(30) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        for pipe in (proc.stdout, proc.stderr):
+            if pipe is not None:
+                pipe.close()
