@@ -136,27 +136,41 @@ def read_passphrase(
     prompt: str = "Wallet passphrase: ",
     confirm: bool = False,
     env_var: str = PASSPHRASE_ENV,
+    flag: str = "--passphrase-file",
+    validate: Callable[[str], str] | None = None,
 ) -> str:
     """The passphrase from `--passphrase-file`, else `$ERIGOLEM_PASSPHRASE`, else a prompt.
 
     `confirm=True` asks twice at the prompt (for new passphrases). Without a terminal and without
-    a file or the variable, raises UsageError saying how to pass one.
+    a file or the variable, raises UsageError naming `flag` and `env_var`. `validate` (for new
+    passphrases) returns why a value is refused, or ''; a refusal is a UsageError, raised before
+    the prompt asks for the repetition.
     """
+
+    def checked(value: str) -> str:
+        problem = validate(value) if validate is not None else ""
+        if problem:
+            from erigolem_desktop.core.passphrase_rule import GOOD_PASSPHRASE_HINT
+
+            raise UsageError(problem, GOOD_PASSPHRASE_HINT)
+        return value
+
     path = getattr(args, "passphrase_file", None)
     if path:
-        return _first_line(read_secret_file(path, "passphrase"))
+        return checked(_first_line(read_secret_file(path, "passphrase")))
     value = os.environ.get(env_var)
     if value:
-        return value
+        return checked(value)
     if not sys.stdin.isatty():
         raise UsageError(
             "A passphrase is needed and there is no terminal to ask for it.",
-            f"Pass --passphrase-file FILE (or '-' for stdin) or set {env_var}.",
+            f"Pass {flag} FILE (or '-' for stdin) or set {env_var}.",
         )
     try:
         first = getpass.getpass(prompt)
         if not first:
             raise UsageError("The passphrase is empty.", "Type a passphrase.")
+        checked(first)
         if confirm and getpass.getpass("Repeat the passphrase: ") != first:
             raise UsageError("The two passphrases differ.", "Run the command again.")
     except EOFError as exc:

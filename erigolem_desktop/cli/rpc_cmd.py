@@ -1,7 +1,8 @@
 """`erigolem rpc ID METHOD [PARAMS…]`: one JSON-RPC call (or a batch) to a node, like `cast rpc`.
 
 Each PARAM is a JSON value (`true`, `12`, `'{"to": "0x…"}'`); anything that is not valid JSON
-is sent as a string, so `0x…` addresses and `latest` need no quotes. The result is printed as
+is sent as a string, so `0x…` addresses and `latest` need no quotes. A PARAM that starts with
+`{` or `[` must be valid JSON: a broken object is a usage error (exit 2), nothing is sent. The result is printed as
 pretty JSON on stdout and the timing on stderr; `--json` prints one object with the result (or
 the node's error object), the time and the size. Exit code 1 when the node returns an error.
 """
@@ -17,23 +18,36 @@ from typing import Any
 from erigolem_desktop.cli import common
 
 
-def parse_param(text: str) -> Any:
-    """A command-line parameter as a JSON value, or the text itself when it is not JSON."""
+def parse_param(text: str, position: int = 1) -> Any:
+    """A command-line parameter as a JSON value, or the text itself when it is not JSON.
+
+    Text that starts with `{` or `[` is meant as an object or array: when it does not parse,
+    raises UsageError naming the 1-based `position` and the parser's line/column, since sending
+    it as a string only earns a puzzling type error from the node.
+    """
     try:
         return json.loads(text)
-    except ValueError:
+    except json.JSONDecodeError as exc:
+        if text.lstrip()[:1] in ("{", "["):
+            raise common.UsageError(
+                f"Parameter {position} looks like JSON but does not parse: {exc}.",
+                "Quote the whole object for the shell, e.g. "
+                """'{"to": "0x…", "data": "0x…"}' (double quotes inside, closing brace included).""",
+            ) from exc
         return text
 
 
 def _load_batch(path: str) -> list[tuple[str, Any]]:
+    """The calls of a batch file (`-` = stdin); UsageError when it is not a list of calls."""
+    src = "batch on stdin" if path == "-" else f"batch file {path}"
     text = common.read_secret_file(path, "batch") if path != "-" else sys.stdin.read()
     try:
         data = json.loads(text)
     except ValueError as exc:
-        raise common.UsageError(f"The batch file {path} is not JSON ({exc}).") from exc
+        raise common.UsageError(f"The {src} is not JSON ({exc}).") from exc
     if not isinstance(data, list) or not data:
         raise common.UsageError(
-            f"The batch file {path} must hold a non-empty JSON array.",
+            f"The {src} must hold a non-empty JSON array.",
             'e.g. [{"method": "eth_chainId"}, {"method": "eth_getBalance", "params": ["0x…", "latest"]}]',
         )
     calls: list[tuple[str, Any]] = []
@@ -44,7 +58,7 @@ def _load_batch(path: str) -> list[tuple[str, Any]]:
             calls.append((item[0], item[1] if len(item) > 1 else []))
         else:
             raise common.UsageError(
-                f"Item {i} of the batch file is not a call.",
+                f"Item {i} of the {src} is not a call.",
                 'Write {"method": "...", "params": [...]} or ["method", [params]].',
             )
     return calls
@@ -68,7 +82,7 @@ async def _rpc(args: argparse.Namespace) -> int:
     calls = (
         _load_batch(args.batch)
         if args.batch
-        else [(args.method, [parse_param(p) for p in args.params])]
+        else [(args.method, [parse_param(p, i) for i, p in enumerate(args.params, 1)])]
     )
     # Only the record and the password are needed: no backend, no recovery (fast start-up).
     mgr = NodeManager(NodeStore(), {}, SecretStore())

@@ -12,6 +12,7 @@ Exit codes: 0 ok, 1 error, 2 usage, 3 wrong passphrase, 4 keyring unavailable (c
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 from datetime import timedelta
 from pathlib import Path
@@ -43,6 +44,15 @@ def _address_or_active(wallet: Wallet, address: str | None) -> str:
     return active.address
 
 
+def _new_passphrase(args: argparse.Namespace) -> str:
+    """The passphrase for a new or imported account, held to the GUI's rule (core)."""
+    from erigolem_desktop.core.passphrase_rule import passphrase_problem
+
+    return common.read_passphrase(
+        args, prompt="New wallet passphrase: ", confirm=True, validate=passphrase_problem
+    )
+
+
 def _unlock(args: argparse.Namespace, wallet: Wallet) -> str:
     address = _address_or_active(wallet, getattr(args, "address", None))
     passphrase = common.read_passphrase(args, prompt=f"Passphrase for {address}: ")
@@ -55,7 +65,7 @@ def _unlock(args: argparse.Namespace, wallet: Wallet) -> str:
 
 def _create(args: argparse.Namespace) -> int:
     wallet = _wallet()
-    passphrase = common.read_passphrase(args, prompt="New wallet passphrase: ", confirm=True)
+    passphrase = _new_passphrase(args)
     info, phrase = wallet.create(passphrase, label=args.label or "")
     common.note(
         "WARNING: the recovery phrase below is shown ONCE. Write it down on paper and keep it "
@@ -75,6 +85,7 @@ def _read_keystore_password(args: argparse.Namespace) -> str:
         argparse.Namespace(passphrase_file=args.keystore_password_file),
         prompt="Password of the keystore file: ",
         env_var=KEYSTORE_PASSWORD_ENV,
+        flag="--keystore-password-file",
     )
 
 
@@ -83,11 +94,11 @@ def _import(args: argparse.Namespace) -> int:
     label = args.label or ""
     if args.key_file:
         key = common.read_secret_file(args.key_file, "private key").strip()
-        passphrase = common.read_passphrase(args, prompt="New wallet passphrase: ", confirm=True)
+        passphrase = _new_passphrase(args)
         info = wallet.import_private_key(key, passphrase, label=label)
     elif args.mnemonic_file:
         phrase = common.read_secret_file(args.mnemonic_file, "recovery phrase")
-        passphrase = common.read_passphrase(args, prompt="New wallet passphrase: ", confirm=True)
+        passphrase = _new_passphrase(args)
         info = wallet.import_mnemonic(phrase, passphrase, path=args.path, label=label)
     else:
         from erigolem_desktop.core.wallet import check_keystore_file
@@ -95,7 +106,7 @@ def _import(args: argparse.Namespace) -> int:
         text = common.read_secret_file(args.keystore, "keystore")
         check_keystore_file(text)  # a wrong file is named before any password is asked for
         ks_password = _read_keystore_password(args)
-        passphrase = common.read_passphrase(args, prompt="New wallet passphrase: ", confirm=True)
+        passphrase = _new_passphrase(args)
         info = wallet.import_keystore(text, ks_password, passphrase, label=label)
     common.emit(args, info.to_dict(), text=f"Imported {info.address}")
     return common.EXIT_OK
@@ -154,11 +165,15 @@ def _passwd(args: argparse.Namespace) -> int:
     wallet = _wallet()
     address = wallet.get(args.address).address
     old = common.read_passphrase(args, prompt=f"Current passphrase for {address}: ")
+    from erigolem_desktop.core.passphrase_rule import passphrase_problem
+
     new = common.read_passphrase(
         argparse.Namespace(passphrase_file=args.new_passphrase_file),
         prompt="New passphrase: ",
         confirm=True,
         env_var=NEW_PASSPHRASE_ENV,
+        flag="--new-passphrase-file",
+        validate=passphrase_problem,
     )
     if new == old:
         raise common.UsageError("The new passphrase is the old one.", "Choose a different one.")
@@ -242,7 +257,21 @@ def _sign_siwe(args: argparse.Namespace) -> int:
     return common.EXIT_OK
 
 
+_SIGNATURE_RE = re.compile(r"(0x)?[0-9a-fA-F]{130}")
+
+
+def _check_signature(signature: str) -> None:
+    """UsageError unless `signature` is 65 bytes of hex (r, s, v), the form sign prints."""
+    if not _SIGNATURE_RE.fullmatch(signature.strip()):
+        raise common.UsageError(
+            f"The --signature is not a signature ({len(signature)} characters): a signature is "
+            "65 bytes written as 0x and 130 hex digits (r, s, v).",
+            "Pass the whole hex string that `erigolem wallet sign` (or a wallet) printed.",
+        )
+
+
 def _verify(args: argparse.Namespace) -> int:
+    _check_signature(args.signature)
     text = _message_text(args)
     if args.siwe_domain:
         from erigolem_desktop.core import siwe

@@ -10,11 +10,14 @@ Signals:
 
 from __future__ import annotations
 
-import math
 import secrets
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from erigolem_desktop.core.passphrase_rule import MIN_LENGTH, passphrase_problem
+from erigolem_desktop.core.passphrase_rule import (  # re-exported: tests import it from here
+    passphrase_strength as passphrase_strength,
+)
 from erigolem_desktop.ui import forms, style
 from erigolem_desktop.ui.ops import Op
 from erigolem_desktop.ui.qt import (
@@ -39,67 +42,8 @@ from erigolem_desktop.ui.qt import (
 if TYPE_CHECKING:
     from erigolem_desktop.core.wallet import Wallet
 
-MIN_LENGTH = 8
 STRENGTH_WORDS = ("Very weak", "Weak", "Fair", "Good", "Strong")
-_COMMON = frozenset(
-    (
-        "password",
-        "passw0rd",
-        "qwerty",
-        "qwertyuiop",
-        "letmein",
-        "iloveyou",
-        "welcome",
-        "admin",
-        "abc",
-        "abcdef",
-        "monkey",
-        "dragon",
-        "sunshine",
-        "football",
-        "ethereum",
-        "bitcoin",
-        "",
-        "1234",
-        "12345678",
-        "123456789",
-    )
-)
 STRENGTH_COLOURS = ("#d0443e", "#d0443e", "#d69a2f", "#2f7fd6", "#2e9e5b")
-
-
-def passphrase_strength(text: str) -> int:
-    """A 0..4 score from a rough entropy estimate (length, character classes, repeats, words)."""
-    if not text:
-        return 0
-    if text.lower().rstrip("0123456789!") in _COMMON:
-        return 0
-    pool = 0
-    if any(c.islower() for c in text):
-        pool += 26
-    if any(c.isupper() for c in text):
-        pool += 26
-    if any(c.isdigit() for c in text):
-        pool += 10
-    if any(not c.isalnum() for c in text):
-        pool += 33
-    unique = len(set(text))
-    effective = min(len(text), unique * 2)
-    bits = effective * math.log2(max(pool, 2))
-    if text.isalpha() and len(text) < 12:  # one dictionary-like word
-        bits *= 0.6
-    words = [w for w in text.split() if len(w) >= 3]
-    if len(words) >= 4:  # a diceware-style phrase: about 11 bits per word at least
-        bits = max(bits, 11.0 * len(words))
-    if bits < 28:
-        return 0
-    if bits < 36:
-        return 1
-    if bits < 60:
-        return 2
-    if bits < 80:
-        return 3
-    return 4
 
 
 class PassphraseFields(QWidget):
@@ -136,10 +80,9 @@ class PassphraseFields(QWidget):
     def problem(self) -> str:
         """Why the passphrase cannot be used yet, or '' when it is fine."""
         text = self.first.text()
-        if len(text) < MIN_LENGTH:
-            return f"The passphrase needs at least {MIN_LENGTH} characters."
-        if passphrase_strength(text) < 2:
-            return "The passphrase is too easy to guess: make it longer or add words."
+        problem = passphrase_problem(text)
+        if problem:
+            return problem
         if self.second.text() != text:
             return "The two passphrases differ: type the same one twice."
         return ""

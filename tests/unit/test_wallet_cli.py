@@ -228,6 +228,8 @@ def test_wallet_cli_passwd(cli_env: dict[str, str], tmp_path: Path) -> None:
     no_new = run(cli_env, "wallet", "passwd", ANVIL0)  # no tty, no file, no variable
     assert no_new.returncode == 2
     assert "ERIGOLEM_NEW_PASSPHRASE" in no_new.stderr
+    assert "--new-passphrase-file FILE" in no_new.stderr  # the flag for the NEW one
+    assert "--passphrase-file FILE" not in no_new.stderr.replace("--new-passphrase-file", "")
     both_stdin = run(
         cli_env, "wallet", "passwd", ANVIL0, "--passphrase-file", "-",
         "--new-passphrase-file", "-", stdin=PASS,
@@ -247,3 +249,49 @@ def test_wallet_cli_passwd(cli_env: dict[str, str], tmp_path: Path) -> None:
     )  # fmt: skip
     assert back.returncode == 0, back.stderr
     assert run(cli_env, "wallet", "sign", "x").returncode == 0
+
+
+def test_new_passphrases_follow_the_gui_rule(cli_env: dict[str, str], tmp_path: Path) -> None:
+    """create, import and passwd's new passphrase need >= 8 characters and strength >= 2."""
+    short = run(cli_env, "wallet", "create", ERIGOLEM_PASSPHRASE="a")
+    assert short.returncode == 2
+    assert "at least 8 characters" in short.stderr
+    assert "unrelated words" in short.stderr  # what a good one looks like
+    common_word = run(cli_env, "--json", "wallet", "create", ERIGOLEM_PASSPHRASE="password1")
+    assert common_word.returncode == 2
+    assert "too easy to guess" in json.loads(common_word.stderr)["error"]
+    key_file = tmp_path / "key.txt"
+    key_file.write_text(ANVIL0_KEY)
+    weak_file = tmp_path / "weak"
+    weak_file.write_text("abcdefgh\n")
+    weak_import = run(
+        cli_env, "wallet", "import", "--key-file", str(key_file), "--passphrase-file",
+        str(weak_file),
+    )  # fmt: skip
+    assert weak_import.returncode == 2
+    assert "too easy to guess" in weak_import.stderr
+    assert json.loads(run(cli_env, "--json", "wallet", "list").stdout) == []  # nothing stored
+
+    assert run(cli_env, "wallet", "import", "--key-file", str(key_file)).returncode == 0
+    weak_new = run(cli_env, "wallet", "passwd", ANVIL0, ERIGOLEM_NEW_PASSPHRASE="qwerty12")
+    assert weak_new.returncode == 2
+    assert "too easy to guess" in weak_new.stderr
+    assert run(cli_env, "wallet", "sign", "x").returncode == 0  # the old one still opens it
+    # Existing passphrases are never held to the rule: a short one is just wrong (3), not 2.
+    assert run(cli_env, "wallet", "sign", "x", ERIGOLEM_PASSPHRASE="a").returncode == 3
+
+
+def test_verify_rejects_a_malformed_signature(cli_env: dict[str, str]) -> None:
+    """A --signature that is not 65 bytes of hex is a usage error, not 'signer unknown'."""
+    for sig in ("zz", "0x1234", "0x" + "zz" * 65, "0x" + "ab" * 66):
+        bad = run(cli_env, "wallet", "verify", "hi", "--signature", sig, "--address", ANVIL0)
+        assert bad.returncode == 2, (sig, bad.stdout, bad.stderr)
+        assert "65 bytes" in bad.stderr
+        assert "INVALID" not in bad.stdout
+    siwe = run(cli_env, "wallet", "verify", "hi", "--signature", "zz", "--siwe-domain", "a.org")
+    assert siwe.returncode == 2
+    # Well-formed but from someone else: still a verdict (exit 1), not a usage error.
+    other = "0x" + "11" * 64 + "1b"
+    wrong = run(cli_env, "wallet", "verify", "hi", "--signature", other, "--address", ANVIL0)
+    assert wrong.returncode == 1
+    assert "INVALID" in wrong.stdout
