@@ -4,7 +4,9 @@ Secrets never come as plain argv values (argv is visible to every user in `ps`):
 phrases and keystore files are read from files (`-` = stdin); the wallet passphrase from a
 prompt, `$ERIGOLEM_PASSPHRASE` or `--passphrase-file`; a keystore file's own password from a
 prompt, `$ERIGOLEM_KEYSTORE_PASSWORD` or `--keystore-password-file`; `passwd`'s new passphrase
-from a prompt (asked twice), `$ERIGOLEM_NEW_PASSPHRASE` or `--new-passphrase-file`.
+from a prompt (asked twice), `$ERIGOLEM_NEW_PASSPHRASE` or `--new-passphrase-file`. New
+passphrases (create, import, passwd) follow the GUI's rule (core/passphrase_rule.py); the
+passphrases that unlock existing accounts are never checked against it.
 
 Exit codes: 0 ok, 1 error, 2 usage, 3 wrong passphrase, 4 keyring unavailable (cli/common.py).
 """
