@@ -30,8 +30,9 @@ def check_setup(layout: Layout, *, runner: Runner = run_command) -> list[Finding
         )
     out += _check_runtime_config(layout)
     out += _check_descriptor(layout)
+    running = check_nginx_running(layout)  # before `nginx -t`, which leaves an empty pid file
     out += _check_nginx(layout, runner)
-    out += check_nginx_running(layout)
+    out += running
     out += _check_presets(layout)
     return out
 
@@ -208,6 +209,10 @@ def _nginx_settings(layout: Layout) -> dict[str, object]:
     return nginx if isinstance(nginx, dict) else {}
 
 
+#: Linux's largest possible pid (``/proc/sys/kernel/pid_max`` is at most 2**22).
+PID_MAX = 2**22
+
+
 def master_pid(pid_file: Path) -> tuple[int | None, str]:
     """The live nginx master's pid from ``pid_file``, or None and why not."""
     try:
@@ -216,7 +221,9 @@ def master_pid(pid_file: Path) -> tuple[int | None, str]:
         return None, f"{pid_file} does not exist"
     except OSError as exc:
         return None, f"{pid_file} is unreadable ({exc.strerror})"
-    if not raw.isdigit() or int(raw) <= 0:
+    if not raw:
+        return None, f"{pid_file} is empty (`nginx -t` leaves it so; no master wrote its pid)"
+    if not raw.isdigit() or not 0 < int(raw) <= PID_MAX:
         return None, f"{pid_file} holds no pid ({raw[:20]!r})"
     pid = int(raw)
     try:

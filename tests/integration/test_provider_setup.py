@@ -318,3 +318,118 @@ def test_self_test_reaches_a_dev_node_through_the_public_url(
     rc, out = run_cli(["uninstall", "--root", str(root)], capsys)
     assert rc == 0, out
     assert snapshot(root) == before
+
+
+def test_root_refuses_a_main_config_that_points_at_the_system_nginx(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A copied Debian nginx.conf: `nginx -t` and the reload would act on the system nginx."""
+    root = tmp_path / "root"
+    conf_dir = root / "etc/nginx"
+    (conf_dir / "conf.d").mkdir(parents=True)
+    (conf_dir / "nginx.conf").write_text(
+        "pid /run/nginx.pid;\nevents {}\nhttp {\n    include /etc/nginx/conf.d/*.conf;\n}\n"
+    )
+    before = snapshot(root)
+    rc, out = run_cli([*base_args(root, free_port()), "--skip-self-test"], capsys)
+    assert rc == 2, out
+    assert f"names paths outside the root {root}" in out
+    assert "(pid /run/nginx.pid; include /etc/nginx/conf.d/*.conf)" in out
+    assert "would signal the system nginx" in out
+    assert "--dry-run" in out
+    assert "Nothing was written" in out
+    assert snapshot(root) == before
+
+
+def test_check_names_an_nginx_that_is_not_running_and_how_to_start_it(
+    root: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    rc, out = run_cli([*base_args(root, free_port()), "--skip-self-test"], capsys)
+    assert rc == 0, out
+    pid_file = root / "ngx/nginx.pid"
+    gone = subprocess.Popen(["true"])
+    gone.wait()
+    # `nginx -t` leaves an empty pid file: what the failed reload complained about
+    cases = {
+        None: f"{pid_file} is empty (`nginx -t` leaves it so",
+        "nonsense": f"{pid_file} holds no pid ('nonsense')",
+        "": f"nginx is not running: {pid_file} does not exist",
+        "4194999999": f"{pid_file} holds no pid ('4194999999')",
+        str(gone.pid): f"names pid {gone.pid}, which is not running (a stale pid file)",
+        str(os.getpid()): f"which is {Path('/proc/self/comm').read_text().strip()}, not nginx",
+    }
+    for content, expected in cases.items():
+        if content is not None:
+            pid_file.unlink(missing_ok=True)
+            if content:
+                pid_file.write_text(content)
+        rc, out = run_cli(["check", "--root", str(root)], capsys)
+        assert rc == 2, out
+        assert expected in out, out
+        assert f"start it with `{nginx_path_of(root)} -p {root}/ngx/ -c " in out, out
+        assert "Setup looks good" not in out
+
+
+def nginx_path_of(root: Path) -> str:
+    """The nginx binary setup wrote into the runtime config under ``root``."""
+    cfg = json.loads(
+        (root / "root/.local/share/erigolem-runtime/erigolem-runtime.json").read_text()
+    )
+    return str(cfg["nginx"]["binary"])
+
+
+def test_check_sees_a_running_nginx_master(
+    root: Path, nginx_master: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    rc, out = run_cli([*base_args(root, free_port()), "--skip-self-test"], capsys)
+    assert rc == 0, out
+    rc, out = run_cli(["check", "--root", str(root)], capsys)
+    pid = (root / "ngx/nginx.pid").read_text().strip()
+    assert f"nginx running: master pid {pid}" in out, out
+    assert "nginx is not running" not in out
+
+
+def test_failed_self_test_prints_the_cause_not_the_logs_and_no_next_steps(
+    root: Path, anvil_bin: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """nginx is not running (the newcomer's case): one cause line, the hint, the log file."""
+    rc, out = run_cli(base_args(root, free_port(), anvil_bin), capsys)
+    assert rc == 1, out
+    tail = out[out.index("Self-test:") :].splitlines()
+    assert tail[1] == (
+        f"Self-test FAILED: nginx is not running: {root}/ngx/nginx.pid is empty (`nginx -t` "
+        "leaves it so; no master wrote its pid)"
+    )
+    assert tail[2].startswith("hint: start it with `")
+    log = root / "root/.local/share/erigolem-provider/self-test.log"
+    assert tail[3] == f"Details: everything in {log} (or run again with --verbose)"
+    assert len(tail) == 5  # ... and what setup says instead of its next steps
+    assert "does not work yet" in tail[4]
+    assert "Next:" not in out
+    assert log.stat().st_mode & 0o777 == 0o600
+    assert "nginx is not running" in log.read_text()
+
+
+@pytest.mark.slow
+def test_self_test_runtime_failure_is_one_line_and_verbose_shows_the_rest(
+    root: Path, nginx_master: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The runtime cannot start the node (anvil is /bin/false): its stderr stays in the log."""
+    rc, out = run_cli([*base_args(root, free_port()), "--skip-self-test"], capsys)
+    assert rc == 0, out
+    rc, out = run_cli(["self-test", "--root", str(root), "--anvil-bin", "/bin/false"], capsys)
+    assert rc == 1, out
+    lines = out.splitlines()
+    assert len(lines) == 4, out
+    assert lines[1].startswith("Self-test FAILED: runtime: ")
+    assert lines[2].startswith("hint: ")
+    log = (root / "root/.local/share/erigolem-provider/self-test.log").read_text()
+    assert len(log.splitlines()) > len(lines)
+    assert "deploying the runtime" in log
+    rc, verbose = run_cli(
+        ["self-test", "--root", str(root), "--anvil-bin", "/bin/false", "--verbose"], capsys
+    )
+    assert rc == 1
+    assert "deploying the runtime" in verbose
+    assert lines[1] in verbose
+    assert "(or run again with --verbose)" not in verbose

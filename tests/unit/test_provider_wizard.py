@@ -264,3 +264,45 @@ def test_master_pid_file_follows_the_main_config(tmp_path: Path) -> None:
     assert nginx_site.master_pid_file(lay, tmp_path / "ngx") == tmp_path / "ngx/logs/nginx.pid"
     lay.nginx_main_conf.write_text("events {}\n")
     assert nginx_site.master_pid_file(lay, None) is None  # a test root: never the host's
+
+
+def test_escapes_root_names_includes_and_pid_that_leave_the_root(tmp_path: Path) -> None:
+    """Under --root, nginx would otherwise test the system config and signal the system nginx."""
+    lay = Layout.for_root(tmp_path)
+    lay.nginx_conf_dir.mkdir(parents=True)
+    conf = lay.nginx_main_conf
+    conf.write_text(
+        f"pid {tmp_path}/ngx/nginx.pid;\nevents {{}}\nhttp {{\n    include mime.types;\n"
+        f"    include {lay.nginx_conf_dir}/conf.d/*.conf;\n}}\n"
+    )
+    assert nginx_site.escapes_root(lay, None) == ([], None)
+    conf.write_text(
+        "# pid /ignored.pid;\npid logs/nginx.pid;\nhttp {\n    include /etc/nginx/mime.types;\n}\n"
+    )
+    escapes, _ = nginx_site.escapes_root(lay, None)
+    assert escapes == [
+        "pid logs/nginx.pid (relative, and no --nginx-prefix names its base)",
+        "include /etc/nginx/mime.types",
+    ]
+    assert nginx_site.escapes_root(lay, tmp_path / "ngx")[0] == ["include /etc/nginx/mime.types"]
+    assert nginx_site.escapes_root(lay, Path("/usr/share/nginx"))[0][0] == "pid logs/nginx.pid"
+    conf.write_text("events {}\nhttp {\n}\n")
+    assert nginx_site.escapes_root(lay, None) == (
+        [],
+        "no pid directive: nginx uses its default /run/nginx.pid",
+    )
+    # the real system (no root): nothing to say
+    assert nginx_site.escapes_root(
+        Layout.for_root(None, nginx_conf_dir=lay.nginx_conf_dir), None
+    ) == (
+        [],
+        None,
+    )
+
+
+def test_no_pid_directive_under_root_is_a_warning_on_the_nginx_step(layout: Layout) -> None:
+    wz = wizard_for(layout)
+    findings = wz.findings("nginx")
+    (warn,) = [f for f in findings if f.subject == "--root"]
+    assert warn.level == "warning"
+    assert "the reload after applying would signal the system nginx" in warn.message
