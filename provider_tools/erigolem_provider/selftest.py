@@ -48,7 +48,10 @@ class SelfTestResult:
         """The first failed check, on one line: what went wrong first (the rest follows)."""
         for line in self.lines:
             if line.startswith("[FAIL]"):
-                return line.removeprefix("[FAIL]").strip().splitlines()[0]
+                first = line.removeprefix("[FAIL]").strip().splitlines()[0]
+                if first.endswith(":") and ". " in first:  # a lead-in to lines kept in the log
+                    first = first[: first.rindex(". ") + 1]
+                return first
         return "no check passed" if not self.ok else ""
 
 
@@ -164,6 +167,10 @@ def _runtime_failure(result: SelfTestResult, what: str, exc: RuntimeClientError)
     if exc.stderr_tail:
         result.details.append(exc.stderr_tail)
     result.ok = False
+    result.hint = result.hint or (
+        "the runtime's stderr and logs are in the log file named below; `erigolem-provider "
+        "check` names configuration problems"
+    )
 
 
 LOG_NAME = "self-test.log"

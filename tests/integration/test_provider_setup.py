@@ -421,8 +421,9 @@ def test_self_test_runtime_failure_is_one_line_and_verbose_shows_the_rest(
     assert rc == 1, out
     lines = out.splitlines()
     assert len(lines) == 4, out
-    assert lines[1].startswith("Self-test FAILED: runtime: ")
-    assert lines[2].startswith("hint: ")
+    assert lines[1].startswith("Self-test FAILED: runtime: start failed: anvil did not become")
+    assert lines[1].endswith("exited before its JSON-RPC port answered.")  # no dangling lead-in
+    assert lines[2].startswith("hint: the runtime's stderr and logs are in the log file")
     log = (root / "root/.local/share/erigolem-provider/self-test.log").read_text()
     assert len(log.splitlines()) > len(lines)
     assert "deploying the runtime" in log

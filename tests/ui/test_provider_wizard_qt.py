@@ -136,3 +136,15 @@ def test_plan_view_wraps_long_paths_with_a_hanging_indent(qtbot: QtBot) -> None:
     second_line_x = first.layout().lineAt(1).x()
     assert second_line_x > first.layout().lineAt(0).x()  # continuation starts further right
     assert first.next().layout().lineCount() == 1
+
+
+def test_failed_self_test_replaces_the_next_steps(wizard: ProviderWizard, qtbot: QtBot) -> None:
+    """After a failed self-test the summary says what to do, not "open the port and run"."""
+    page = wizard.apply_page
+    page._self_test_done(False)
+    text = page.summary.text()
+    assert "Self-test failed." in text
+    assert "erigolem-provider self-test" in text
+    assert "Next:" not in text
+    page._self_test_done(True)
+    assert "Next:" in page.summary.text()
