@@ -21,6 +21,7 @@ from eth_account.messages import encode_defunct
 
 from erigolem_desktop.core.manager import RECOVERED_REASON, process_token
 from erigolem_desktop.core.records import NodeStore
+from tests.support.serve_process import reap, serve_process
 
 pytestmark = pytest.mark.integration
 
@@ -302,12 +303,7 @@ def test_no_wait_in_the_foreground_prints_the_id_then_the_credentials(
         assert "Press Ctrl+C to stop it." in err  # how to stop, after the ready block
         assert f"Node {node_id} stopped." in err
     finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
-        for pipe in (proc.stdout, proc.stderr):
-            if pipe is not None:
-                pipe.close()
+        reap(proc)
 
 
 def test_detach_failure_is_reported_as_a_plain_error(
@@ -381,16 +377,7 @@ def test_stop_and_rotate_never_signal_a_server_or_window(
     The desktop window's kind and a record from before owner kinds are checked on the same
     record (relabelled), since what matters is that its live owner is never signalled.
     """
-    proc = subprocess.Popen(
-        [*CLI, "serve", "--port", "0", "--json", "--poll-interval", "0.5"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        assert proc.stdout is not None
-        info = json.loads(proc.stdout.readline() or "{}")
-        assert info, proc.stderr.read() if proc.stderr else ""
+    with serve_process("--poll-interval", "0.5") as (proc, info):
         base = info["url"]
         node_id, headers = _create_through_serve(base)
         status = ok_json("node", "status", node_id)
@@ -432,10 +419,3 @@ def test_stop_and_rotate_never_signal_a_server_or_window(
         assert stopped["id"] == node_id
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(30) == 0
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
-        for pipe in (proc.stdout, proc.stderr):
-            if pipe is not None:
-                pipe.close()

@@ -35,6 +35,7 @@ from erigolem_desktop.server.app import create_app
 from erigolem_desktop.server.auth import STATEMENT, SiweAuth
 from erigolem_desktop.server.routes import ServerOptions
 from tests.support.memkeyring import MemoryKeyring
+from tests.support.serve_process import serve_process
 
 pytestmark = pytest.mark.integration
 
@@ -462,16 +463,7 @@ def test_serve_command_stops_its_nodes_on_sigterm(
     erigolem_home: Path, anvil_bin: Path, nginx_bin: Path
 ) -> None:
     """The real `erigolem serve` process (keyring: the app's own non-prompting choice)."""
-    proc = subprocess.Popen(
-        [*CLI, "serve", "--port", "0", "--json"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        assert proc.stdout is not None
-        info = json.loads(proc.stdout.readline() or "{}")
-        assert info, proc.stderr.read() if proc.stderr else ""
+    with serve_process() as (proc, info):
         assert info["pid"] == proc.pid
         assert info["domains"][0] == info["url"].removeprefix("http://")
         node_id = asyncio.run(_create_over_http(info["url"]))
@@ -489,13 +481,6 @@ def test_serve_command_stops_its_nodes_on_sigterm(
         while _alive(runtime_pid) and time.monotonic() < deadline:
             time.sleep(0.1)
         assert not _alive(runtime_pid)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
-        for pipe in (proc.stdout, proc.stderr):
-            if pipe is not None:
-                pipe.close()
 
 
 async def _create_over_http(base: str) -> str:
