@@ -31,7 +31,6 @@ from erigolem_desktop.core.manager import (
     OWNER_SERVE,
     EventKind,
     NodeManager,
-    declare_owner_kind,
     owner_alive,
 )
 from erigolem_desktop.core.records import NodeRecord
@@ -64,11 +63,13 @@ def _run(coro: Coroutine[Any, Any, int]) -> int:
     return asyncio.run(coro)
 
 
-def open_manager(*, golem: bool = False, poll_interval: float = 5.0) -> NodeManager:
+def open_manager(
+    *, golem: bool = False, poll_interval: float = 5.0, owner_kind: str | None = None
+) -> NodeManager:
     """The manager of this data directory with the Local backend (and Golem when asked)."""
     from erigolem_desktop.core.app_context import open_manager as build
 
-    return build(golem=golem, poll_interval=poll_interval)
+    return build(golem=golem, poll_interval=poll_interval, owner_kind=owner_kind)
 
 
 def _credentials(mgr: NodeManager, rec: NodeRecord) -> dict[str, Any]:
@@ -154,8 +155,9 @@ def _cmd_start(args: argparse.Namespace) -> int:
 
 async def _serve(args: argparse.Namespace) -> int:
     backend = "golem" if args.golem else "local"
-    declare_owner_kind(OWNER_NODE_START)  # `node stop`/`node rotate` may signal this process
-    mgr = open_manager(golem=args.golem, poll_interval=args.poll_interval)
+    mgr = open_manager(  # OWNER_NODE_START: `node stop`/`node rotate` may signal this process
+        golem=args.golem, poll_interval=args.poll_interval, owner_kind=OWNER_NODE_START
+    )
     json_mode = common.json_mode(args)
     loop = asyncio.get_running_loop()
     stop_requested = asyncio.Event()

@@ -158,15 +158,16 @@ async def _serve(args: argparse.Namespace) -> int:
     from aiohttp import web
 
     from erigolem_desktop.core.app_context import open_manager
-    from erigolem_desktop.core.manager import OWNER_SERVE, declare_owner_kind
+    from erigolem_desktop.core.manager import OWNER_SERVE
     from erigolem_desktop.server.app import create_app
     from erigolem_desktop.server.routes import ServerOptions
 
     if args.public and not is_loopback(args.host):
         common.note(TLS_WARNING)
     golem = None if args.backend != "local" else False
-    declare_owner_kind(OWNER_SERVE)  # `erigolem node stop` must not signal this process
-    manager = open_manager(golem=golem, poll_interval=args.poll_interval)
+    manager = open_manager(  # OWNER_SERVE: `erigolem node stop` must not signal this process
+        golem=golem, poll_interval=args.poll_interval, owner_kind=OWNER_SERVE
+    )
     if args.backend == "golem" and "golem" not in manager.backends:
         raise common.UsageError(
             "--backend golem: yagna is not configured (no app key).",

@@ -76,12 +76,18 @@ def build_backends(*, golem: bool | None = False) -> dict[str, Backend]:
     return backends
 
 
-def open_manager(*, golem: bool | None = False, poll_interval: float = 5.0) -> NodeManager:
+def open_manager(
+    *, golem: bool | None = False, poll_interval: float = 5.0, owner_kind: str | None = None
+) -> NodeManager:
     """The manager of this data directory (NodeStore, keyring SecretStore) with `build_backends`."""
     from erigolem_desktop.core.records import NodeStore
     from erigolem_desktop.core.secrets import SecretStore
 
     secrets = SecretStore()  # chooses the keyring before the settings read the app key
     return NodeManager(
-        NodeStore(), build_backends(golem=golem), secrets, poll_interval=poll_interval
+        NodeStore(),
+        build_backends(golem=golem),
+        secrets,
+        poll_interval=poll_interval,
+        owner_kind=owner_kind,
     )

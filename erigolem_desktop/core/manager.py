@@ -133,20 +133,12 @@ def owner_alive(runtime: Mapping[str, Any]) -> bool:
     return not expected or not token or token == expected
 
 
+# What kind of process owns a node (`runtime["owner_kind"]`, from NodeManager's `owner_kind`).
+# Other processes read it to know whether they may signal the owner: only a single-node
+# `node start` process stops or rotates its node on SIGTERM/SIGUSR1.
 OWNER_NODE_START = "node-start"  # a single-node `erigolem node start` (foreground or --detach)
 OWNER_SERVE = "serve"  # `erigolem serve`, the REST server: many nodes of many wallets
 OWNER_APP = "app"  # the Erigolem Desktop window
-_owner_kind: str | None = None
-
-
-def declare_owner_kind(kind: str) -> None:
-    """Say what kind of process this is; managers made afterwards record it on their nodes.
-
-    Other processes read it (`runtime["owner_kind"]`) to know whether they may signal the owner:
-    only a single-node `node start` process stops or rotates its node on SIGTERM/SIGUSR1.
-    """
-    global _owner_kind
-    _owner_kind = kind
 
 
 class NodeManager:
@@ -168,6 +160,7 @@ class NodeManager:
         *,
         poll_interval: float = 5.0,
         max_poll_interval: float = 60.0,
+        owner_kind: str | None = None,
     ) -> None:
         self.store = store
         self.backends = dict(backends)
@@ -181,8 +174,8 @@ class NodeManager:
             "owner_pid": os.getpid(),
             "owner_token": process_token(os.getpid()),
         }
-        if _owner_kind is not None:
-            self._owner["owner_kind"] = _owner_kind
+        if owner_kind is not None:  # one of the OWNER_* kinds, recorded on this process's nodes
+            self._owner["owner_kind"] = owner_kind
         self._closed = False
 
     # ------------------------------------------------------------------ queries

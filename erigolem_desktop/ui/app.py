@@ -72,10 +72,6 @@ def run_app(
     window.show()
     if on_shown is not None:
         QTimer.singleShot(0, lambda: on_shown(window))
-    # before the loop runs (the manager is built on it): our nodes say the window runs them
-    from erigolem_desktop.core.manager import OWNER_APP, declare_owner_kind
-
-    declare_owner_kind(OWNER_APP)
     with loop:
         loop.run_until_complete(done.wait())
     return 0

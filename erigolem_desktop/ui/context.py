@@ -80,7 +80,7 @@ class AppContext:
         loop = asyncio.get_running_loop()
         await loop.run_in_executor(None, _import_core)  # first use: off the loop
         from erigolem_desktop.core.backends.local import LocalBackend
-        from erigolem_desktop.core.manager import NodeManager
+        from erigolem_desktop.core.manager import OWNER_APP, NodeManager
         from erigolem_desktop.core.records import NodeStore
         from erigolem_desktop.core.secrets import SecretStore
 
@@ -93,7 +93,8 @@ class AppContext:
             if golem is not None:
                 backends["golem"] = golem
         self.backends = backends
-        manager = NodeManager(NodeStore(), backends, SecretStore())
+        # OWNER_APP: `erigolem node stop` in a terminal must not signal the window
+        manager = NodeManager(NodeStore(), backends, SecretStore(), owner_kind=OWNER_APP)
         await manager.recover()
         self.manager = manager
         return manager

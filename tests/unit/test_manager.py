@@ -16,6 +16,7 @@ import pytest_asyncio
 from erigolem_desktop.core.backends.base import BackendError, NodeSpec
 from erigolem_desktop.core.manager import (
     CLOSED_REASON,
+    OWNER_APP,
     RECOVERED_REASON,
     EventKind,
     ManagerError,
@@ -72,6 +73,22 @@ async def _until(manager: NodeManager, node_id: str, *states: NodeState) -> Node
 
 
 @pytest.mark.asyncio
+async def test_owner_kind_is_recorded_on_the_nodes_of_its_manager(
+    store: NodeStore, backend: ScriptedBackend, memory_keyring: MemoryKeyring
+) -> None:
+    """`erigolem node stop` reads it to decide whether the owner may be signalled."""
+    mgr = NodeManager(
+        store, {"local": backend}, SecretStore(choose_backend=False), owner_kind=OWNER_APP
+    )
+    try:
+        rec = await mgr.start(NodeSpec("dev", "anvil", "n"), backend="local")
+        ready = await _until(mgr, rec.id, NodeState.READY)
+        assert ready.runtime["owner_kind"] == OWNER_APP
+    finally:
+        await mgr.close()
+
+
+@pytest.mark.asyncio
 async def test_start_returns_pending_then_becomes_ready(
     manager: NodeManager, backend: ScriptedBackend, memory_keyring: MemoryKeyring
 ) -> None:
@@ -89,6 +106,7 @@ async def test_start_returns_pending_then_becomes_ready(
     assert ready.last_status["state"] == "ready"
     assert ready.runtime["workdir"] == f"/nodes/{rec.id}"
     assert ready.runtime["owner_pid"] > 0
+    assert "owner_kind" not in ready.runtime  # this manager was not told what process it is
     assert manager.password(rec.id) == backend.passwords[rec.id]
     assert backend.passwords[rec.id] in memory_keyring.store.values()
     kinds = [(e.kind, e.record.state) for e in _drain(queue) if e.node_id == rec.id]
