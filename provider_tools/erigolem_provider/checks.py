@@ -241,21 +241,14 @@ def master_pid(pid_file: Path) -> tuple[int | None, str]:
     return pid, ""
 
 
-def nginx_down(layout: Layout) -> tuple[str, str] | None:
-    """``(what is wrong, how to fix it)`` when the nginx master is not running, else None.
-
-    None also when no pid file is known (nothing to say for sure); see check_nginx_running.
-    """
-    settings = _nginx_settings(layout)
+def _pid_file(layout: Layout, settings: dict[str, object]) -> Path | None:
+    """The nginx master's pid file: the runtime config's ``pid_file``, else nginx.conf's."""
     raw_pid = settings.get("pid_file")
-    pid_file = (
-        Path(raw_pid) if isinstance(raw_pid, str) else nginx_site.master_pid_file(layout, None)
-    )
-    if pid_file is None:
-        return None
-    pid, why = master_pid(pid_file)
-    if pid is not None:
-        return None
+    return Path(raw_pid) if isinstance(raw_pid, str) else nginx_site.master_pid_file(layout, None)
+
+
+def _start_hint(layout: Layout, settings: dict[str, object]) -> str:
+    """How to start the nginx master (the config's test command without -t/-q)."""
     test_cmd = settings.get("test_command")
     start = (
         [str(a) for a in test_cmd if a not in ("-t", "-q")]
@@ -263,21 +256,32 @@ def nginx_down(layout: Layout) -> tuple[str, str] | None:
         else ["nginx"]
     )
     how = shlex.join(start)
-    hint = (
+    return (
         f"start it with `sudo systemctl start nginx` (or `sudo {how}`)"
         if layout.root is None
         else f"start it with `{how}`"
     )
-    return f"nginx is not running: {why}", hint
+
+
+def nginx_down(layout: Layout) -> tuple[str, str] | None:
+    """``(what is wrong, how to fix it)`` when the nginx master is not running, else None.
+
+    None also when no pid file is known (nothing to say for sure); see check_nginx_running.
+    """
+    settings = _nginx_settings(layout)
+    pid_file = _pid_file(layout, settings)
+    if pid_file is None:
+        return None
+    pid, why = master_pid(pid_file)
+    if pid is not None:
+        return None
+    return f"nginx is not running: {why}", _start_hint(layout, settings)
 
 
 def check_nginx_running(layout: Layout) -> list[Finding]:
     """The nginx master that serves our server block runs: pid file -> live nginx process."""
     settings = _nginx_settings(layout)
-    raw_pid = settings.get("pid_file")
-    pid_file = (
-        Path(raw_pid) if isinstance(raw_pid, str) else nginx_site.master_pid_file(layout, None)
-    )
+    pid_file = _pid_file(layout, settings)
     if pid_file is None:
         return [
             Finding(
@@ -287,16 +291,14 @@ def check_nginx_running(layout: Layout) -> list[Finding]:
                 f"to {layout.nginx_main_conf} and run setup again)",
             )
         ]
-    down = nginx_down(layout)
-    if down is None:
-        pid, _ = master_pid(pid_file)
+    pid, why = master_pid(pid_file)
+    if pid is not None:
         return [Finding("ok", "nginx running", f"master pid {pid} ({pid_file})")]
-    cause, hint = down
     return [
         Finding(
             "error",
             "nginx running",
-            f"{cause}; rented nodes cannot be reached and the self-test fails: {hint}, then "
-            "run `erigolem-provider check` again",
+            f"nginx is not running: {why}; rented nodes cannot be reached and the self-test "
+            f"fails: {_start_hint(layout, settings)}, then run `erigolem-provider check` again",
         )
     ]

@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
-import os
 import ssl
 import tempfile
 import time
@@ -24,6 +23,7 @@ from typing import Any
 
 from erigolem_runtime.client import RuntimeClient, RuntimeClientError
 from erigolem_runtime.config import ConfigError, load_config
+from erigolem_runtime.fsutil import atomic_write
 
 from erigolem_provider.checks import nginx_down
 from erigolem_provider.layout import Layout
@@ -232,11 +232,7 @@ def run_and_report(
 def _write_log(path: Path, lines: list[str]) -> Path | None:
     """Write the self-test log owner-only (it names paths and users); None when impossible."""
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w") as fh:
-            fh.write("\n".join(lines) + "\n")
-        path.chmod(0o600)
+        atomic_write(path, "\n".join(lines) + "\n", 0o600, fsync=False)
     except OSError:
         return None
     return path
