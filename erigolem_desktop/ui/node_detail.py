@@ -490,7 +490,8 @@ class NodeDetail(QWidget):
         path, _filter = QFileDialog.getSaveFileName(
             self,
             "Save the node's log",
-            str(Path.home() / f"erigolem-{self.row.name or self.row.id}-{stamp}.log"),
+            # the id, not the name: a user-chosen name may hold '/' or '..'
+            str(Path.home() / f"erigolem-{self.row.id}-{stamp}.log"),
             "Log files (*.log *.txt);;All files (*)",
         )
         if path:
