@@ -33,7 +33,9 @@ def main() -> int:
         root = Path(tmp)
         conf = root / "etc/nginx"
         conf.mkdir(parents=True)
-        (conf / "nginx.conf").write_text("events {}\nhttp {\n}\n")
+        # a pid inside the root: the wizard's reload must never signal this machine's nginx
+        (root / "run").mkdir()
+        (conf / "nginx.conf").write_text(f"pid {root}/run/nginx.pid;\nevents {{}}\nhttp {{\n}}\n")
         anvil = anvil_path()
         answers = Answers(
             host="node.example.org",
