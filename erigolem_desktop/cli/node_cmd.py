@@ -87,13 +87,14 @@ def _age(when: dt.datetime | None) -> str:
 
 
 def _sync_text(rec: NodeRecord) -> str:
-    status = rec.last_status or {}
-    sync = status.get("sync")
-    if isinstance(sync, dict) and sync.get("highest_block"):
-        pct = float(sync.get("progress") or 0) * 100
-        return f"{sync.get('current_block')}/{sync.get('highest_block')} ({pct:.1f}%)"
-    block = status.get("block")
-    return f"block {block}" if block is not None else "-"
+    status = rec.last_status
+    if status is None:
+        return "-"
+    sync = status.sync
+    if sync is not None and sync.highest_block:
+        pct = float(sync.progress or 0) * 100
+        return f"{sync.current_block}/{sync.highest_block} ({pct:.1f}%)"
+    return f"block {status.block}" if status.block is not None else "-"
 
 
 def _details(mgr: NodeManager, rec: NodeRecord, *, with_password: bool = False) -> str:
@@ -113,8 +114,8 @@ def _details(mgr: NodeManager, rec: NodeRecord, *, with_password: bool = False) 
         lines.append(f"Password: {mgr.password(rec.id) or '(not stored)'}")
     if rec.active:
         lines.append(f"Sync:     {_sync_text(rec)}")
-    requests = (rec.last_status or {}).get("requests")
-    if isinstance(requests, int) and not isinstance(requests, bool):
+    requests = rec.last_status.requests if rec.last_status is not None else None
+    if requests is not None:
         lines.append(f"Requests: {requests:,} served")
     if rec.cost is not None:
         lines.append(f"Cost:     {rec.cost} GLM")

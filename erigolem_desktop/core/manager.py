@@ -35,8 +35,10 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
-from pathlib import Path
 from typing import Any, Protocol
+
+from erigolem_runtime.api import NodeStatus, RuntimeState
+from erigolem_runtime.api.process import process_token
 
 from erigolem_desktop.core.backends.base import Backend, BackendError, NodeSpec
 from erigolem_desktop.core.errors import HintedError
@@ -81,44 +83,6 @@ class NodeEvent:
     node_id: str
     record: NodeRecord
     kind: EventKind
-
-
-def public_status(status: Mapping[str, Any]) -> dict[str, Any]:
-    """The runtime's status JSON without the password (records are on disk; passwords are not).
-
-    `auth.user` is kept; `auth.password` is removed wherever the runtime put it.
-    """
-    out = dict(status)
-    auth = out.get("auth")
-    if isinstance(auth, Mapping):
-        out["auth"] = {k: v for k, v in auth.items() if k != "password"}
-    out.pop("password", None)
-    return out
-
-
-def process_token(pid: int) -> str | None:
-    """Something that identifies the process `pid` across pid reuse (Linux: its start time).
-
-    None if the process does not exist; "" where the platform cannot tell more than that.
-    """
-    if pid <= 0:
-        return None
-    stat = Path(f"/proc/{pid}/stat")
-    if stat.parent.parent.joinpath("self").exists():
-        try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-        except (OSError, IndexError):
-            return None
-        if fields[0] in ("Z", "X"):
-            return None
-        return fields[19]  # field 22 of stat: starttime in clock ticks
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return None
-    except PermissionError:
-        return ""
-    return ""
 
 
 def owner_alive(runtime: Mapping[str, Any]) -> bool:
@@ -371,11 +335,11 @@ class NodeManager:
             )
             return
 
-        status = public_status(started.status)
-        state = from_runtime_state(str(status.get("state", "starting")))
+        status = started.status.public()
+        state = from_runtime_state(status.state)
         if state is NodeState.FAILED:
             await self._quiet_stop(backend, node_id)
-            self._finish(node_id, NodeState.FAILED, str(status.get("reason") or "the node failed"))
+            self._finish(node_id, NodeState.FAILED, status.reason or "the node failed")
             return
         runtime = dict(self._owner)
         info = getattr(backend, "runtime_info", None)
@@ -434,7 +398,7 @@ class NodeManager:
             # polled, and saved, in the same loop turn (50 nodes: 10-18 ms loop pauses)
             await asyncio.sleep(delay * random.uniform(0.8, 1.2))  # noqa: S311 - not a secret
             try:
-                status = dict(await backend.status(node_id))
+                status = await backend.status(node_id)
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
@@ -458,21 +422,20 @@ class NodeManager:
             if node_id not in self._poll_tasks:
                 return
 
-    async def _apply_status(self, node_id: str, backend: Backend, status: dict[str, Any]) -> None:
+    async def _apply_status(self, node_id: str, backend: Backend, status: NodeStatus) -> None:
         rec = self.store.get(node_id)
         if rec is None or not rec.active or rec.state is NodeState.STOPPING:
             return
-        runtime_state = str(status.get("state", ""))
-        state = from_runtime_state(runtime_state)
+        state = from_runtime_state(status.state)
         if state is NodeState.FAILED:
             self._poll_tasks.pop(node_id, None)
             await self._quiet_stop(backend, node_id)
-            reason = status.get("reason") or "the node's client failed"
+            reason = status.reason or "the node's client failed"
             self._finish(node_id, NodeState.FAILED, f"The node failed: {reason}")
             return
-        changes: dict[str, Any] = {"last_status": public_status(status)}
-        reason = status.get("reason") if runtime_state == "degraded" else None
-        changes["reason"] = str(reason) if reason else None
+        changes: dict[str, Any] = {"last_status": status.public()}
+        degraded = status.reason if status.state is RuntimeState.DEGRADED else None
+        changes["reason"] = degraded or None
         if state is NodeState.READY and rec.ready_at is None:
             changes["ready_at"] = utcnow()
         with contextlib.suppress(Exception):
@@ -494,7 +457,7 @@ class NodeManager:
         backend = self.backends.get(rec.backend)
         if backend is not None and rec.active and backend.is_running(rec.id):
             try:
-                status = dict(await backend.status(rec.id))
+                status = await backend.status(rec.id)
             except Exception as exc:
                 raise ManagerError(f"The status of node {rec.id} could not be read: {exc}") from exc
             await self._apply_status(rec.id, backend, status)

@@ -21,6 +21,8 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+from erigolem_runtime.api import NodeStatus
+
 from erigolem_desktop.core.errors import HintedError
 from erigolem_desktop.core.paths import data_dir
 from erigolem_desktop.core.states import NodeState
@@ -48,7 +50,7 @@ class NodeRecord:
     """Everything the app keeps about one node (no password: that is in the keyring).
 
     `runtime` holds backend details needed after a restart (Local: workdir, runtime pid and the
-    pids of its client/nginx processes); `last_status` is the runtime's latest status JSON.
+    pids of its client/nginx processes); `last_status` is the runtime's latest status (without the password).
     """
 
     id: str
@@ -68,7 +70,7 @@ class NodeRecord:
     ready_at: datetime | None = None
     stopped_at: datetime | None = None
     cost: Decimal | None = None
-    last_status: dict[str, Any] | None = None
+    last_status: NodeStatus | None = None
     runtime: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -88,6 +90,7 @@ class NodeRecord:
             value = getattr(self, key)
             out[key] = value.isoformat() if value is not None else None
         out["cost"] = str(self.cost) if self.cost is not None else None
+        out["last_status"] = self.last_status.to_json() if self.last_status is not None else None
         return out
 
 
@@ -166,9 +169,14 @@ def _to_row(rec: NodeRecord) -> tuple[Any, ...]:
         _ts(rec.ready_at),
         _ts(rec.stopped_at),
         str(rec.cost) if rec.cost is not None else None,
-        json.dumps(rec.last_status) if rec.last_status is not None else None,
+        json.dumps(rec.last_status.to_json()) if rec.last_status is not None else None,
         json.dumps(rec.runtime),
     )
+
+
+def _status(text: str | None) -> NodeStatus | None:
+    data = json.loads(text) if text else None
+    return NodeStatus.from_json(data) if isinstance(data, Mapping) else None
 
 
 def _from_row(row: Mapping[str, Any]) -> NodeRecord:
@@ -194,7 +202,7 @@ def _from_row(row: Mapping[str, Any]) -> NodeRecord:
         ready_at=_parse_ts(row["ready_at"]),
         stopped_at=_parse_ts(row["stopped_at"]),
         cost=Decimal(row["cost"]) if row["cost"] else None,
-        last_status=json.loads(row["last_status"]) if row["last_status"] else None,
+        last_status=_status(row["last_status"]),
         runtime=json.loads(row["runtime"]) if row["runtime"] else {},
     )
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from enum import StrEnum
 
+from erigolem_runtime.api import RuntimeState
+
 
 class NodeState(StrEnum):
     PENDING = "pending"
@@ -20,15 +22,20 @@ class NodeState(StrEnum):
         return self not in (NodeState.STOPPED, NodeState.FAILED)
 
 
-def from_runtime_state(state: str) -> NodeState:
-    """Map the runtime's `state` (starting, syncing, ready, degraded, failed) to a NodeState.
+def from_runtime_state(state: RuntimeState) -> NodeState:
+    """Map the runtime's `RuntimeState` to a NodeState.
 
-    `degraded` (the client is being restarted) still serves or will soon: it maps to SYNCING.
+    `degraded` (the client is being restarted) still serves or will soon: it maps to SYNCING;
+    `stopped` (a runtime that shut its instance down) maps to STOPPED.
     """
-    return {
-        "starting": NodeState.STARTING,
-        "syncing": NodeState.SYNCING,
-        "ready": NodeState.READY,
-        "degraded": NodeState.SYNCING,
-        "failed": NodeState.FAILED,
-    }.get(state, NodeState.STARTING)
+    return _FROM_RUNTIME[state]
+
+
+_FROM_RUNTIME = {
+    RuntimeState.STARTING: NodeState.STARTING,
+    RuntimeState.SYNCING: NodeState.SYNCING,
+    RuntimeState.READY: NodeState.READY,
+    RuntimeState.DEGRADED: NodeState.SYNCING,
+    RuntimeState.FAILED: NodeState.FAILED,
+    RuntimeState.STOPPED: NodeState.STOPPED,
+}

@@ -12,6 +12,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from erigolem_runtime.api import NodeStatus
+
 from erigolem_desktop.core.chains import resolve_client
 from erigolem_desktop.core.records import NodeRecord
 from erigolem_desktop.core.states import NodeState
@@ -122,7 +124,7 @@ def instance(
     original; `password` comes from the keyring and is None when not stored.
     """
     status = STATUS[rec.state]
-    last = rec.last_status or {}
+    last = rec.last_status or NodeStatus()
     out: dict[str, Any] = {
         "id": rec.id,
         "status": status,
@@ -133,19 +135,18 @@ def instance(
     if status == "running":
         out["url"] = rec.url
         out["auth"] = {"user": rec.user, "password": password}
-        out["network"] = str(last.get("network") or rec.chain)
+        out["network"] = last.chain or rec.chain
     if rec.stopped_at is not None and not rec.active:
         out["stopped_at"] = _iso(rec.stopped_at)
-    sync = last.get("sync")
     out.update(
         state=rec.state.value,
         chain=rec.chain,
         client=rec.client,
         backend=rec.backend,
-        sync=sync if isinstance(sync, Mapping) else None,
-        peers=last.get("peers"),
-        block=last.get("block"),
-        requests=last.get("requests"),
+        sync=last.sync.to_json() if last.sync is not None else None,
+        peers=last.peers,
+        block=last.block,
+        requests=last.requests,
         progress=rec.progress,
         reason=rec.reason,
         ready_at=_iso(rec.ready_at),

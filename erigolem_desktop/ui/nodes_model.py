@@ -14,6 +14,9 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
+from erigolem_runtime.api import NodeStatus
+
+from erigolem_desktop.core.records import NodeRecord
 from erigolem_desktop.core.states import NodeState
 from erigolem_desktop.ui import style
 from erigolem_desktop.ui.qt import (
@@ -100,65 +103,50 @@ class NodeRow:
     phase: str
 
     @classmethod
-    def from_record(cls, rec: Any) -> NodeRow:
-        """Read a core NodeRecord (or a dict of the same names) defensively."""
-        status = _get(rec, "status", "last_status", default={}) or {}
-        sync = _get(rec, "sync", default=None) or _get(status, "sync", default=None) or {}
+    def from_record(cls, rec: NodeRecord | Mapping[str, Any]) -> NodeRow:
+        """Read a core NodeRecord (or a dict of its field names, `status` for `last_status`).
+
+        The runtime's part comes from the record's typed `NodeStatus`, so the view never
+        parses status JSON itself.
+        """
+        status = _status(rec)
         raw_state = _get(rec, "state", default="pending")
         try:
             state = NodeState(str(getattr(raw_state, "value", raw_state)))
         except ValueError:
             state = NodeState.STARTING
-        progress = _get(sync, "progress") if isinstance(sync, Mapping) else None
-        stages_raw = _get(sync, "stages", default=[]) if isinstance(sync, Mapping) else []
-        stages: list[tuple[str, int]] = []
-        for st in stages_raw or []:
-            if isinstance(st, Mapping):
-                name = str(_get(st, "name", "stage_name", default="?"))
-                blk = _get(st, "block", "block_number", default=0)
-                try:
-                    stages.append((name, int(blk, 16) if isinstance(blk, str) else int(blk)))
-                except (TypeError, ValueError):
-                    stages.append((name, 0))
-        cost = _get(rec, "cost_glm", "cost", default=None)
+        sync = status.sync
+        cost = _get(rec, "cost", default=None)
+        phase = _get(rec, "progress", default="")
         return cls(
-            id=str(_get(rec, "id", "node_id", default="")),
+            id=str(_get(rec, "id", default="")),
             name=str(_get(rec, "name", default="")),
-            chain=str(_get(rec, "chain", default="") or _get(status, "chain", default="")),
-            client=str(_get(rec, "client", default="") or _get(status, "client", default="")),
+            chain=str(_get(rec, "chain", default="") or status.chain),
+            client=str(_get(rec, "client", default="") or status.client),
             backend=str(_get(rec, "backend", default="")),
             state=state,
-            url=str(_get(rec, "url", default="") or _get(status, "url", default="")),
-            user=str(
-                _get(rec, "user", default="") or _get(status, "auth", default={}).get("user", "")
-            ),
-            block=_int_or_none(_get(rec, "block", default=None) or _get(status, "block")),
-            progress=float(progress) if isinstance(progress, int | float) else None,
-            stages=tuple(stages),
-            peers=_int_or_none(_get(rec, "peers", default=None) or _get(status, "peers")),
-            requests=_int_or_none(_get(status, "requests")),
+            url=str(_get(rec, "url", default="") or status.url),
+            user=str(_get(rec, "user", default="") or status.user),
+            block=status.block,
+            progress=sync.progress if sync is not None else None,
+            stages=tuple((st.name, st.block) for st in sync.stages) if sync is not None else (),
+            peers=status.peers,
+            requests=status.requests,
             provider=str(_get(rec, "provider", default="") or ""),
-            started_at=_timestamp(_get(rec, "started_at", "created_at")),
+            started_at=_timestamp(_get(rec, "created_at")),
             stopped_at=_timestamp(_get(rec, "stopped_at")),
             cost=Decimal(str(cost)) if cost is not None else None,
-            reason=str(_get(rec, "reason", "error", default="") or _get(status, "reason") or ""),
-            phase=_phase(rec),
+            reason=str(_get(rec, "reason", default="") or status.reason or ""),
+            phase=phase if isinstance(phase, str) else "",
         )
 
 
-def _phase(rec: Any) -> str:
-    """The record's human-readable start phase ("Starting nginx…"), when it has one."""
-    value = _get(rec, "phase", "progress", default="")
-    return value if isinstance(value, str) else ""
-
-
-def _int_or_none(value: Any) -> int | None:
-    if value is None or isinstance(value, bool):
-        return None
-    try:
-        return int(value, 16) if isinstance(value, str) and value.startswith("0x") else int(value)
-    except (TypeError, ValueError):
-        return None
+def _status(rec: NodeRecord | Mapping[str, Any]) -> NodeStatus:
+    """The record's NodeStatus (an empty one when it has none yet)."""
+    raw = _get(rec, "last_status", "status", default=None)
+    if isinstance(raw, NodeStatus):
+        return raw
+    return NodeStatus.from_json(raw) if isinstance(raw, Mapping) else NodeStatus()
 
 
 def format_duration(seconds: float) -> str:

@@ -1,6 +1,6 @@
 """Prove a setup works end to end: start a dev-chain node through the runtime, as exe-unit would.
 
-The runtime is driven by the supervisor-side client (``erigolem_runtime.client.RuntimeClient``)
+The runtime is driven by the supervisor-side client (``erigolem_runtime.api.client.RuntimeClient``)
 with the provider's own config (plus the dev chain and anvil, so the provider does not have to
 offer ``dev``). The node is then reached through the *public URL*: 401 without credentials,
 200 and the right chain id with them. The node is stopped whatever happens.
@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from erigolem_runtime.client import RuntimeClient, RuntimeClientError
+from erigolem_runtime.api.client import RuntimeClient, RuntimeClientError
 from erigolem_runtime.config import ConfigError, load_config
 from erigolem_runtime.fsutil import atomic_write
 

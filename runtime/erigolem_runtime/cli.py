@@ -171,7 +171,7 @@ def _cmd_start(workdir: Path | None, args: list[str], factory: ServiceFactory | 
     if sys.stdin.isatty():
         _err(
             "start speaks the Golem Runtime API (binary frames) on stdin/stdout; it is meant to "
-            "be driven by exe-unit or erigolem_runtime.client.RuntimeClient. Logs: "
+            "be driven by exe-unit or erigolem_runtime.api.client.RuntimeClient. Logs: "
             f"{workdir / 'logs'}"
         )
     make = factory or _node_service_factory
@@ -183,7 +183,7 @@ def _cmd_run(args: list[str]) -> int:
         "run commands are served over the Runtime API of a running `start` (service mode: "
         "deploy reports startMode 'blocking'), not as separate processes. From a requestor use "
         "an ExeScript run (e.g. run status / rotate-credentials / logs 50); locally use "
-        "erigolem_runtime.client.RuntimeClient(...).run('status')."
+        "erigolem_runtime.api.client.RuntimeClient(...).run('status')."
     )
     return EXIT_USAGE
 

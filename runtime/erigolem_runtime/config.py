@@ -18,10 +18,16 @@ from pathlib import Path
 from typing import Any, Literal, NoReturn
 from urllib.parse import urlsplit
 
+from .api.paths import (
+    CONFIG_ENV,
+    PRIVATE_HTPASSWD_DIR,
+    PRIVATE_INCLUDE_DIR,
+    PRIVATE_LOG_DIR,
+    SYSTEM_LOG_DIR,
+    default_config_path,
+)
 from .fsutil import atomic_write
 
-CONFIG_ENV = "ERIGOLEM_RUNTIME_CONFIG"
-CONFIG_FILE_NAME = "erigolem-runtime.json"
 NginxMode = Literal["private", "system"]
 PRUNE_MODES = ("archive", "full", "minimal", "blocks")
 HASH_SCHEMES = ("apr1", "ssha")
@@ -41,15 +47,6 @@ _UNSAFE_PATH_CHARS = set("\"\\$;{}#'") | {chr(c) for c in range(32)} | {"\x7f"}
 
 class ConfigError(Exception):
     """The config file is missing or wrong; the message names the key and what to do."""
-
-
-def default_config_path() -> Path:
-    """`ERIGOLEM_RUNTIME_CONFIG` if set, else the ya-runtime-sdk location under the data home."""
-    env = os.environ.get(CONFIG_ENV)
-    if env:
-        return Path(env).expanduser()
-    data_home = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
-    return Path(data_home) / "erigolem-runtime" / CONFIG_FILE_NAME
 
 
 @dataclass(frozen=True)
@@ -81,20 +78,20 @@ class NginxConfig:
         if self.include_dir is not None:
             return self.include_dir
         assert self.prefix is not None
-        return self.prefix / "conf" / "erigolem"
+        return self.prefix / PRIVATE_INCLUDE_DIR
 
     def resolved_htpasswd_dir(self) -> Path:
         if self.htpasswd_dir is not None:
             return self.htpasswd_dir
         assert self.prefix is not None
-        return self.prefix / "htpasswd"
+        return self.prefix / PRIVATE_HTPASSWD_DIR
 
     def resolved_log_dir(self, state_dir: Path) -> Path:
         if self.log_dir is not None:
             return self.log_dir
         if self.prefix is not None:
-            return self.prefix / "logs"
-        return state_dir / "access-logs"
+            return self.prefix / PRIVATE_LOG_DIR
+        return state_dir / SYSTEM_LOG_DIR
 
 
 @dataclass(frozen=True)

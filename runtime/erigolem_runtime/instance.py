@@ -26,7 +26,18 @@ from pathlib import Path
 from typing import Any
 
 from erigolem_runtime import probe, profiles
-from erigolem_runtime.api import DURATION_COUNTER, REQUESTS_COUNTER, RunOutcome, ServiceError
+from erigolem_runtime.api import (
+    DURATION_COUNTER,
+    REQUESTS_COUNTER,
+    Auth,
+    ErrorKind,
+    NodeStatus,
+    RunOutcome,
+    RuntimeState,
+    ServiceError,
+    SyncInfo,
+)
+from erigolem_runtime.api.process import signal_group
 from erigolem_runtime.config import RuntimeConfig
 from erigolem_runtime.credentials import (
     new_instance_id,
@@ -34,7 +45,7 @@ from erigolem_runtime.credentials import (
     new_user,
     validate_instance_id,
 )
-from erigolem_runtime.nginx import NginxFront
+from erigolem_runtime.nginx import NginxError, NginxFront
 from erigolem_runtime.ports import PortLease, PortRangeExhausted, allocate_ports
 
 log = logging.getLogger(__name__)
@@ -116,7 +127,8 @@ class InstanceSlots:
             if live >= limit:
                 raise ServiceError(
                     f"this provider already runs {live} instance(s), its limit (max_instances = "
-                    f"{limit}): stop an instance or raise max_instances in the runtime config"
+                    f"{limit}): stop an instance or raise max_instances in the runtime config",
+                    kind=ErrorKind.CAPACITY,
                 )
             path = self.directory / f"{instance_id}.lock"
             fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
@@ -150,7 +162,8 @@ class _DatadirLock:
             raise ServiceError(
                 f"the kept datadir for {chain} ({self.path.parent}) is in use by another "
                 "instance: try again when it stops, or remove keep_datadirs."
-                f"{chain} from the runtime config so new instances get a fresh datadir"
+                f"{chain} from the runtime config so new instances get a fresh datadir",
+                kind=ErrorKind.DATADIR,
             ) from None
         self._fd = fd
 
@@ -173,7 +186,7 @@ class NodeService:
         self.url: str | None = None
         self.user: str | None = None
         self._password: str | None = None
-        self.state = "starting"
+        self.state: RuntimeState = RuntimeState.STARTING
         self.reason: str | None = None
         self.restarts = 0  # lifetime count (status "restarts")
         self.restarts_recent = 0  # counted against max_restarts; 0 again after stable_sec
@@ -206,7 +219,10 @@ class NodeService:
     async def start(self, args: list[str]) -> dict[str, Any]:
         """Parse the start argument, build the instance, wait until it answers; start output."""
         if self.instance_id is not None or self._closing:
-            raise ServiceError("this runtime already started an instance: shut it down first")
+            raise ServiceError(
+                "this runtime already started an instance: shut it down first",
+                kind=ErrorKind.ALREADY_STARTED,
+            )
         chain, profile = self._parse_start(args)
         binary = self._binary(profile)
         await reap_stale_nginx(self.config)
@@ -218,7 +234,7 @@ class NodeService:
             try:
                 lease = allocate_ports(self.config, len(profile.port_names), instance_id)
             except PortRangeExhausted as exc:
-                raise ServiceError(str(exc)) from None
+                raise ServiceError(str(exc), kind=ErrorKind.CAPACITY) from None
             undo.push(lease.release)
             datadir, fresh = self._prepare_datadir(profile, chain, instance_id)
             if fresh:
@@ -249,9 +265,11 @@ class NodeService:
                     self._rpc_port, deadline=deadline, alive=self._alive
                 )
             except probe.ProbeError as exc:
+                tail = self._tail(10)
                 raise ServiceError(
-                    f"{profile.name} did not become ready: {exc}. Last lines of its log:\n"
-                    + self._tail(10)
+                    f"{profile.name} did not become ready: {exc}. Last lines of its log:\n" + tail,
+                    kind=ErrorKind.CLIENT_NOT_READY,
+                    context={"client": profile.name, "log_tail": tail},
                 ) from None
             self.user, self._password = new_user(), new_password()
             self._nginx = NginxFront(self.config)
@@ -266,39 +284,51 @@ class NodeService:
             if isinstance(exc, ServiceError | asyncio.CancelledError):
                 raise
             if isinstance(exc, Exception):
-                raise ServiceError(f"starting the {profile.name} instance failed: {exc}") from exc
+                kind = ErrorKind.NGINX if isinstance(exc, NginxError) else ErrorKind.INTERNAL
+                raise ServiceError(
+                    f"starting the {profile.name} instance failed: {exc}", kind=kind
+                ) from exc
             raise
         self._mark_answering()
         self._supervisor = asyncio.create_task(self._supervise(), name="erigolem-supervisor")
         if self.config.restart.unresponsive_sec > 0:
             self._watchdog = asyncio.create_task(self._watch(), name="erigolem-watchdog")
-        return await self._status()
+        return (await self._status()).to_json()
 
     def _parse_start(self, args: list[str]) -> tuple[str, profiles.ClientProfile]:
         example = '{"chain": "sepolia", "client": "erigon"}'
         if len(args) != 1:
             raise ServiceError(
                 f"start takes exactly one JSON argument, e.g. '{example}' "
-                f"(got {len(args)} arguments)"
+                f"(got {len(args)} arguments)",
+                kind=ErrorKind.BAD_ARGUMENT,
             )
         try:
             spec = json.loads(args[0])
         except json.JSONDecodeError as exc:
             raise ServiceError(
                 f"the start argument is not valid JSON ({exc.msg} at position {exc.pos}): "
-                f"pass an object like '{example}'"
+                f"pass an object like '{example}'",
+                kind=ErrorKind.BAD_ARGUMENT,
             ) from None
         if not isinstance(spec, dict):
-            raise ServiceError(f"the start argument must be a JSON object like '{example}'")
+            raise ServiceError(
+                f"the start argument must be a JSON object like '{example}'",
+                kind=ErrorKind.BAD_ARGUMENT,
+            )
         unknown = sorted(str(k)[:30] for k in spec if k not in START_KEYS)
         if unknown:
             raise ServiceError(
                 f"unknown start argument key(s) {', '.join(unknown)}: use chain and client, "
-                f"e.g. '{example}'"
+                f"e.g. '{example}'",
+                kind=ErrorKind.BAD_ARGUMENT,
             )
         chain = spec.get("chain", spec.get("network"))
         if "chain" in spec and "network" in spec and spec["chain"] != spec["network"]:
-            raise ServiceError("the start argument gives both chain and network, and they differ")
+            raise ServiceError(
+                "the start argument gives both chain and network, and they differ",
+                kind=ErrorKind.BAD_ARGUMENT,
+            )
         profile = profiles.get_profile(spec.get("client", profiles.DEFAULT_CLIENT))
         if chain is None:
             raise profiles.UnknownChain(
@@ -320,7 +350,8 @@ class NodeService:
             if not kept.is_dir():
                 raise ServiceError(
                     f"the kept datadir for {chain} ({kept}) does not exist: create it, or fix "
-                    f"keep_datadirs.{chain} in the runtime config"
+                    f"keep_datadirs.{chain} in the runtime config",
+                    kind=ErrorKind.DATADIR,
                 )
             lock = _DatadirLock(kept)
             lock.acquire(chain)
@@ -333,7 +364,8 @@ class NodeService:
         except OSError as exc:
             raise ServiceError(
                 f"cannot create the instance datadir {datadir}: {exc.strerror}; check data_dir "
-                "in the runtime config points at a writable directory"
+                "in the runtime config points at a writable directory",
+                kind=ErrorKind.DATADIR,
             ) from None
         return datadir, True
 
@@ -376,7 +408,12 @@ class NodeService:
             raise ServiceError(
                 f"cannot run {self._argv[0]}: {exc.strerror}; check "
                 f"{self._profile.binary_key if self._profile else 'the client binary'} "
-                "in the runtime config"
+                "in the runtime config",
+                kind=ErrorKind.MISSING_BINARY,
+                context={
+                    "client": self._profile.name if self._profile else "",
+                    "config_key": self._profile.binary_key if self._profile else "",
+                },
             ) from None
         finally:
             os.close(logfd)
@@ -390,11 +427,11 @@ class NodeService:
         if proc is None:
             return
         pgid = proc.pid  # start_new_session: the client leads its own group
-        _signal_group(pgid, signal.SIGTERM)
-        _signal_group(pgid, signal.SIGCONT)  # a stopped (frozen) client must run to see SIGTERM
+        signal_group(pgid, signal.SIGTERM)
+        signal_group(pgid, signal.SIGCONT)  # a stopped (frozen) client must run to see SIGTERM
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(proc.wait(), STOP_GRACE)
-        _signal_group(pgid, signal.SIGKILL)  # also any helper left in the group
+        signal_group(pgid, signal.SIGKILL)  # also any helper left in the group
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(proc.wait(), 1.0)
 
@@ -418,7 +455,7 @@ class NodeService:
             self._restarting = True
             self._renew_budget()  # it ran healthy long enough before this: a fresh budget
             self._healthy_since = None
-            _signal_group(proc.pid, signal.SIGKILL)  # leftovers of the dead client's group
+            signal_group(proc.pid, signal.SIGKILL)  # leftovers of the dead client's group
             hang, self._hang_reason = self._hang_reason, None
             if hang is None:
                 reason = f"{self.client} exited with code {code}"
@@ -428,7 +465,7 @@ class NodeService:
             else:
                 reason = hang
             if self.restarts_recent >= policy.max_restarts:
-                self.state = "failed"
+                self.state = RuntimeState.FAILED
                 self.reason = (
                     f"{reason}; gave up after {self.restarts_recent} restart(s) "
                     f"(restart.max_restarts = {policy.max_restarts}; the count starts over after "
@@ -438,7 +475,7 @@ class NodeService:
                 return
             self.restarts += 1
             self.restarts_recent += 1
-            self.state = "degraded"
+            self.state = RuntimeState.DEGRADED
             count = f"restart {self.restarts_recent} of {policy.max_restarts}"
             self.reason = f"{reason}; restarted ({count})" if hang else f"{reason}; {count}"
             log.warning("instance %s: %s", self.instance_id, self.reason)
@@ -466,7 +503,7 @@ class NodeService:
                 self._restarting = False
             if not self._closing:
                 self._mark_answering()
-                self.state = "starting"  # the next status probe says syncing/ready
+                self.state = RuntimeState.STARTING  # the next status probe says syncing/ready
                 self.reason = None
 
     async def _watch(self) -> None:
@@ -480,7 +517,7 @@ class NodeService:
         interval = min(max(window / 4, 0.2), 5.0)
         conn: probe.RpcConnection | None = None
         try:
-            while not self._closing and self.state != "failed":
+            while not self._closing and self.state is not RuntimeState.FAILED:
                 await asyncio.sleep(interval)
                 proc = self._proc
                 if self._closing or self._restarting or proc is None or proc.returncode is not None:
@@ -531,12 +568,20 @@ class NodeService:
 
     # ------------------------------------------------------------------ status
 
-    async def _status(self) -> dict[str, Any]:
-        sync: dict[str, Any] | None = None
+    def _failed(self) -> bool:
+        return self.state is RuntimeState.FAILED
+
+    async def _status(self) -> NodeStatus:
+        sync: SyncInfo | None = None
         peers: int | None = None
         block: int | None = None
         proc, restarts = self._proc, self.restarts
-        if self.state != "failed" and not self._restarting and self._alive() and self._rpc_port:
+        if (
+            self.state is not RuntimeState.FAILED
+            and not self._restarting
+            and self._alive()
+            and self._rpc_port
+        ):
             try:
                 st: probe.SyncStatus | None = await probe.sync_status(self._rpc_port)
                 error = ""
@@ -548,36 +593,35 @@ class NodeService:
                 and self._alive()
                 and self.restarts == restarts
                 and not self._restarting
-                and self.state != "failed"
+                and not self._failed()  # re-read after the await (the supervisor may have acted)
             )
             if current and st is not None:
                 self._mark_answering()
-                sync, peers, block = st.sync_json(), st.peers, st.block
-                self.state = "syncing" if st.syncing else "ready"
+                sync, peers, block = st.sync_info(), st.peers, st.block
+                self.state = RuntimeState.SYNCING if st.syncing else RuntimeState.READY
                 self._ever_ready = True
                 self.reason = None
             elif current and self._ever_ready:
                 self._healthy_since = None
-                self.state = "degraded"
+                self.state = RuntimeState.DEGRADED
                 self.reason = f"the client does not answer JSON-RPC: {error}"
-        return {
-            "url": self.url,
-            "auth": {"user": self.user, "password": self._password},
-            "chain": self.chain,
-            "network": self.chain,
-            "client": self.client,
-            "client_version": self.client_version,
-            "state": self.state,
-            "instance": self.instance_id,
-            "sync": sync,
-            "peers": peers,
-            "block": block,
-            "restarts": self.restarts,
-            "restarts_recent": self.restarts_recent,
-            "reason": self.reason,
+        return NodeStatus(
+            url=self.url or "",
+            auth=Auth(self.user, self._password) if self.user is not None else None,
+            chain=self.chain or "",
+            client=self.client or "",
+            client_version=self.client_version,
+            state=self.state,
+            instance=self.instance_id,
+            sync=sync,
+            peers=peers,
+            block=block,
+            restarts=self.restarts,
+            restarts_recent=self.restarts_recent,
+            reason=self.reason,
             # requests nginx passed to the node (401s not counted): the usage the bill is made of
-            "requests": int(self.counters()[REQUESTS_COUNTER]),
-        }
+            requests=int(self.counters()[REQUESTS_COUNTER]),
+        )
 
     # ------------------------------------------------------------------ run
 
@@ -594,7 +638,7 @@ class NodeService:
         if self.instance_id is None:
             return RunOutcome.error("no instance is running: start one first", 1)
         if command == "status":
-            return RunOutcome.ok_json(await self._status())
+            return RunOutcome.ok_json((await self._status()).to_json())
         if command == "rotate-credentials":
             return await self._rotate()
         return self._logs(args)
@@ -611,7 +655,7 @@ class NodeService:
                     f"rotating the password failed, the old one still works: {exc}", 1
                 )
             self._password = password
-        return RunOutcome.ok_json(await self._status())
+        return RunOutcome.ok_json((await self._status()).to_json())
 
     def _logs(self, args: list[str]) -> RunOutcome:
         n = DEFAULT_LOG_LINES
@@ -686,7 +730,8 @@ class NodeService:
         if self._datadir is not None and self._datadir_fresh:
             shutil.rmtree(self._datadir, ignore_errors=True)
         self._slots.release()
-        self.state = "failed" if self.state == "failed" else "stopped"
+        if self.state is not RuntimeState.FAILED:
+            self.state = RuntimeState.STOPPED
         self._nginx = None
 
     @property
@@ -713,8 +758,3 @@ async def reap_stale_nginx(config: RuntimeConfig) -> list[str]:
     if reaped:
         log.info("removed the nginx locations of dead runtimes: %s", ", ".join(reaped))
     return reaped
-
-
-def _signal_group(pgid: int, sig: signal.Signals) -> None:
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(pgid, sig)

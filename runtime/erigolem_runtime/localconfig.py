@@ -19,8 +19,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from .api.paths import CONFIG_FILE_NAME
 from .config import (
-    CONFIG_FILE_NAME,
     ConfigError,
     RuntimeConfig,
     load_config,

@@ -41,11 +41,12 @@ from urllib.parse import urlsplit
 
 from passlib.hash import apr_md5_crypt, ldap_salted_sha1
 
+from .api.paths import COMMON, PRIVATE_REGISTRY_DIR, SYSTEM_REGISTRY_DIR, IncludeLayout
+from .api.process import children, cmdline, have_procfs, pid_alive, signal_group, start_time
 from .config import DEFAULT_HASH_SCHEME, HASH_SCHEMES, RuntimeConfig
 from .credentials import validate_instance_id, validate_password, validate_user
 from .fsutil import atomic_write
 
-COMMON = "_erigolem.conf"  # '_' cannot start an instance id, so this never collides
 LOCK_TIMEOUT_SEC = 30.0
 COMMAND_TIMEOUT_SEC = 30.0
 SETTLE_TIMEOUT_SEC = 5.0
@@ -73,32 +74,17 @@ class NginxError(Exception):
 
 
 @dataclass(frozen=True)
-class _Layout:
-    """Every path NginxFront touches, derived once from the config."""
+class _Layout(IncludeLayout):
+    """Every path NginxFront touches, derived once from the config (include dir: api.paths)."""
 
-    include_dir: Path
     htpasswd_dir: Path
     log_dir: Path
     registry_dir: Path
     prefix: Path | None
 
     @property
-    def http_dir(self) -> Path:
-        return self.include_dir / "http"
-
-    @property
-    def server_dir(self) -> Path:
-        return self.include_dir / "server"
-
-    @property
     def lock_path(self) -> Path:
         return self.registry_dir / ".lock"
-
-    def upstream_file(self, iid: str) -> Path:
-        return self.http_dir / f"{iid}.conf"
-
-    def location_file(self, iid: str) -> Path:
-        return self.server_dir / f"{iid}.conf"
 
     def htpasswd_file(self, iid: str) -> Path:
         return self.htpasswd_dir / f"{iid}.htpasswd"
@@ -114,9 +100,9 @@ def _layout(config: RuntimeConfig) -> _Layout:
     n = config.nginx
     if n.mode == "private":
         assert n.prefix is not None
-        registry = n.prefix / "registry"
+        registry = n.prefix / PRIVATE_REGISTRY_DIR
     else:
-        registry = config.state_dir / "nginx-registry"
+        registry = config.state_dir / SYSTEM_REGISTRY_DIR
     return _Layout(
         include_dir=n.resolved_include_dir(),
         htpasswd_dir=n.resolved_htpasswd_dir(),
@@ -127,38 +113,6 @@ def _layout(config: RuntimeConfig) -> _Layout:
 
 
 # --------------------------------------------------------------------------- processes
-
-
-def _proc_start_time(pid: int) -> int | None:
-    """The process's start time in clock ticks (Linux), to tell a reused pid from the owner."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return None
-    fields = stat.rsplit(")", 1)[1].split()
-    return int(fields[19])
-
-
-def pid_alive(pid: int, start_time: int | None = None) -> bool:
-    """True if `pid` runs (not a zombie) and, when given, started at `start_time`."""
-    if pid <= 0:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        pass
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except FileNotFoundError:
-        return not Path("/proc/self").exists()  # no procfs (macOS): kill(0) is all we have
-    except OSError:
-        return True
-    fields = stat.rsplit(")", 1)[1].split()
-    if fields[0] in ("Z", "X"):
-        return False
-    return start_time is None or int(fields[19]) == start_time
 
 
 def _pid_from(pid_file: Path) -> int | None:
@@ -175,31 +129,10 @@ def running_master_pid(prefix: Path) -> int | None:
         return None
     if not pid_alive(pid):
         return None
-    try:
-        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
-    except FileNotFoundError:
-        return pid
-    except OSError:
-        return None
-    return pid if b"nginx" in cmdline else None
-
-
-def _children(pid: int) -> list[int]:
-    """Child pids of `pid` (Linux procfs; empty elsewhere)."""
-    try:
-        text = Path(f"/proc/{pid}/task/{pid}/children").read_text()
-        return [int(x) for x in text.split()]
-    except OSError:
-        pass
-    kids = []
-    with contextlib.suppress(OSError):
-        for entry in Path("/proc").iterdir():
-            if entry.name.isdigit():
-                with contextlib.suppress(OSError, IndexError, ValueError):
-                    fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
-                    if int(fields[1]) == pid:
-                        kids.append(int(entry.name))
-    return kids
+    line = cmdline(pid)
+    if line is None:
+        return pid if not have_procfs() else None
+    return pid if b"nginx" in line else None
 
 
 def _accepting_worker(pid: int) -> bool:
@@ -210,18 +143,8 @@ def _accepting_worker(pid: int) -> bool:
     """
     if not pid_alive(pid):
         return False
-    try:
-        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
-    except OSError:
-        return False
-    return b"shutting down" not in cmdline
-
-
-def _signal_group(pid: int, sig: signal.Signals) -> None:
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(pid, sig)  # the master is a session leader: its workers share its group
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.kill(pid, sig)
+    line = cmdline(pid)
+    return line is not None and b"shutting down" not in line
 
 
 def stop_private_nginx(prefix: Path, timeout: float = STOP_TIMEOUT_SEC) -> bool:
@@ -238,7 +161,7 @@ def stop_private_nginx(prefix: Path, timeout: float = STOP_TIMEOUT_SEC) -> bool:
     while pid_alive(pid) and time.monotonic() < deadline:
         time.sleep(0.02)
     if pid_alive(pid):
-        _signal_group(pid, signal.SIGKILL)
+        signal_group(pid, leader=True, sig=signal.SIGKILL)
     return True
 
 
@@ -520,7 +443,7 @@ class NginxFront:
         return data if isinstance(data, dict) else None
 
     def _write_record(self, iid: str, port: int) -> None:
-        record = {"pid": os.getpid(), "start": _proc_start_time(os.getpid()), "port": port}
+        record = {"pid": os.getpid(), "start": start_time(os.getpid()), "port": port}
         atomic_write(self.layout.record_file(iid), json.dumps(record), mode=0o600, fsync=False)
 
     def _records(self) -> dict[str, dict[str, int] | None]:
@@ -699,7 +622,7 @@ class NginxFront:
         if n.mode == "system":
             assert n.reload_command is not None
             pid = _pid_from(n.pid_file) if n.pid_file else None
-            old = _children(pid) if pid else []
+            old = children(pid) if pid else []
             rc, out = await _run(list(n.reload_command))
             if rc != 0:
                 raise NginxError(
@@ -710,7 +633,7 @@ class NginxFront:
             if pid is None:
                 await self._start_master()
                 return
-            old = _children(pid)
+            old = children(pid)
             os.kill(pid, signal.SIGHUP)
         # Old workers keep accepting until they handle the master's QUIT; wait for that, so a
         # request sent after this returns never meets the old configuration.
@@ -789,7 +712,7 @@ class NginxFront:
         deadline = time.monotonic() + STOP_TIMEOUT_SEC
         while pid_alive(pid):
             if time.monotonic() > deadline:
-                _signal_group(pid, signal.SIGKILL)
+                signal_group(pid, leader=True, sig=signal.SIGKILL)
                 break
             await asyncio.sleep(0.01)
 

@@ -17,6 +17,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from erigolem_runtime.api.status import SyncInfo, SyncStage
+
 _MAX_RESPONSE = 64 * 1024 * 1024
 
 
@@ -232,16 +234,21 @@ class SyncStatus:
             return round(sum(parts) / len(parts), 4)
         return round(min(max(self.current_block or 0, 0), highest) / highest, 4)
 
-    def sync_json(self) -> dict[str, Any] | None:
-        """The ``sync`` object of the status JSON (None when the node is not syncing)."""
+    def sync_info(self) -> SyncInfo | None:
+        """The typed ``sync`` part of the node status (None when the node is not syncing)."""
         if not self.syncing:
             return None
-        return {
-            "current_block": self.current_block,
-            "highest_block": self.highest_block,
-            "stages": [{"name": n, "block": b} for n, b in self.stages],
-            "progress": self.progress,
-        }
+        return SyncInfo(
+            current_block=self.current_block,
+            highest_block=self.highest_block,
+            stages=tuple(SyncStage(n, b) for n, b in self.stages),
+            progress=self.progress,
+        )
+
+    def sync_json(self) -> dict[str, Any] | None:
+        """The ``sync`` object of the status JSON (None when the node is not syncing)."""
+        info = self.sync_info()
+        return info.to_json() if info is not None else None
 
 
 def parse_quantity(value: Any) -> int | None:

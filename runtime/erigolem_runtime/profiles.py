@@ -19,7 +19,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from erigolem_runtime.api import ServiceError
+from erigolem_runtime.api import ErrorKind, ServiceError
 
 CLIENTS: tuple[str, ...] = ("erigon", "anvil")
 DEFAULT_CLIENT = "erigon"
@@ -74,15 +74,25 @@ _CHAIN_RE = re.compile(r"^[a-z][a-z0-9-]{0,31}$")
 
 
 class UnknownChain(ServiceError):
-    """The start argument names a chain this client (or this provider) does not serve."""
+    """The start argument names a chain this client (or this provider) does not serve.
+
+    Kind UNKNOWN_CHAIN, or CHAIN_NOT_OFFERED when the client could serve it but the provider's
+    `chains` list leaves it out.
+    """
+
+    default_kind = ErrorKind.UNKNOWN_CHAIN
 
 
 class UnknownClient(ServiceError):
     """The start argument names a client this runtime has no profile for."""
 
+    default_kind = ErrorKind.UNKNOWN_CLIENT
+
 
 class MissingBinary(ServiceError):
-    """The client's executable is not configured or not found."""
+    """The client's executable is not configured or not found (context: client, config_key)."""
+
+    default_kind = ErrorKind.MISSING_BINARY
 
 
 @dataclass(frozen=True)
@@ -152,7 +162,9 @@ def validate_chain(
     if offered is not None and chain not in offered:
         raise UnknownChain(
             f"this provider does not offer chain {chain!r}: it offers "
-            f"{', '.join(valid) or '(no chain for this client)'}"
+            f"{', '.join(valid) or '(no chain for this client)'}",
+            kind=ErrorKind.CHAIN_NOT_OFFERED,
+            context={"client": profile.name, "chain": chain},
         )
     return chain
 
@@ -164,7 +176,8 @@ def resolve_binary(profile: ClientProfile, binary: str | Path | None) -> Path:
     if not binary:
         raise MissingBinary(
             f"no {profile.name} binary configured: set {profile.binary_key} in the runtime "
-            f"config to the path of the {profile.name} executable"
+            f"config to the path of the {profile.name} executable",
+            context={"client": profile.name, "config_key": profile.binary_key},
         )
     path = Path(binary)
     if path.is_absolute() or "/" in str(binary):
@@ -176,7 +189,8 @@ def resolve_binary(profile: ClientProfile, binary: str | Path | None) -> Path:
             return Path(found)
     raise MissingBinary(
         f"{profile.name} binary {str(binary)!r} not found or not executable: install "
-        f"{profile.name} or set {profile.binary_key} in the runtime config to its path"
+        f"{profile.name} or set {profile.binary_key} in the runtime config to its path",
+        context={"client": profile.name, "config_key": profile.binary_key},
     )
 
 
@@ -206,7 +220,8 @@ def erigon_argv(
     if prune_mode not in PRUNE_MODES:
         raise ServiceError(
             f"invalid prune mode {prune_mode!r}: set clients.erigon.prune_mode to one of "
-            f"{', '.join(PRUNE_MODES)}"
+            f"{', '.join(PRUNE_MODES)}",
+            kind=ErrorKind.CONFIG,
         )
     p = _named_ports(ERIGON_PORTS, ports)
     return [
@@ -280,10 +295,17 @@ def client_argv(
 
 def _named_ports(names: Sequence[str], ports: Sequence[int]) -> dict[str, int]:
     if len(ports) < len(names):
-        raise ServiceError(f"internal error: {len(names)} ports needed, {len(ports)} leased")
+        raise ServiceError(
+            f"internal error: {len(names)} ports needed, {len(ports)} leased",
+            kind=ErrorKind.INTERNAL,
+        )
     if len(set(ports[: len(names)])) != len(names):
-        raise ServiceError("internal error: the port lease holds duplicate ports")
+        raise ServiceError(
+            "internal error: the port lease holds duplicate ports", kind=ErrorKind.INTERNAL
+        )
     for port in ports:
         if not 1024 <= int(port) <= 65535:
-            raise ServiceError(f"internal error: port {port} outside 1024..65535")
+            raise ServiceError(
+                f"internal error: port {port} outside 1024..65535", kind=ErrorKind.INTERNAL
+            )
     return {name: int(port) for name, port in zip(names, ports, strict=False)}

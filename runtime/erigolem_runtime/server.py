@@ -21,7 +21,8 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any, BinaryIO, Protocol
 
-from erigolem_runtime.api import DURATION_COUNTER, RunOutcome, Service, ServiceError
+from erigolem_runtime.api import DURATION_COUNTER, ErrorKind, RunOutcome, Service, ServiceError
+from erigolem_runtime.config import ConfigError
 from erigolem_runtime.logsetup import setup_logging
 from erigolem_runtime.protocol import (
     ErrorCode,
@@ -194,9 +195,15 @@ class _Server:
     async def _reply(self, request: Request, command: ResponseCommand) -> None:
         await self._send(Response(event=False, id=request.id, command=command))
 
-    async def _error(self, request: Request, code: ErrorCode, message: str) -> None:
+    async def _error(
+        self,
+        request: Request,
+        code: ErrorCode,
+        message: str,
+        context: dict[str, str] | None = None,
+    ) -> None:
         log.info("request %d refused: %s", request.id, message)
-        await self._reply(request, ErrorReply(code, message[:_MAX_MESSAGE]))
+        await self._reply(request, ErrorReply(code, message[:_MAX_MESSAGE], context or {}))
 
     # ---------------------------------------------------------------------- input
 
@@ -259,12 +266,15 @@ class _Server:
             output = await asyncio.shield(self._start_task)
             payload = json.dumps(output).encode()
         except ServiceError as exc:
-            message = str(exc) or "start failed"
+            error = exc if exc.message else ServiceError("start failed", kind=exc.kind)
         except asyncio.CancelledError:
             raise
         except Exception as exc:
             log.exception("start failed with an unexpected error")
-            message = f"internal error while starting: {type(exc).__name__}: {exc}"
+            error = ServiceError(
+                f"internal error while starting: {type(exc).__name__}: {exc}",
+                kind=ErrorKind.INTERNAL,
+            )
         else:
             if not self._start_output_sent:
                 self._start_output_sent = True
@@ -276,14 +286,15 @@ class _Server:
             if self._counter_task is None:
                 self._counter_task = asyncio.create_task(self._counter_loop())
             return
-        log.error("start failed: %s", message)
+        message = error.message
+        log.error("start failed (%s): %s", error.kind.value, message)
         await self._send(
             Response(
                 event=True,
-                command=ProcessStatus(pid=0, running=True, stderr=(message + "\n").encode()),
+                command=ProcessStatus(pid=0, running=True, stderr=error.wire_text().encode()),
             )
         )
-        await self._error(request, ErrorCode.INTERNAL, message)
+        await self._error(request, ErrorCode.INTERNAL, message, error.wire_context())
         self.finish(EXIT_START_FAILED)
 
     # ----------------------------------------------------------------------- run
@@ -319,7 +330,9 @@ class _Server:
             async with self._run_lock:
                 outcome = await self._service.run(argv)
         except ServiceError as exc:
-            outcome = RunOutcome.error(str(exc) or "command failed")
+            outcome = RunOutcome.failure(
+                exc if exc.message else ServiceError("command failed", kind=exc.kind)
+            )
         except asyncio.CancelledError:
             code = self._kill_codes.pop(pid, None)
             if code is None:
@@ -428,14 +441,14 @@ async def serve(
 class _FailedService:
     """Stands in when the real service cannot even be built: start reports why."""
 
-    def __init__(self, message: str) -> None:
-        self._message = message
+    def __init__(self, error: ServiceError) -> None:
+        self._error = error
 
     async def start(self, args: list[str]) -> dict[str, Any]:
-        raise ServiceError(self._message)
+        raise self._error
 
     async def run(self, argv: list[str]) -> RunOutcome:
-        return RunOutcome.error(self._message)
+        return RunOutcome.failure(self._error)
 
     def counters(self) -> dict[str, float]:
         return {}
@@ -518,7 +531,8 @@ def serve_stdio(
             service = make_service()
         except Exception as exc:
             log.exception("could not set up the service")
-            service = _FailedService(str(exc) or type(exc).__name__)
+            kind = ErrorKind.CONFIG if isinstance(exc, ConfigError) else ErrorKind.INTERNAL
+            service = _FailedService(ServiceError(str(exc) or type(exc).__name__, kind=kind))
         return await serve(
             service,
             reader,

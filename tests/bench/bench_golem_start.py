@@ -26,7 +26,7 @@ from pathlib import Path
 warnings.filterwarnings("ignore", "pkg_resources is deprecated", UserWarning)
 
 import aiohttp  # noqa: E402
-from erigolem_runtime.client import RuntimeClient  # noqa: E402
+from erigolem_runtime.api.client import RuntimeClient  # noqa: E402
 
 from erigolem_desktop.core.backends.base import NodeSpec  # noqa: E402
 from erigolem_desktop.core.backends.golem.backend import GolemBackend  # noqa: E402

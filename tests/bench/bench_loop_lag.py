@@ -18,9 +18,10 @@ import os
 import sys
 import tempfile
 import time
-from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, ClassVar
+
+from erigolem_runtime.api import NodeStatus
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 os.environ["ERIGOLEM_HOME"] = tempfile.mkdtemp(prefix="erigolem-bench-lag-")
@@ -50,22 +51,24 @@ class InstantBackend:
             f"http://127.0.0.1:9/{node_id}/", "erigolem", "pw-" + node_id, self._status()
         )
 
-    def _status(self) -> dict[str, Any]:
+    def _status(self) -> NodeStatus:
         self.calls += 1
-        return {
-            "state": "syncing",
-            "block": self.calls,
-            "peers": 10 + self.calls % 7,
-            "sync": {
-                "progress": (self.calls % 1000) / 1000,
-                "stages": [
-                    {"name": "Headers", "block": 1000},
-                    {"name": "Execution", "block": self.calls % 1000},
-                ],
-            },
-        }
+        return NodeStatus.from_json(
+            {
+                "state": "syncing",
+                "block": self.calls,
+                "peers": 10 + self.calls % 7,
+                "sync": {
+                    "progress": (self.calls % 1000) / 1000,
+                    "stages": [
+                        {"name": "Headers", "block": 1000},
+                        {"name": "Execution", "block": self.calls % 1000},
+                    ],
+                },
+            }
+        )
 
-    async def status(self, node_id: str) -> Mapping[str, Any]:
+    async def status(self, node_id: str) -> NodeStatus:
         return self._status()
 
     async def rotate_credentials(self, node_id: str) -> tuple[str, str]:

@@ -35,6 +35,7 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
+from erigolem_runtime.api.process import children
 from erigolem_runtime.config import (
     DEFAULT_HASH_SCHEME,
     HASH_SCHEMES,
@@ -43,7 +44,7 @@ from erigolem_runtime.config import (
     save_config,
 )
 from erigolem_runtime.instance import NodeService
-from erigolem_runtime.nginx import _children, stop_private_nginx
+from erigolem_runtime.nginx import stop_private_nginx
 
 from tests.support.runtime_env import make_local_config
 
@@ -248,7 +249,7 @@ async def measure(requests: int, seconds: float, rounds: int, scheme: str, tool:
             assert svc._nginx is not None
             master = svc._nginx.master_pid()
             assert master is not None
-            pids = {"nginx": _children(master), "anvil": [svc._proc.pid]}
+            pids = {"nginx": children(master), "anvil": [svc._proc.pid]}
             direct = (f"http://127.0.0.1:{svc._rpc_port}/", {"Content-Type": "application/json"})
             proxied = (out["url"], auth_header(out["auth"]["user"], out["auth"]["password"]))
             lat_d, lat_p = await latencies(direct, proxied, requests, block=100)

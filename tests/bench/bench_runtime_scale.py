@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
-from erigolem_runtime.client import RuntimeClient, RuntimeClientError
+from erigolem_runtime.api.client import RuntimeClient, RuntimeClientError
 from erigolem_runtime.config import load_config, save_config
 from erigolem_runtime.nginx import stop_private_nginx
 

@@ -22,7 +22,7 @@ import time
 from pathlib import Path
 
 import aiohttp
-from erigolem_runtime.client import RuntimeClient
+from erigolem_runtime.api.client import RuntimeClient
 from erigolem_runtime.config import load_config
 from erigolem_runtime.nginx import stop_private_nginx
 

@@ -123,12 +123,12 @@ async def test_rent_node_end_to_end_with_retry_and_settlement(
             assert phases[-1].startswith("Node running on erigolem-provider-1")
 
             # credentials from the start output work through nginx; wrong ones do not
-            assert node.status["state"] == "ready"
+            assert node.status.to_json()["state"] == "ready"
             status, answer = await _eth_chain_id(node.url, node.user, node.password)
             assert (status, answer["result"]) == (200, hex(31337))
             status, _ = await _eth_chain_id(node.url, node.user, "wrong-password")
             assert status == 401
-            assert (await backend.status("n1"))["state"] == "ready"
+            assert (await backend.status("n1")).to_json()["state"] == "ready"
 
             # the agreement our demand produced, as the provider daemon sees it
             ((agreement_id, _record),) = good.agreements.items()

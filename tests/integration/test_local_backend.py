@@ -44,7 +44,7 @@ async def manager(
 
 
 def _pids_alive(pids: list[int]) -> list[int]:
-    from erigolem_desktop.core.manager import process_token
+    from erigolem_runtime.api.process import process_token
 
     return [p for p in pids if process_token(p) is not None]
 
@@ -87,7 +87,7 @@ async def test_dev_node_start_rpc_rotate_stop(manager: NodeManager, erigolem_hom
     # polling keeps the status fresh
     refreshed = await manager.refresh(rec.id)
     assert refreshed.last_status is not None
-    assert refreshed.last_status["state"] == "ready"
+    assert refreshed.last_status.to_json()["state"] == "ready"
 
     stopped = await asyncio.wait_for(manager.stop(rec.id), 20)
     assert stopped.state is NodeState.STOPPED
@@ -176,7 +176,7 @@ async def test_reclaim_kills_a_runtime_whose_owner_is_gone(
 ) -> None:
     """A hard crash where the runtime outlived its owner: a fresh backend's reclaim() (what
     recover() calls) kills the runtime group and its client, and drops its nginx location."""
-    from erigolem_desktop.core.manager import process_token
+    from erigolem_runtime.api.process import process_token
 
     first = LocalBackend(erigolem_home)
     node = await asyncio.wait_for(first.start("crashed1", DEV, lambda _m: None), 60)
@@ -193,7 +193,7 @@ async def test_reclaim_kills_a_runtime_whose_owner_is_gone(
             with pytest.raises(RpcError):
                 (await rpc.call("eth_chainId")).unwrap()
     finally:
-        from erigolem_runtime.client import RuntimeClientError
+        from erigolem_runtime.api.client import RuntimeClientError
 
         with contextlib.suppress(RuntimeClientError):
             await client.shutdown()  # reaps the killed process and closes its pipes

@@ -18,13 +18,13 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
+from erigolem_runtime.api.process import pid_alive
 from erigolem_runtime.config import RuntimeConfig, load_config, parse_config
 from erigolem_runtime.credentials import new_password, new_user
 from erigolem_runtime.nginx import (
     NginxError,
     NginxFront,
     hash_password,
-    pid_alive,
     stop_private_nginx,
 )
 

@@ -16,10 +16,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from erigolem_runtime.api.process import process_token
 from eth_account import Account
 from eth_account.messages import encode_defunct
 
-from erigolem_desktop.core.manager import RECOVERED_REASON, process_token
+from erigolem_desktop.core.manager import RECOVERED_REASON
 from erigolem_desktop.core.records import NodeStore
 from tests.support.serve_process import reap, serve_process
 

@@ -530,7 +530,7 @@ async def test_kept_datadir_is_reused_and_kept(env: Env, tmp_path: Path) -> None
 
 @pytest.mark.asyncio
 async def test_through_runtime_api(env: Env, tmp_path: Path) -> None:
-    client_mod = pytest.importorskip("erigolem_runtime.client")
+    client_mod = pytest.importorskip("erigolem_runtime.api.client")
     if not (REPO / "runtime" / "erigolem_runtime" / "cli.py").exists():
         pytest.skip("erigolem_runtime.cli not there yet")
     from erigolem_runtime.config import save_config
@@ -581,7 +581,7 @@ def _ppid(pid: int) -> int:
 @pytest.mark.asyncio
 async def test_client_dies_with_a_killed_runtime(env: Env, tmp_path: Path) -> None:
     """SIGKILL of the runtime (no cleanup possible): PR_SET_PDEATHSIG takes the client along."""
-    from erigolem_runtime.client import RuntimeClient, RuntimeClientError
+    from erigolem_runtime.api.client import RuntimeClient, RuntimeClientError
     from erigolem_runtime.config import save_config
 
     cfg_path = save_config(env.config, tmp_path / "runtime.json")

@@ -20,8 +20,8 @@ from typing import Any
 
 import pytest
 import pytest_asyncio
-from erigolem_runtime.api import DURATION_COUNTER, REQUESTS_COUNTER
-from erigolem_runtime.client import RuntimeClient, RuntimeClientError
+from erigolem_runtime.api import DURATION_COUNTER, REQUESTS_COUNTER, ErrorKind
+from erigolem_runtime.api.client import RuntimeClient, RuntimeClientError
 from erigolem_runtime.protocol import (
     ErrorCode,
     ErrorReply,
@@ -309,6 +309,22 @@ async def test_start_failure_is_a_hello_error_and_a_non_zero_exit(raw_factory: A
     assert await rt.wait() == 1
 
 
+@pytest.mark.asyncio
+async def test_start_failure_carries_its_kind_in_the_error_context(raw_factory: Any) -> None:
+    rt = await raw_factory(
+        {
+            "fail": "no anvil here",
+            "fail_kind": "missing_binary",
+            "fail_context": {"client": "anvil"},
+        }
+    )
+    reply = (await rt.hello())[-1]
+    assert isinstance(reply.command, ErrorReply)
+    assert reply.command.message == "no anvil here"
+    assert reply.command.context == {"kind": "missing_binary", "client": "anvil"}
+    assert await rt.wait() == 1
+
+
 # ------------------------------------------------------------------------- through the client
 
 
@@ -395,6 +411,28 @@ async def test_start_failure_through_the_client(client: RuntimeClient) -> None:
     assert "runtime logs" in str(info.value)
     assert client.returncode == 1
     assert not client.running
+
+
+@pytest.mark.asyncio
+async def test_error_kinds_survive_the_wire_through_the_client(tmp_path: Path) -> None:
+    failing = RuntimeClient(tmp_path / "a", command=ECHO, env=ENV)
+    with pytest.raises(RuntimeClientError) as info:
+        await failing.start({"fail": "chain moon is not offered", "fail_kind": "chain_not_offered"})
+    assert info.value.kind is ErrorKind.CHAIN_NOT_OFFERED
+    assert info.value.error is not None
+    assert info.value.error.message == "chain moon is not offered"
+    plain = RuntimeClient(tmp_path / "b", command=ECHO, env=ENV)
+    with pytest.raises(RuntimeClientError) as info:
+        await plain.start({"fail": "no such chain"})
+    assert info.value.kind is ErrorKind.FAILED  # no kind given: the default
+    async with RuntimeClient(tmp_path / "c", command=ECHO, env=ENV) as client:
+        await client.start({"chain": "dev"}, timeout=20)
+        with pytest.raises(RuntimeClientError, match="refused on request") as info:
+            await client.run_json("refuse", "nginx")
+        assert info.value.kind is ErrorKind.NGINX
+        assert info.value.error is not None
+        assert info.value.error.context == {"arg": "1"}
+        assert "erigolem-error" not in str(info.value).split("\n")[0]
 
 
 @pytest.mark.asyncio

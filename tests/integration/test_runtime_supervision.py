@@ -20,9 +20,10 @@ from typing import Any
 import pytest
 import pytest_asyncio
 from erigolem_runtime import nginx as nginx_mod
+from erigolem_runtime.api.process import pid_alive
 from erigolem_runtime.config import ConfigError, RuntimeConfig, parse_config, save_config
 from erigolem_runtime.instance import NodeService
-from erigolem_runtime.nginx import NginxFront, pid_alive
+from erigolem_runtime.nginx import NginxFront
 
 from tests.integration.test_runtime_node import (
     ANVIL,
@@ -242,7 +243,7 @@ async def _runtime_killed_with_an_instance(
     env: SupEnv, cfg_path: Path, name: str
 ) -> tuple[dict[str, Any], int]:
     """Start an instance through a real runtime process, SIGKILL the runtime; (start, master)."""
-    from erigolem_runtime.client import RuntimeClient
+    from erigolem_runtime.api.client import RuntimeClient
 
     rc = RuntimeClient(env.tmp_path / name, config_path=cfg_path)
     try:
@@ -264,7 +265,7 @@ async def _runtime_killed_with_an_instance(
 
 @pytest.mark.asyncio
 async def test_killed_runtimes_nginx_master_is_reaped_by_next_deploy(env: SupEnv) -> None:
-    from erigolem_runtime.client import RuntimeClient
+    from erigolem_runtime.api.client import RuntimeClient
 
     cfg_path = save_config(env.config, env.tmp_path / "runtime.json")
     out, master = await _runtime_killed_with_an_instance(env, cfg_path, "rt-1")
@@ -325,7 +326,7 @@ async def test_reap_at_start_leaves_live_instances_alone(env: SupEnv) -> None:
 
 @pytest.mark.asyncio
 async def test_deploy_on_a_fresh_host_creates_no_nginx_dirs(env: SupEnv) -> None:
-    from erigolem_runtime.client import RuntimeClient
+    from erigolem_runtime.api.client import RuntimeClient
 
     cfg_path = save_config(env.config, env.tmp_path / "runtime.json")
     await RuntimeClient(env.tmp_path / "rt", config_path=cfg_path).deploy()

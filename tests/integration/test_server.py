@@ -22,11 +22,12 @@ import aiohttp
 import pytest
 import pytest_asyncio
 from aiohttp import web
+from erigolem_runtime.api.process import process_token
 from eth_account import Account
 from eth_account.messages import encode_defunct
 
 from erigolem_desktop.core.backends.local import LocalBackend
-from erigolem_desktop.core.manager import NodeManager, process_token
+from erigolem_desktop.core.manager import NodeManager
 from erigolem_desktop.core.records import NodeStore
 from erigolem_desktop.core.rpc import JsonRpcClient, RpcAuthError
 from erigolem_desktop.core.secrets import SecretStore

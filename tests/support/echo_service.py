@@ -21,7 +21,13 @@ import time
 from pathlib import Path
 from typing import Any
 
-from erigolem_runtime.api import DURATION_COUNTER, REQUESTS_COUNTER, RunOutcome, ServiceError
+from erigolem_runtime.api import (
+    DURATION_COUNTER,
+    REQUESTS_COUNTER,
+    ErrorKind,
+    RunOutcome,
+    ServiceError,
+)
 
 
 class EchoService:
@@ -37,7 +43,12 @@ class EchoService:
         self.params = json.loads(args[0]) if args else {}
         await asyncio.sleep(float(self.params.get("start_delay", 0)))
         if "fail" in self.params:
-            raise ServiceError(str(self.params["fail"]))
+            kind = self.params.get("fail_kind")
+            raise ServiceError(
+                str(self.params["fail"]),
+                kind=ErrorKind(kind) if kind else None,
+                context={str(k): str(v) for k, v in self.params.get("fail_context", {}).items()},
+            )
         print("stray print during start (must not reach the frame stream)")
         return {
             "echo": self.params,
@@ -69,6 +80,8 @@ class EchoService:
             )
             await child.wait()
             return RunOutcome(0, b"child done\n")
+        if name == "refuse":  # a ServiceError of the kind given (the wire keeps the kind)
+            raise ServiceError("refused on request", kind=ErrorKind(args[0]), context={"arg": "1"})
         if name == "raise":
             raise RuntimeError("unexpected failure in the service")
         if name == "count":

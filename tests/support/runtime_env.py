@@ -13,7 +13,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from erigolem_runtime.config import CONFIG_ENV, RuntimeConfig, load_config
+from erigolem_runtime.api.paths import CONFIG_ENV
+from erigolem_runtime.config import RuntimeConfig, load_config
 from erigolem_runtime.localconfig import write_local_config
 from erigolem_runtime.nginx import stop_private_nginx
 

@@ -9,10 +9,11 @@ tests of the real thing are in tests/integration/test_local_backend.py.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any, ClassVar
+
+from erigolem_runtime.api import NodeStatus
 
 from erigolem_desktop.core.backends.base import (
     BackendError,
@@ -23,8 +24,8 @@ from erigolem_desktop.core.backends.base import (
 )
 
 
-def status_json(node_id: str, state: str = "ready", **extra: Any) -> dict[str, Any]:
-    """A status object shaped like the runtime's `run status` output."""
+def status_json(node_id: str, state: str = "ready", **extra: Any) -> NodeStatus:
+    """A status as the runtime's `run status` prints it (JSON `extra` overrides), read typed."""
     out: dict[str, Any] = {
         "url": f"http://127.0.0.1:1/{node_id}/",
         "auth": {"user": "erigolem", "password": "p" * 24},
@@ -40,7 +41,7 @@ def status_json(node_id: str, state: str = "ready", **extra: Any) -> dict[str, A
         "reason": None,
     }
     out.update(extra)
-    return out
+    return NodeStatus.from_json(out)
 
 
 @dataclass
@@ -51,7 +52,7 @@ class ScriptedBackend:
     start_error: BackendError | None = None
     start_state: str = "ready"
     progress_messages: tuple[str, ...] = ("Preparing", "Starting the client")
-    statuses: list[Any] = field(default_factory=list)  # consumed in order: dict or Exception
+    statuses: list[Any] = field(default_factory=list)  # consumed in order: NodeStatus or Exception
     cost: Decimal | None = None
     running: set[str] = field(default_factory=set)
     calls: list[tuple[str, str]] = field(default_factory=list)
@@ -78,9 +79,9 @@ class ScriptedBackend:
         status = status_json(
             node_id, self.start_state, auth={"user": "erigolem", "password": password}
         )
-        return StartedNode(status["url"], "erigolem", password, status)
+        return StartedNode(status.url, "erigolem", password, status)
 
-    async def status(self, node_id: str) -> Mapping[str, Any]:
+    async def status(self, node_id: str) -> NodeStatus:
         self.calls.append(("status", node_id))
         if node_id not in self.running:
             raise BackendError(f"node {node_id} is not running")
@@ -88,7 +89,8 @@ class ScriptedBackend:
             item = self.statuses.pop(0)
             if isinstance(item, Exception):
                 raise item
-            return dict(item)
+            assert isinstance(item, NodeStatus), item
+            return item
         auth = {"user": "erigolem", "password": self.passwords.get(node_id, "")}
         return status_json(node_id, "ready", auth=auth)
 

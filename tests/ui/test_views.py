@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from erigolem_runtime.api import NodeStatus
 
 from erigolem_desktop.core.records import NodeRecord
 from erigolem_desktop.core.settings import SettingsStore
@@ -54,7 +55,7 @@ def test_model_rows_colours_and_active_split(qtbot: Any) -> None:
             record(
                 "aaa111",
                 NodeState.SYNCING,
-                last_status=status,
+                last_status=NodeStatus.from_json(status),
                 provider="prov-1",
                 cost=Decimal("0.0123"),
             ),
@@ -89,14 +90,16 @@ def test_row_reads_erigon_stages() -> None:
         record(
             "c",
             NodeState.SYNCING,
-            last_status={
-                "sync": {
-                    "stages": [
-                        {"stage_name": "Headers", "block_number": "0x10"},
-                        {"stage_name": "Execution", "block_number": "0x2"},
-                    ]
+            last_status=NodeStatus.from_json(
+                {
+                    "sync": {
+                        "stages": [
+                            {"stage_name": "Headers", "block_number": "0x10"},
+                            {"stage_name": "Execution", "block_number": "0x2"},
+                        ]
+                    }
                 }
-            },
+            ),
         )
     )
     assert row.stages == (("Headers", 16), ("Execution", 2))

@@ -107,7 +107,7 @@ async def test_debit_notes_and_invoices_accepted_up_to_the_node_budget() -> None
 
 def test_start_output_must_carry_url_and_auth() -> None:
     good = '{"url": "https://p/x/", "auth": {"user": "u", "password": "p"}, "state": "ready"}'
-    assert parse_node_json(good, "start output")["state"] == "ready"
+    assert parse_node_json(good, "start output").to_json()["state"] == "ready"
     for bad in ("", "not json", "[1]", '{"url": "x"}', '{"url": "x", "auth": {"user": 1}}'):
         with pytest.raises(StartOutputError):
             parse_node_json(bad, "start output")

@@ -32,6 +32,8 @@ def test_core_and_runtime_never_import_qt() -> None:
 
 
 def test_node_state_vocabulary() -> None:
+    from erigolem_runtime.api import RuntimeState
+
     from erigolem_desktop.core.states import NodeState, from_runtime_state
 
     assert [s.value for s in NodeState] == [
@@ -43,6 +45,6 @@ def test_node_state_vocabulary() -> None:
         "stopped",
         "failed",
     ]
-    assert from_runtime_state("degraded") is NodeState.SYNCING
+    assert from_runtime_state(RuntimeState.DEGRADED) is NodeState.SYNCING
     assert not NodeState.STOPPED.active
     assert NodeState.READY.active

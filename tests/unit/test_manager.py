@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 import pytest_asyncio
+from erigolem_runtime.api.process import process_token
 
 from erigolem_desktop.core.backends.base import BackendError, NodeSpec
 from erigolem_desktop.core.manager import (
@@ -23,7 +24,6 @@ from erigolem_desktop.core.manager import (
     NodeEvent,
     NodeManager,
     owner_alive,
-    process_token,
 )
 from erigolem_desktop.core.records import NodeRecord, NodeStore
 from erigolem_desktop.core.secrets import SecretStore
@@ -103,7 +103,7 @@ async def test_start_returns_pending_then_becomes_ready(
     assert ready.owner == "0xabc"
     assert ready.ready_at is not None
     assert ready.last_status is not None
-    assert ready.last_status["state"] == "ready"
+    assert ready.last_status.to_json()["state"] == "ready"
     assert ready.runtime["workdir"] == f"/nodes/{rec.id}"
     assert ready.runtime["owner_pid"] > 0
     assert "owner_kind" not in ready.runtime  # this manager was not told what process it is
@@ -118,7 +118,7 @@ async def test_start_returns_pending_then_becomes_ready(
     )
     assert manager.holds(rec.id)
     # the password is in the keyring only: not in the record, not in the database files
-    assert "password" not in (ready.last_status.get("auth") or {})
+    assert "password" not in (ready.last_status.to_json().get("auth") or {})
     await asyncio.sleep(0.05)  # a few polls store fresh status too
     for path in manager.store.path.parent.glob(manager.store.path.name + "*"):
         assert backend.passwords[rec.id].encode() not in path.read_bytes(), path

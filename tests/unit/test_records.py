@@ -9,6 +9,7 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
+from erigolem_runtime.api import NodeStatus
 
 from erigolem_desktop.core.records import (
     DB_NAME,
@@ -54,7 +55,9 @@ def test_full_record_survives_a_restart(tmp_path: Path) -> None:
         user="erigolem",
         ready_at=ready,
         cost=Decimal("0.000123456789012345678"),
-        last_status={"state": "ready", "sync": None, "peers": 0, "nested": [1, {"a": "b"}]},
+        last_status=NodeStatus.from_json(
+            {"state": "ready", "sync": None, "peers": 0, "nested": [1, {"a": "b"}]}
+        ),
         runtime={"workdir": "/x", "pid": 123, "pids": [4, 5]},
         progress="Ready",
     )

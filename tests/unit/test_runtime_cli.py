@@ -8,8 +8,8 @@ import sys
 from pathlib import Path
 
 import pytest
+from erigolem_runtime.api.client import RuntimeClient, RuntimeClientError
 from erigolem_runtime.cli import run_cli, split_argv
-from erigolem_runtime.client import RuntimeClient, RuntimeClientError
 
 from tests.support.binaries import REPO, free_port
 

@@ -9,10 +9,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from erigolem_runtime.api.paths import CONFIG_ENV, default_config_path
 from erigolem_runtime.config import (
-    CONFIG_ENV,
     ConfigError,
-    default_config_path,
     load_config,
     parse_config,
     save_config,

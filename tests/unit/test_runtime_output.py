@@ -4,8 +4,8 @@ supervisor (RuntimeClient, the Golem service) wraps its errors in its own type."
 from __future__ import annotations
 
 import pytest
-from erigolem_runtime.api import OutputError, RunOutcome, parse_output
-from erigolem_runtime.client import RunResult, RuntimeClientError
+from erigolem_runtime.api import NodeStatus, OutputError, RunOutcome, parse_output
+from erigolem_runtime.api.client import RunResult, RuntimeClientError
 
 from erigolem_desktop.core.backends.golem.service import StartOutputError, parse_node_json
 
@@ -14,7 +14,7 @@ NODE = '{"url": "https://p/x/", "auth": {"user": "u", "password": "p"}, "state":
 
 def test_valid_node_output_parses_the_same_for_both_supervisors() -> None:
     assert parse_output(NODE, "status", node=True)["state"] == "ready"
-    assert parse_node_json(NODE, "status") == parse_output(NODE, "status")
+    assert parse_node_json(NODE, "status") == NodeStatus.from_json(parse_output(NODE, "status"))
     assert RunResult(0, NODE.encode(), b"").json() == parse_output(NODE, "status")
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
+from erigolem_runtime.api import NodeStatus
 
 from erigolem_desktop.core.records import NodeRecord, utcnow
 from erigolem_desktop.core.states import NodeState
@@ -25,7 +26,9 @@ def test_every_state_maps_to_the_original_vocabulary(state: NodeState) -> None:
         url="http://127.0.0.1:1/abc123def456/",
         user="erigolem",
         stopped_at=None if state.active else utcnow(),
-        last_status={"state": "ready", "network": "dev", "sync": None, "block": 3},
+        last_status=NodeStatus.from_json(
+            {"state": "ready", "network": "dev", "sync": None, "block": 3}
+        ),
     )
     obj = instances.instance(rec, "pw", {"network": "dev"})
     assert obj["status"] in ORIGINAL_STATUSES

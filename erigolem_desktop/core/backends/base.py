@@ -8,6 +8,8 @@ from datetime import timedelta
 from decimal import Decimal
 from typing import Any, ClassVar, Protocol
 
+from erigolem_runtime.api import NodeStatus
+
 from erigolem_desktop.core.errors import HintedError
 
 ProgressCallback = Callable[[str], None]
@@ -43,7 +45,7 @@ class StartedNode:
     url: str
     user: str
     password: str
-    status: Mapping[str, Any]  # the runtime's start output / status JSON as it came
+    status: NodeStatus  # the runtime's start output, read once at the seam
     provider: str | None = None  # Golem: provider name and id; Local: None
 
 
@@ -63,8 +65,8 @@ class Backend(Protocol):
         """Start a node; raise BackendError with a hint on failure, leaving nothing behind."""
         ...
 
-    async def status(self, node_id: str) -> Mapping[str, Any]:
-        """The runtime's `status` JSON for a running node."""
+    async def status(self, node_id: str) -> NodeStatus:
+        """The runtime's `status` of a running node."""
         ...
 
     async def rotate_credentials(self, node_id: str) -> tuple[str, str]:

@@ -14,13 +14,14 @@ import asyncio
 import contextlib
 import logging
 import os
-import signal
-import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, ClassVar
 
-from erigolem_runtime.client import RuntimeClient, RuntimeClientError
+from erigolem_runtime.api import ErrorKind, NodeStatus, RuntimeState
+from erigolem_runtime.api.client import RuntimeClient, RuntimeClientError
+from erigolem_runtime.api.paths import CONFIG_FILE_NAME
+from erigolem_runtime.api.process import process_token, terminate_group
 
 from erigolem_desktop import frozen
 from erigolem_desktop.core.backends.base import (
@@ -30,7 +31,6 @@ from erigolem_desktop.core.backends.base import (
     StartedNode,
     Usage,
 )
-from erigolem_desktop.core.manager import process_token
 from erigolem_desktop.core.paths import data_dir as default_data_dir
 
 log = logging.getLogger(__name__)
@@ -103,27 +103,29 @@ class LocalBackend:
     def _error(
         self, what: str, exc: RuntimeClientError, node_id: str, spec: NodeSpec | None = None
     ) -> BackendError:
-        """A BackendError in plain words, with the way out for the usual causes."""
-        first, _, rest = str(exc).partition("\n")
-        text = first.strip().removeprefix("start failed: ")
-        if text.endswith("Last lines of its log:"):  # keep the client's own last word
-            said = [line.strip() for line in rest.splitlines() if line.strip()]
-            text = text.removesuffix(" Last lines of its log:")
-            if said:
-                text += f" It said: {said[-1][:300]}"
-        config = self._config or self.runtime_dir / "erigolem-runtime.json"
-        low = text.lower()
+        """A BackendError in plain words, with the way out chosen by the runtime's error kind."""
+        error = exc.error
+        if error is not None:
+            text = error.message.strip()
+            tail = error.context.get("log_tail")
+            if tail is not None:  # keep the client's own last word, not the whole log
+                text = text.partition(" Last lines of its log:")[0]
+                said = [line.strip() for line in tail.splitlines() if line.strip()]
+                if said:
+                    text += f" It said: {said[-1][:300]}"
+        else:
+            text = str(exc).partition("\n")[0].strip()
+        text = text.removeprefix("start failed: ")
+        config = self._config or self.runtime_dir / CONFIG_FILE_NAME
+        kind = exc.kind
+        client = (error.context.get("client") if error is not None else None) or (
+            spec.client if spec is not None else None
+        )
+        chain_kinds = (ErrorKind.UNKNOWN_CHAIN, ErrorKind.CHAIN_NOT_OFFERED)
         if (
             spec is not None
             and spec.client == "erigon"
-            and any(
-                clue in low
-                for clue in (
-                    "does not offer chain",
-                    "does not serve chain",
-                    "clients.erigon.binary",
-                )
-            )
+            and (kind in chain_kinds or (kind is ErrorKind.MISSING_BINARY and client == "erigon"))
         ):
             return BackendError(
                 f"Erigon is not set up on this computer, so a local {spec.chain} node cannot run "
@@ -131,17 +133,17 @@ class LocalBackend:
                 f"Install Erigon and set clients.erigon.binary in the runtime config at {config}, "
                 "or start a dev node (--chain dev), or rent one on Golem (--golem).",
             )
-        if "unknown client" in low or "unknown chain" in low or "does not serve chain" in low:
+        if kind in (ErrorKind.UNKNOWN_CLIENT, *chain_kinds):
             return BackendError(
                 f"{what} failed: {text}.", "Choose a chain and client from the list above."
             )
-        if "anvil" in low and ("not found" in low or "no such file" in low or "binary" in low):
+        if kind is ErrorKind.MISSING_BINARY and client == "anvil":
             return BackendError(
                 f"{what} failed: {text}.",
                 "Install anvil (npm install @foundry-rs/anvil) or set clients.anvil.binary in "
                 f"the runtime config at {config}.",
             )
-        if "nginx" in low:
+        if kind is ErrorKind.NGINX:
             return BackendError(
                 f"{what} failed: {text}.",
                 "Install nginx (e.g. apt-get install nginx-light) or check the nginx section of "
@@ -188,37 +190,39 @@ class LocalBackend:
             self._clients.pop(node_id, None)
             await self._shutdown(client)
             raise
-        try:
-            url, auth = str(out["url"]), out["auth"]
-            user, password = str(auth["user"]), str(auth["password"])
-        except (KeyError, TypeError) as exc:
+        status = NodeStatus.from_json(out)
+        password = status.password
+        if password is None or not status.url:
             self._clients.pop(node_id, None)
             await self._shutdown(client)
             raise BackendError(
-                f"The local runtime's start output lacks {exc}.", "Update erigolem-runtime."
-            ) from exc
+                "The local runtime's start output lacks the url or credentials.",
+                "Update erigolem-runtime.",
+            )
         pid = client.pid
         self._info[node_id] = {
             "workdir": str(self.workdir(node_id)),
             "config": str(config),
-            "instance": out.get("instance"),
+            "instance": status.instance,
             "runtime_pid": pid,
             "runtime_token": process_token(pid) if pid else None,
         }
-        progress("Ready" if out.get("state") == "ready" else "Syncing")
-        return StartedNode(url=url, user=user, password=password, status=out, provider=None)
+        progress("Ready" if status.state is RuntimeState.READY else "Syncing")
+        return StartedNode(
+            url=status.url, user=status.user, password=password, status=status, provider=None
+        )
 
     def runtime_info(self, node_id: str) -> dict[str, Any]:
         """Pids and paths kept in the node's record (for `reclaim` after a crash)."""
         return dict(self._info.get(node_id, {}))
 
-    async def status(self, node_id: str) -> Mapping[str, Any]:
+    async def status(self, node_id: str) -> NodeStatus:
         client = self._client(node_id)
         try:
-            status: dict[str, Any] = await client.run_json("status", timeout=RUN_TIMEOUT)
+            data = await client.run_json("status", timeout=RUN_TIMEOUT)
         except RuntimeClientError as exc:
             raise self._error("Reading the node's status", exc, node_id) from exc
-        return status
+        return NodeStatus.from_json(data)
 
     async def rotate_credentials(self, node_id: str) -> tuple[str, str]:
         client = self._client(node_id)
@@ -286,10 +290,10 @@ class LocalBackend:
             token = process_token(pid)
             expected = runtime.get("runtime_token")
             if token is not None and (not expected or not token or token == expected):
-                await asyncio.to_thread(_kill_group, pid)
+                await asyncio.to_thread(terminate_group, pid)
         config = runtime.get("config") or (
-            str(self.runtime_dir / "erigolem-runtime.json")
-            if (self.runtime_dir / "erigolem-runtime.json").exists()
+            str(self.runtime_dir / CONFIG_FILE_NAME)
+            if (self.runtime_dir / CONFIG_FILE_NAME).exists()
             else None
         )
         if config:
@@ -309,20 +313,6 @@ def _tail(path: Path, lines: int) -> str:
     if lines <= 0 or not text:
         return ""
     return "\n".join(text[-lines:]) + "\n"
-
-
-def _kill_group(pid: int) -> None:
-    """TERM the runtime's process group, then KILL it after a short grace."""
-    for sig in (signal.SIGTERM, signal.SIGKILL):
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(pid, sig)
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.kill(pid, sig)
-        deadline = time.monotonic() + 3.0
-        while time.monotonic() < deadline and process_token(pid) is not None:
-            time.sleep(0.05)
-        if process_token(pid) is None:
-            return
 
 
 async def _reap_nginx(config_path: Path) -> None:

@@ -18,7 +18,7 @@ Served by aiohttp on 127.0.0.1 and given to yapapi as its activity URL (`YAGNA_A
   deploy (Initialized) -> start (Deployed) -> run (Ready only) ; terminate from any state; a
   failing command ends the batch; results are cumulative `ExeScriptCommandResult` lists with
   `isBatchFinished` on the last. The commands drive the REAL `erigolem-runtime` through
-  `erigolem_runtime.client.RuntimeClient` (the supervisor-side client that plays exe-unit).
+  `erigolem_runtime.api.client.RuntimeClient` (the supervisor-side client that plays exe-unit).
 - Usage is the runtime's counters (`golem.usage.erigon.requests`) plus activity duration, in the
   order of the agreement's usage vector (read from the real market), as exe-unit reports it.
 """
@@ -38,7 +38,7 @@ from typing import Any
 
 import aiohttp
 from aiohttp import web
-from erigolem_runtime.client import RuntimeClient
+from erigolem_runtime.api.client import RuntimeClient
 
 log = logging.getLogger(__name__)
 

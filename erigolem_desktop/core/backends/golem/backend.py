@@ -6,13 +6,14 @@ import contextlib
 import json
 import logging
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any, ClassVar, cast
 
 import aiohttp
+from erigolem_runtime.api import NodeStatus, parse_output
 
 from erigolem_desktop.core.backends.base import NodeSpec, ProgressCallback, StartedNode, Usage
 from erigolem_desktop.core.backends.golem import errors
@@ -44,7 +45,7 @@ class _Node:
     debit_notes: dict[str, Decimal] = field(default_factory=dict)  # agreement -> last due accepted
     invoices: dict[str, Decimal] = field(default_factory=dict)  # agreement -> accepted amount
     usage: dict[str, float] = field(default_factory=dict)
-    last_status: dict[str, Any] | None = None
+    last_status: NodeStatus | None = None
 
     def cost(self) -> Decimal:
         """Invoiced amount per agreement, or the last accepted debit note while it runs."""
@@ -225,7 +226,7 @@ class GolemBackend:
         duration = spec.duration or self.config.default_duration
         expiration = datetime.now(UTC) + duration
 
-        def on_status(data: dict[str, Any]) -> None:
+        def on_status(data: NodeStatus) -> None:
             if node_id in self._nodes:
                 self._nodes[node_id].last_status = data
 
@@ -279,12 +280,11 @@ class GolemBackend:
                 data = getattr(service, "start_output", None) or node.last_status
                 if data is None:
                     raise errors.ProviderFailed("the runtime gave no start output", 1)
-                auth = data["auth"]
                 progress(f"Node running on {self._provider(handle)}.")
                 return StartedNode(
-                    url=str(data["url"]),
-                    user=str(auth["user"]),
-                    password=str(auth["password"]),
+                    url=data.url,
+                    user=data.user,
+                    password=data.password or "",
                     status=data,
                     provider=self._provider(handle),
                 )
@@ -333,13 +333,13 @@ class GolemBackend:
         assert isinstance(service, ErigonService)
         return service
 
-    async def status(self, node_id: str) -> Mapping[str, Any]:
+    async def status(self, node_id: str) -> NodeStatus:
         service = self._running(node_id)
         try:
             out = await service.call("status")
+            return NodeStatus.from_json(parse_output(out, "status"))
         except Exception as exc:
             raise errors.GolemError(f"`status` failed on the provider: {exc}") from exc
-        return dict(json.loads(out))
 
     async def rotate_credentials(self, node_id: str) -> tuple[str, str]:
         service = self._running(node_id)

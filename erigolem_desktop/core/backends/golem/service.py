@@ -17,7 +17,7 @@ from collections.abc import AsyncGenerator, Callable, Mapping
 from datetime import timedelta
 from typing import Any
 
-from erigolem_runtime.api import OutputError, parse_output
+from erigolem_runtime.api import NodeStatus, OutputError, RuntimeState, parse_output
 from yapapi.ctx import WorkContext
 from yapapi.script import Script
 from yapapi.services import Service
@@ -52,10 +52,10 @@ class StartOutputError(Exception):
     """The runtime's start output was not the JSON object DESIGN.md promises."""
 
 
-def parse_node_json(text: str | None, what: str) -> dict[str, Any]:
+def parse_node_json(text: str | None, what: str) -> NodeStatus:
     """Parse the runtime's JSON (start output / `run status`) and check url and auth are there."""
     try:
-        return parse_output(text, what, node=True)
+        return NodeStatus.from_json(parse_output(text, what, node=True))
     except OutputError as exc:
         raise StartOutputError(str(exc)) from exc
 
@@ -67,7 +67,7 @@ class ErigonService(Service):
         start_arg: the runtime's start argument (`NodeSpec.start_argument()`).
         status_interval: seconds between `run status` polls while running.
         max_attempts: providers tried in all before the start counts as failed.
-        on_status: called with every fresh status JSON (start output included).
+        on_status: called with every fresh status (start output included).
         on_provider_failed: called with the provider id of a failed start (to exclude it).
     """
 
@@ -77,7 +77,7 @@ class ErigonService(Service):
         start_arg: Mapping[str, Any],
         status_interval: float = 15.0,
         max_attempts: int = 3,
-        on_status: Callable[[dict[str, Any]], None] | None = None,
+        on_status: Callable[[NodeStatus], None] | None = None,
         on_provider_failed: Callable[[str], None] | None = None,
         **kwargs: Any,
     ) -> None:
@@ -87,10 +87,10 @@ class ErigonService(Service):
         self.max_attempts = max(1, max_attempts)
         self.attempts = 0
         self.failures: list[str] = []
-        self.start_output: dict[str, Any] | None = None
+        self.start_output: NodeStatus | None = None
         self.status_failures = 0
         self.lost: str | None = None
-        self.last_status: dict[str, Any] | None = None
+        self.last_status: NodeStatus | None = None
         self._on_status = on_status
         self._on_provider_failed = on_provider_failed
         self._requests: asyncio.Queue[tuple[tuple[str, ...], asyncio.Future[str]]] = asyncio.Queue()
@@ -114,8 +114,8 @@ class ErigonService(Service):
                 data = parse_node_json((await status).stdout, "status")
             self.start_output = data
             self._publish(data)
-            if data.get("state") == "failed":
-                raise StartOutputError(f"the node failed to start: {data.get('reason')}")
+            if data.state is RuntimeState.FAILED:
+                raise StartOutputError(f"the node failed to start: {data.reason}")
         except Exception as exc:
             self._record_failure(exc)
             raise
@@ -195,7 +195,7 @@ class ErigonService(Service):
 
     # --- internals ------------------------------------------------------------------------
 
-    def _publish(self, data: dict[str, Any]) -> None:
+    def _publish(self, data: NodeStatus) -> None:
         self.last_status = data
         if self._on_status is not None:
             self._on_status(data)

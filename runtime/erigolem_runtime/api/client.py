@@ -22,7 +22,10 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-from erigolem_runtime.api import OutputError, parse_output
+from erigolem_runtime.api.errors import ErrorKind, ServiceError
+from erigolem_runtime.api.output import OutputError, parse_output
+from erigolem_runtime.api.paths import CONFIG_ENV
+from erigolem_runtime.api.process import signal_group
 from erigolem_runtime.logsetup import redact, tail_logs
 from erigolem_runtime.protocol import (
     ErrorReply,
@@ -48,7 +51,6 @@ from erigolem_runtime.protocol import (
 
 log = logging.getLogger(__name__)
 
-CONFIG_ENV = "ERIGOLEM_RUNTIME_CONFIG"
 HELLO_VERSION = "0.1.0"  # what exe-unit sends
 _STDERR_KEEP = 64 * 1024
 _KILL_WAIT = 5.0
@@ -71,11 +73,23 @@ class RunResult:
 
 
 class RuntimeClientError(Exception):
-    """Something went wrong talking to the runtime; the message says what and where to look."""
+    """Something went wrong talking to the runtime; the message says what and where to look.
 
-    def __init__(self, message: str, *, stderr_tail: str = "") -> None:
+    `error` is the runtime's own ServiceError (kind, message, context) when the runtime
+    reported the failure (a failed start or run); None when the talk itself failed (no reply,
+    the process died): then `kind` is FAILED.
+    """
+
+    def __init__(
+        self, message: str, *, stderr_tail: str = "", error: ServiceError | None = None
+    ) -> None:
         super().__init__(message)
         self.stderr_tail = stderr_tail
+        self.error = error
+
+    @property
+    def kind(self) -> ErrorKind:
+        return self.error.kind if self.error is not None else ErrorKind.FAILED
 
     def __str__(self) -> str:
         base = super().__str__()
@@ -159,11 +173,6 @@ class RuntimeClient:
         """Exit code of the runtime process once it has exited."""
         return self._proc.returncode if self._proc is not None else None
 
-    @property
-    def fallback_output(self) -> tuple[bytes, bytes]:
-        """stdout/stderr of events no run claimed (exe-unit gives them to the start command)."""
-        return bytes(self._fallback_out), bytes(self._fallback_err)
-
     # ---------------------------------------------------------------------- helpers
 
     def _argv(self, *tail: str) -> list[str]:
@@ -182,8 +191,8 @@ class RuntimeClient:
             parts.append("runtime logs:\n" + logs)
         return "\n".join(parts)
 
-    def _error(self, message: str) -> RuntimeClientError:
-        return RuntimeClientError(message, stderr_tail=self._diagnostics())
+    def _error(self, message: str, error: ServiceError | None = None) -> RuntimeClientError:
+        return RuntimeClientError(message, stderr_tail=self._diagnostics(), error=error)
 
     # ----------------------------------------------------------------------- deploy
 
@@ -265,7 +274,12 @@ class RuntimeClient:
         if isinstance(reply, ErrorReply):
             await self._wait_exit(1.0)  # the runtime exits non-zero after a failed start
             await self._terminate()
-            raise self._error(f"start failed: {reply.message}")
+            if "kind" in reply.context:
+                error = ServiceError.from_wire(reply.message, reply.context)
+            else:  # a runtime that puts the kind only on stderr
+                error = ServiceError.from_text(self._fallback_err.decode("utf-8", "replace"))
+                error = ServiceError(reply.message, kind=error.kind, context=error.context)
+            raise self._error(f"start failed: {reply.message}", error)
         if not isinstance(reply, HelloReply):
             await self._terminate()
             raise self._error(f"invalid hello reply from the runtime: {reply!r}")
@@ -322,10 +336,12 @@ class RuntimeClient:
         """run() whose stdout must be one JSON object; a non-zero exit raises with its stderr."""
         result = await self.run(*argv, timeout=timeout)
         if result.return_code != 0:
-            err = result.stderr.decode("utf-8", "replace").strip()
+            error = ServiceError.from_text(result.stderr.decode("utf-8", "replace"))
+            err = error.message
             raise RuntimeClientError(
                 f"run {argv[0]!r} failed with exit code {result.return_code}: {err or 'no message'}",
                 stderr_tail=err,
+                error=error,
             )
         return result.json(f"output of run {argv[0]!r}")
 
@@ -470,8 +486,7 @@ class RuntimeClient:
             # Like exe-unit: a broken stream ends the read loop and the runtime is killed.
             reason = f"the runtime wrote a malformed frame ({exc}); it was killed"
             log.error(reason)
-            with contextlib.suppress(ProcessLookupError, PermissionError):
-                os.killpg(proc.pid, signal.SIGKILL)
+            signal_group(proc.pid, signal.SIGKILL)
         else:
             reason = ""
         await self._wait_exit(_KILL_WAIT)
@@ -553,8 +568,7 @@ async def _kill_group(proc: asyncio.subprocess.Process) -> None:
     """SIGKILL the process group of `proc` (it leads its own session) and reap it."""
     # Also after the leader exited: members of its group may still be alive (the pgid cannot be
     # reused while any member exists, so this never hits an unrelated process group).
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(proc.pid, signal.SIGKILL)
+    signal_group(proc.pid, signal.SIGKILL)
     if proc.returncode is None:
         with contextlib.suppress(ProcessLookupError):
             proc.kill()

@@ -1,0 +1,242 @@
+"""The node status: the one place the shape of the start output / `run status` JSON lives.
+
+The runtime builds a `NodeStatus` and prints `to_json()`; supervisors (RuntimeClient's users,
+the Golem service) read it back with `from_json()`. The JSON on the wire is the contract in
+DESIGN.md (`url`, `auth`, `chain`, `network`, `client`, `state`, `sync`, `peers`, `block`, ...).
+
+Reading is tolerant, so a newer runtime can add fields and an older desktop keeps working:
+unknown keys are kept in `extra` (and written back by `to_json`), an unknown state reads as
+STARTING, a malformed optional field reads as absent. Writing is exact.
+
+Extending: add a field with a default to `NodeStatus` (or `SyncInfo`), read it in `from_json`
+and write it in `to_json`; readers that do not know it are unaffected.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any
+
+
+class RuntimeState(StrEnum):
+    """The runtime's view of its instance (the `state` field)."""
+
+    STARTING = "starting"
+    SYNCING = "syncing"
+    READY = "ready"
+    DEGRADED = "degraded"  # it answered before but does not now (being restarted or hung)
+    FAILED = "failed"  # gave up (restart budget spent); the reason says why
+    STOPPED = "stopped"  # shut down
+
+    @classmethod
+    def parse(cls, value: object) -> RuntimeState:
+        """The state named by `value`; STARTING for anything unknown or missing."""
+        try:
+            return cls(str(value))
+        except ValueError:
+            return cls.STARTING
+
+
+def _int(value: Any) -> int | None:
+    """An int from a JSON number or a quantity string ("0x1a", "26"); None otherwise."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, str):
+        try:
+            return int(value, 16) if value.lower().startswith("0x") else int(value)
+        except ValueError:
+            return None
+    return None
+
+
+def _float(value: Any) -> float | None:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    return float(value)
+
+
+def _str(value: Any) -> str | None:
+    return value if isinstance(value, str) else None
+
+
+@dataclass(frozen=True)
+class Auth:
+    """Basic-auth credentials of the node; `password` is None where it must not be kept."""
+
+    user: str
+    password: str | None = None
+
+    def to_json(self) -> dict[str, str]:
+        out = {"user": self.user}
+        if self.password is not None:
+            out["password"] = self.password
+        return out
+
+    @classmethod
+    def from_json(cls, data: Any) -> Auth | None:
+        if not isinstance(data, Mapping) or not isinstance(data.get("user"), str):
+            return None
+        return cls(data["user"], _str(data.get("password")))
+
+
+@dataclass(frozen=True)
+class SyncStage:
+    """One stage of the client's staged sync (Erigon) and the block it reached."""
+
+    name: str
+    block: int
+
+
+@dataclass(frozen=True)
+class SyncInfo:
+    """Sync progress while the node is syncing (`sync` is null once it is in sync)."""
+
+    current_block: int | None = None
+    highest_block: int | None = None
+    stages: tuple[SyncStage, ...] = ()
+    progress: float | None = None  # 0..1
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "current_block": self.current_block,
+            "highest_block": self.highest_block,
+            "stages": [{"name": s.name, "block": s.block} for s in self.stages],
+            "progress": self.progress,
+        }
+
+    @classmethod
+    def from_json(cls, data: Any) -> SyncInfo | None:
+        """Also reads Erigon's own stage names (`stage_name`, `block_number` as hex)."""
+        if not isinstance(data, Mapping):
+            return None
+        stages: list[SyncStage] = []
+        raw = data.get("stages")
+        for item in raw if isinstance(raw, Sequence) and not isinstance(raw, str) else ():
+            if isinstance(item, Mapping):
+                name = item.get("name", item.get("stage_name"))
+                block = _int(item.get("block", item.get("block_number")))
+                stages.append(SyncStage(str(name) if name is not None else "?", block or 0))
+        return cls(
+            current_block=_int(data.get("current_block")),
+            highest_block=_int(data.get("highest_block")),
+            stages=tuple(stages),
+            progress=_float(data.get("progress")),
+        )
+
+
+_KNOWN = frozenset(
+    {
+        "url",
+        "auth",
+        "chain",
+        "network",
+        "client",
+        "client_version",
+        "state",
+        "instance",
+        "sync",
+        "peers",
+        "block",
+        "restarts",
+        "restarts_recent",
+        "reason",
+        "requests",
+    }
+)
+
+
+@dataclass(frozen=True)
+class NodeStatus:
+    """One node's status as the runtime reports it (start output, `run status`).
+
+    Attributes:
+        url: the node's JSON-RPC endpoint (behind nginx basic auth).
+        auth: its credentials (password None in records kept on disk).
+        chain / client: what runs (`network` on the wire repeats `chain`).
+        state: see `RuntimeState`; `reason` says why when degraded/failed.
+        sync / peers / block: progress when known.
+        restarts / restarts_recent: client restarts in total / in the current budget window.
+        requests: requests served through nginx (the usage the bill is made of).
+        extra: keys this version does not know, kept so they survive a round trip.
+    """
+
+    url: str = ""
+    auth: Auth | None = None
+    chain: str = ""
+    client: str = ""
+    client_version: str | None = None
+    state: RuntimeState = RuntimeState.STARTING
+    instance: str | None = None
+    sync: SyncInfo | None = None
+    peers: int | None = None
+    block: int | None = None
+    restarts: int = 0
+    restarts_recent: int = 0
+    reason: str | None = None
+    requests: int | None = None
+    extra: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def user(self) -> str:
+        return self.auth.user if self.auth is not None else ""
+
+    @property
+    def password(self) -> str | None:
+        return self.auth.password if self.auth is not None else None
+
+    def public(self) -> NodeStatus:
+        """This status without the password (for records on disk and logs)."""
+        auth = dataclasses.replace(self.auth, password=None) if self.auth is not None else None
+        extra = {k: v for k, v in self.extra.items() if k != "password"}
+        return dataclasses.replace(self, auth=auth, extra=extra)
+
+    def to_json(self) -> dict[str, Any]:
+        """The wire JSON (every known key; `network` repeats `chain`), plus `extra`."""
+        out: dict[str, Any] = dict(self.extra)
+        out.update(
+            url=self.url,
+            auth=self.auth.to_json() if self.auth is not None else None,
+            chain=self.chain,
+            network=self.chain,
+            client=self.client,
+            client_version=self.client_version,
+            state=self.state.value,
+            instance=self.instance,
+            sync=self.sync.to_json() if self.sync is not None else None,
+            peers=self.peers,
+            block=self.block,
+            restarts=self.restarts,
+            restarts_recent=self.restarts_recent,
+            reason=self.reason,
+            requests=self.requests,
+        )
+        return out
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> NodeStatus:
+        """Read a status JSON object tolerantly (see the module docstring)."""
+        chain = _str(data.get("chain")) or _str(data.get("network")) or ""
+        return cls(
+            url=_str(data.get("url")) or "",
+            auth=Auth.from_json(data.get("auth")),
+            chain=chain,
+            client=_str(data.get("client")) or "",
+            client_version=_str(data.get("client_version")),
+            state=RuntimeState.parse(data.get("state")),
+            instance=_str(data.get("instance")),
+            sync=SyncInfo.from_json(data.get("sync")),
+            peers=_int(data.get("peers")),
+            block=_int(data.get("block")),
+            restarts=_int(data.get("restarts")) or 0,
+            restarts_recent=_int(data.get("restarts_recent")) or 0,
+            reason=_str(data.get("reason")),
+            requests=_int(data.get("requests")),
+            extra={k: v for k, v in data.items() if k not in _KNOWN},
+        )
