@@ -17,7 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from erigolem_runtime.api.status import SyncInfo, SyncStage
+from erigolem_runtime.api.status import SyncInfo, SyncStage, parse_quantity
 
 _MAX_RESPONSE = 64 * 1024 * 1024
 
@@ -249,20 +249,6 @@ class SyncStatus:
         """The ``sync`` object of the status JSON (None when the node is not syncing)."""
         info = self.sync_info()
         return info.to_json() if info is not None else None
-
-
-def parse_quantity(value: Any) -> int | None:
-    """A JSON-RPC quantity ("0x1a" or an int) as int; None when absent or malformed."""
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, int):
-        return value
-    if isinstance(value, str):
-        try:
-            return int(value, 16) if value.lower().startswith("0x") else int(value)
-        except ValueError:
-            return None
-    return None
 
 
 def parse_syncing(result: Any) -> SyncStatus:

@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 from erigolem_runtime import profiles
 from erigolem_runtime.api import ServiceError
-from erigolem_runtime.probe import SyncStatus, parse_quantity, parse_syncing
+from erigolem_runtime.api.status import parse_quantity
+from erigolem_runtime.probe import SyncStatus, parse_syncing
 
 from tests.support import fake_erigon
 

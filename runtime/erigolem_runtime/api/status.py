@@ -40,14 +40,12 @@ class RuntimeState(StrEnum):
             return cls.STARTING
 
 
-def _int(value: Any) -> int | None:
-    """An int from a JSON number or a quantity string ("0x1a", "26"); None otherwise."""
+def parse_quantity(value: Any) -> int | None:
+    """A JSON-RPC quantity ("0x1a", "26" or an int) as int; None when absent or malformed."""
     if isinstance(value, bool):
         return None
     if isinstance(value, int):
         return value
-    if isinstance(value, float) and value.is_integer():
-        return int(value)
     if isinstance(value, str):
         try:
             return int(value, 16) if value.lower().startswith("0x") else int(value)
@@ -121,11 +119,11 @@ class SyncInfo:
         for item in raw if isinstance(raw, Sequence) and not isinstance(raw, str) else ():
             if isinstance(item, Mapping):
                 name = item.get("name", item.get("stage_name"))
-                block = _int(item.get("block", item.get("block_number")))
+                block = parse_quantity(item.get("block", item.get("block_number")))
                 stages.append(SyncStage(str(name) if name is not None else "?", block or 0))
         return cls(
-            current_block=_int(data.get("current_block")),
-            highest_block=_int(data.get("highest_block")),
+            current_block=parse_quantity(data.get("current_block")),
+            highest_block=parse_quantity(data.get("highest_block")),
             stages=tuple(stages),
             progress=_float(data.get("progress")),
         )
@@ -232,11 +230,11 @@ class NodeStatus:
             state=RuntimeState.parse(data.get("state")),
             instance=_str(data.get("instance")),
             sync=SyncInfo.from_json(data.get("sync")),
-            peers=_int(data.get("peers")),
-            block=_int(data.get("block")),
-            restarts=_int(data.get("restarts")) or 0,
-            restarts_recent=_int(data.get("restarts_recent")) or 0,
+            peers=parse_quantity(data.get("peers")),
+            block=parse_quantity(data.get("block")),
+            restarts=parse_quantity(data.get("restarts")) or 0,
+            restarts_recent=parse_quantity(data.get("restarts_recent")) or 0,
             reason=_str(data.get("reason")),
-            requests=_int(data.get("requests")),
+            requests=parse_quantity(data.get("requests")),
             extra={k: v for k, v in data.items() if k not in _KNOWN},
         )
