@@ -1,0 +1,176 @@
+"""nginx process control: running its commands, finding and stopping a private master.
+
+Processes are read and signalled through `erigolem_runtime.api.process` only.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import shutil
+import signal
+import time
+from pathlib import Path
+
+from erigolem_runtime.api.process import children, cmdline, have_procfs, pid_alive, signal_group
+from erigolem_runtime.nginx.errors import NginxError
+
+COMMAND_TIMEOUT_SEC = 30.0
+SETTLE_TIMEOUT_SEC = 5.0
+STOP_TIMEOUT_SEC = 5.0
+
+
+def pid_from(pid_file: Path) -> int | None:
+    """The pid in an nginx pid file; None when missing or garbage."""
+    try:
+        return int(pid_file.read_text().strip() or 0) or None
+    except (OSError, ValueError):
+        return None
+
+
+def master_pid_file(prefix: Path) -> Path:
+    return prefix / "logs" / "nginx.pid"
+
+
+def running_master_pid(prefix: Path) -> int | None:
+    """The pid of the nginx master running in `prefix`, if one runs."""
+    pid = pid_from(master_pid_file(prefix))
+    if pid is None:
+        return None
+    if not pid_alive(pid):
+        return None
+    line = cmdline(pid)
+    if line is None:
+        return pid if not have_procfs() else None
+    return pid if b"nginx" in line else None
+
+
+def accepting_worker(pid: int) -> bool:
+    """True while an nginx worker runs and has not begun its graceful shutdown.
+
+    A worker retitles itself "worker process is shutting down" right before it closes its
+    listening sockets, in the same step, so after that it accepts no new connection.
+    """
+    if not pid_alive(pid):
+        return False
+    line = cmdline(pid)
+    return line is not None and b"shutting down" not in line
+
+
+def workers_of(pid: int | None) -> list[int]:
+    """The master's current workers (to wait until they stop accepting after a reload)."""
+    return children(pid) if pid else []
+
+
+async def wait_workers_retired(old: list[int], what_failed: str) -> None:
+    """Wait until none of `old` accepts connections (a reload took effect), bounded."""
+    deadline = time.monotonic() + SETTLE_TIMEOUT_SEC
+    while any(accepting_worker(w) for w in old):
+        if time.monotonic() > deadline:
+            raise NginxError(
+                f"nginx did not reload within {SETTLE_TIMEOUT_SEC:.0f} s; {what_failed}"
+            )
+        await asyncio.sleep(0.005)
+
+
+def stop_private_nginx(prefix: Path, timeout: float = STOP_TIMEOUT_SEC) -> bool:
+    """Stop the private master in `prefix` (TERM, then KILL); True if one was running.
+
+    For fixtures and cleanup code; the runtime itself stops the master when its last instance
+    goes away.
+    """
+    pid = running_master_pid(Path(prefix))
+    if pid is None:
+        return False
+    os.kill(pid, signal.SIGTERM)
+    deadline = time.monotonic() + timeout
+    while pid_alive(pid) and time.monotonic() < deadline:
+        time.sleep(0.02)
+    if pid_alive(pid):
+        signal_group(pid, signal.SIGKILL, leader=True)
+    return True
+
+
+async def stop_master(prefix: Path) -> None:
+    """Stop the private master (async twin of `stop_private_nginx`): TERM, then KILL."""
+    pid = running_master_pid(prefix)
+    if pid is None:
+        return
+    os.kill(pid, signal.SIGTERM)  # no instances are left, so nothing is cut off
+    deadline = time.monotonic() + STOP_TIMEOUT_SEC
+    while pid_alive(pid):
+        if time.monotonic() > deadline:
+            signal_group(pid, signal.SIGKILL, leader=True)
+            break
+        await asyncio.sleep(0.01)
+
+
+def resolve_binary(binary: str) -> str:
+    """The nginx executable to run, or NginxError saying how to install/configure it."""
+    if "/" in binary:
+        if not os.access(binary, os.X_OK):
+            raise NginxError(
+                f"nginx.binary {binary} is not an executable file: install nginx "
+                "(apt-get install nginx-light) or fix nginx.binary in the runtime config"
+            )
+        return binary
+    path = shutil.which(binary) or shutil.which(binary, path="/usr/sbin:/usr/local/sbin:/sbin")
+    if path is None:
+        raise NginxError(
+            f"nginx.binary {binary!r} is not on PATH (nor in /usr/sbin): install nginx "
+            "(apt-get install nginx-light) or set nginx.binary to its full path"
+        )
+    return path
+
+
+async def run_command(argv: list[str]) -> tuple[int, str]:
+    """Run a command (never through a shell); its exit code and combined output."""
+    try:
+        proc = await asyncio.create_subprocess_exec(
+            *argv,
+            stdin=asyncio.subprocess.DEVNULL,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.STDOUT,
+        )
+    except OSError as exc:
+        return 127, f"cannot run {argv[0]}: {exc.strerror}"
+    try:
+        async with asyncio.timeout(COMMAND_TIMEOUT_SEC):
+            out, _ = await proc.communicate()
+    except TimeoutError:
+        proc.kill()
+        await proc.wait()
+        return 124, f"{argv[0]} did not finish within {COMMAND_TIMEOUT_SEC:.0f} s"
+    return proc.returncode or 0, out.decode(errors="replace").strip()
+
+
+async def http_status(host: str, port: int, path: str, host_header: str) -> int | None:
+    """Status code of a plain GET (no credentials), or None if nothing answers."""
+    try:
+        reader, writer = await asyncio.wait_for(asyncio.open_connection(host, port), 2)
+    except (OSError, TimeoutError):
+        return None
+    try:
+        writer.write(
+            f"GET {path} HTTP/1.1\r\nHost: {host_header}\r\nConnection: close\r\n\r\n".encode()
+        )
+        await writer.drain()
+        line = await asyncio.wait_for(reader.readline(), 2)
+        parts = line.split()
+        return int(parts[1]) if len(parts) >= 2 and parts[1].isdigit() else None
+    except (OSError, TimeoutError, ValueError):
+        return None
+    finally:
+        writer.close()
+        with contextlib.suppress(OSError):
+            await writer.wait_closed()
+
+
+def log_tail(path: Path, n: int) -> str:
+    """The last `n` lines of an nginx log joined on one line (for error messages)."""
+    try:
+        lines = path.read_text(errors="replace").strip().splitlines()
+    except OSError:
+        return "(no log)"
+    return " | ".join(lines[-n:]) or "(empty log)"
