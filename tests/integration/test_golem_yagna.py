@@ -9,16 +9,12 @@ chain it starts, and nginx with basic auth in front of it.
 
 Stand-ins (no registry ships these): `gftp` (tests/support/golem/gftp_stub.py), ya-provider
 (tests/support/golem/provider_agent.py: offers from the runtime's real template + a pricing
-preset, counter-proposals, approvals, invoices via the real REST APIs), and yagna's activity
-API + exe-unit (tests/support/golem/activity_service.py, given to yapapi as its activity URL).
-The activity stand-in accepts only agreements the real market reports Approved. Activities
-therefore exist only in the stand-in: the real requestor daemon's `POST /activity` was tried
-and never reached the provider daemon (408, no exe-unit); and an exe-unit keeps an activity
-alive by reporting state/usage over yagna's GSB, which has no REST equivalent for usage. So no
-debit notes can be issued through the real payment API (it checks the activity on the
-provider daemon); the invoice path is fully real. Usage comes from
-the stand-in (runtime counters + duration), as exe-unit would report it. A provider that
-disappears is simulated in the stand-in (runtime killed, activity Terminated, exec refused).
+preset, counter-proposals, approvals, debit notes and invoices via the real REST APIs), and
+exe-unit (tests/support/golem/exe_unit.py: one per activity, started on the provider daemon's
+real CreateActivity event, speaking yagna's GSB to the provider daemon). yapapi talks market,
+activity and payment to the real requestor daemon only; every Exec, result poll, state and
+usage query travels requestor daemon -> central net -> provider daemon -> exe-unit stand-in.
+A provider that disappears is its exe-unit killed (bus connection and runtime gone).
 """
 
 from __future__ import annotations
@@ -147,8 +143,8 @@ async def test_rent_node_end_to_end_with_retry_and_settlement(
             ] + [float(PRESET.initial_price)]
             expiration = datetime.fromtimestamp(demand["golem.srv.comp.expiration"] / 1000, UTC)
             assert abs((expiration - (before + timedelta(hours=6))).total_seconds()) < 30
-            assert demand["golem.com.payment.chosen-platform"] == "erc20-holesky-tglm"
-            assert "golem.com.payment.platform.erc20-holesky-tglm.address" in demand
+            assert demand["golem.com.payment.chosen-platform"] == "erc20-hoodi-tglm"
+            assert "golem.com.payment.platform.erc20-hoodi-tglm.address" in demand
             # a 6 h rental negotiates mid-agreement payments (pay as you go)
             assert demand["golem.com.scheme.payu.payment-timeout-sec?"] >= 18000
             assert demand["golem.com.scheme.payu.debit-note.interval-sec?"] >= 60
@@ -236,8 +232,9 @@ async def test_provider_that_disappears_marks_the_node_failed(
         try:
             node = await backend.start("n3", NodeSpec("dev", "anvil", "lost"), lambda _m: None)
             assert (await _eth_chain_id(node.url, node.user, node.password))[0] == 200
-            (activity_id,) = side.activities.activities
-            await side.activities.lose(activity_id)
+            (agent,) = [a for a in side.agents if a.agreements]
+            (activity_id,) = agent.exe_units
+            await agent.kill_exe_unit(activity_id)
             t0 = time.monotonic()
             handle = backend.handle("n3")
             assert handle is not None
@@ -245,7 +242,8 @@ async def test_provider_that_disappears_marks_the_node_failed(
                 assert time.monotonic() - t0 < 30, handle.status
                 await handle.wait_change(0.5)
             assert "provider erigolem-provider-" in (handle.reason or "")
-            assert "activity terminated" in (handle.reason or "")  # what the exe-unit said
+            # what the real provider daemon answers once nothing serves the activity's address
+            assert "endpoint address not found" in (handle.reason or "")
             with pytest.raises(errors.NodeLost, match="no longer running"):
                 await backend.status("n3")
             assert not backend.is_running("n3")

@@ -1,9 +1,10 @@
 """The whole Golem test arrangement, shared by the integration test and the benchmark.
 
-`GolemNet` (synchronous, one per session): anvil as holesky, a requestor yagna that is also the
-central-net hub, and provider yagnas, with receiver accounts initialised. `ProviderSide`
-(async, per test): the runtime's real offer template, provider agents publishing offers, and the
-activity API stand-in, plus a GolemConfig pointing yapapi at it all.
+`GolemNet` (synchronous, one per session): anvil as the hoodi payment chain, a requestor yagna
+that is also the central-net hub, and provider yagnas, with receiver accounts initialised.
+`ProviderSide` (async, per test): the runtime's real offer template and provider agents
+publishing offers (each starts an exe-unit stand-in per activity on its daemon's GSB), plus a
+GolemConfig pointing yapapi at the real requestor daemon for market, activity and payment.
 """
 
 from __future__ import annotations
@@ -26,8 +27,8 @@ from typing import Any
 from erigolem_desktop.core.backends.golem.config import GolemConfig
 from tests.support.binaries import anvil_path, yagna_path
 from tests.support.golem import gftp_stub
-from tests.support.golem.activity_service import ActivityService
-from tests.support.golem.chain import PaymentChain, start_payment_chain
+from tests.support.golem.chain import PAYMENT_NETWORK, PaymentChain, start_payment_chain
+from tests.support.golem.exe_unit import ExeUnit
 from tests.support.golem.provider_agent import Preset, ProviderAgent, build_offer
 from tests.support.golem.yagna import YagnaDaemon, start_yagna
 
@@ -93,7 +94,7 @@ def golem_net(root: Path, providers: int = 1) -> Iterator[GolemNet]:
                     "init",
                     "--receiver",
                     "--network",
-                    "holesky",
+                    PAYMENT_NETWORK,
                     "--driver",
                     "erc20",
                 ],
@@ -126,9 +127,16 @@ def offer_template(runtime_config: Path) -> dict[str, Any]:
 @dataclass
 class ProviderSide:
     agents: list[ProviderAgent]
-    activities: ActivityService
     config: GolemConfig
     template: dict[str, Any]
+
+    def exe_unit_of(self, agreement_id: str) -> ExeUnit:
+        """The (last) exe-unit stand-in serving an agreement."""
+        for agent in self.agents:
+            record = agent.agreements.get(agreement_id)
+            if record is not None and record.activities:
+                return agent.exe_units[record.activities[-1]]
+        raise KeyError(agreement_id)
 
 
 CHEAP = Preset(
@@ -148,32 +156,34 @@ async def provider_side(
     *,
     broken: tuple[int, ...] = (),
     offer_timeout: float = 60,
+    presets: dict[int, Preset] | None = None,
+    debit_note_interval: float = 2.0,
 ) -> AsyncIterator[ProviderSide]:
-    """Agents (one per provider yagna) and the activity API stand-in.
+    """Agents (one per provider yagna), each with exe-unit stand-ins for its activities.
 
     `broken` providers fail every deploy and price with the CHEAP preset, so the strategy picks
-    them first and the retry on another provider is exercised deterministically.
+    them first and the retry on another provider is exercised deterministically. `presets`
+    overrides the pricing of chosen providers.
     """
     template = offer_template(runtime_config)
     agents: list[ProviderAgent] = []
-    activities = ActivityService(
-        net.requestor.api_url,
-        workdir / "activities",
-        runtime_config,
-        broken_providers=lambda: {a.node_id for a in agents if a.broken},
-    )
-    await activities.start()
     try:
         for i, daemon in enumerate(net.providers):
+            preset = (presets or {}).get(i) or (CHEAP if i in broken else PRESET)
             offer = build_offer(
                 template,
-                CHEAP if i in broken else PRESET,
+                preset,
                 node_name=f"erigolem-provider-{i}",
                 identity=daemon.identity,
                 subnet=SUBNET,
             )
             agent = ProviderAgent(
-                daemon, offer, usage_of=activities.usage_of_agreement, broken=i in broken
+                daemon,
+                offer,
+                workdir=workdir / f"provider{i}",
+                runtime_config=runtime_config,
+                debit_note_interval=debit_note_interval,
+                broken=i in broken,
             )
             await agent.start()
             agents.append(agent)
@@ -182,19 +192,18 @@ async def provider_side(
         config = GolemConfig(
             api_url=net.requestor.api_url,
             app_key=REQUESTOR_KEY,
-            activity_url=activities.url,
             subnet=SUBNET,
+            payment_network=PAYMENT_NETWORK,
             budget_glm=Decimal("2"),
             node_budget_glm=Decimal("1"),
             offer_timeout=timedelta(seconds=offer_timeout),
             start_timeout=timedelta(seconds=offer_timeout + 60),
             status_interval=2.0,
         )
-        yield ProviderSide(agents, activities, config, template)
+        yield ProviderSide(agents, config, template)
     finally:
         for agent in agents:
             await agent.stop()
-        await activities.stop()
 
 
 async def cli_start(root: Path, config: GolemConfig) -> tuple[float, int]:
@@ -207,7 +216,7 @@ async def cli_start(root: Path, config: GolemConfig) -> tuple[float, int]:
         **os.environ,
         "YAGNA_APPKEY": config.app_key or "",
         "YAGNA_API_URL": config.api_url,
-        "YAGNA_ACTIVITY_URL": config.activity_url or "",
+        "YAGNA_PAYMENT_NETWORK": config.payment_network,
         "YAGNA_SUBNET": config.subnet,
         "ERIGOLEM_HOME": str(root / "cli-home"),
         "XDG_DATA_HOME": str(root / "cli-xdg"),

@@ -1,4 +1,4 @@
-"""anvil as the holesky payment chain for yagna's erc20 driver (reference/environment.md §2b).
+"""anvil as the hoodi payment chain for yagna's erc20 driver (reference/environment.md §2b).
 
 yagna reads balances through the "wrapper contract"'s `callWithDetails`; anvil gets a stub at
 that address (via `anvil_setCode`) that answers chain id, block, time, 10 ETH and 1000 GLM.
@@ -16,8 +16,10 @@ from typing import Any
 
 from tests.support.binaries import free_port
 
-HOLESKY_CHAIN_ID = 17000
-WRAPPER_CONTRACT = "0xE168bCa171ccf51066E2106d8955BF22705a6905"
+PAYMENT_NETWORK = "hoodi"  # yagna 0.17.6's default testnet (holesky was shut down in 2025)
+PAYMENT_CHAIN_ID = 560048  # [chain.hoodi] chain-id in yagna's embedded config
+RPC_ENV = "HOODI_GETH_ADDR"  # the erc20 driver's RPC override for the network
+WRAPPER_CONTRACT = "0x7E69E00E00293D80F0f3E7e0Db5eab6D5d4E0EfF"  # [chain.hoodi] wrapper-contract
 WRAPPER_STUB_CODE = (
     "0x6020600052466020524360405242606052678ac7230489e8000060805260a060a052602060c052"
     "683635c9adc5dea0000060e0526101006000f3"
@@ -38,7 +40,7 @@ def rpc(url: str, method: str, params: list[Any]) -> Any:
 
 @dataclass
 class PaymentChain:
-    """A running anvil standing in for holesky (chain id 17000, a block every second)."""
+    """A running anvil standing in for hoodi (chain id 560048, a block every second)."""
 
     url: str
     proc: subprocess.Popen[bytes]
@@ -62,7 +64,7 @@ def start_payment_chain(anvil: Path, log_dir: Path) -> PaymentChain:
                 "--port",
                 str(port),
                 "--chain-id",
-                str(HOLESKY_CHAIN_ID),
+                str(PAYMENT_CHAIN_ID),
                 "--block-time",
                 "1",
             ],

@@ -5,15 +5,16 @@ It drives the REAL provider yagna through its REST APIs exactly where ya-provide
   the runtime's real `offer-template` output + a linear pricing preset filtered to the template's
   usage vector, §3 of reference/runtime-protocol.md), counter-proposes (accepting the
   requestor's negotiable `…?` properties), approves agreements;
-- activity (provider side): acknowledges CreateActivity/DestroyActivity events by setting the
-  activity state, the part exe-unit would report to yagna;
-- payment: issues and sends an invoice through the real payment API once the requestor
-  terminates the agreement, then follows its status (accepted by the requestor or not).
-  Debit notes: the code issues them for activities the provider daemon knows (CreateActivity
-  events); with the activity API stand-in no activity reaches the provider daemon (see
-  activity_service.py), so none are issued in the arrangement.
-Usage figures come from a callable keyed by agreement id (the activity stand-in knows the
-runtime's counters, as exe-unit would report them to yagna).
+- activity (provider side): on the daemon's CreateActivity event (its `eventType` is an object,
+  `{"CreateActivity": {}}`) it starts an exe-unit stand-in (`exe_unit.py`) for the activity,
+  which binds the activity's services on the daemon's GSB and reports Initialized; on
+  DestroyActivity it has the exe-unit shut down and report Terminated;
+- payment: debit notes through the real payment API every `debit_note_interval` seconds of an
+  activity (the negotiated `golem.com.scheme.payu.debit-note.interval-sec?` when the agreement
+  has mid-agreement payments, else the provider's own interval, as ya-provider does), from the
+  activity's usage as its exe-unit reports it; an invoice listing the agreement's activity ids
+  once the agreement is terminated (by the requestor, or by this agent when its activities
+  were destroyed and none followed within `idle_agreement`, or when the agreement expires).
 """
 
 from __future__ import annotations
@@ -23,19 +24,21 @@ import contextlib
 import json
 import logging
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 import aiohttp
 
+from tests.support.golem.exe_unit import ExeUnit
 from tests.support.golem.yagna import YagnaDaemon
 
 log = logging.getLogger(__name__)
 
-PLATFORM = "erc20-holesky-tglm"
+PLATFORM = "erc20-hoodi-tglm"
 APP_SESSION = "erigolem-test-agent"  # ties activity events to the agreements we approved
 
 
@@ -110,9 +113,14 @@ class ProviderAgent:
     Args:
         daemon: the provider's yagna.
         offer: from `build_offer`.
-        usage_of: agreement id -> usage vector (ordered as the offer's usage vector).
-        broken: approve agreements but have every deploy fail (the activity stand-in asks
-            `agent.broken`), to prove a failed start is retried on another provider.
+        workdir: where each activity's runtime gets its work dir.
+        runtime_config: the runtime config file the exe-units give the runtime.
+        debit_note_interval: seconds between debit notes when the agreement has no
+            negotiated interval (ya-provider's own setting).
+        idle_agreement: seconds an agreement may have no live activity before this agent
+            terminates it (ya-provider ends idle agreements too).
+        broken: approve agreements but have every deploy fail (the exe-unit's runtime "is not
+            installed"), to prove a failed start is retried on another provider.
     """
 
     def __init__(
@@ -120,20 +128,26 @@ class ProviderAgent:
         daemon: YagnaDaemon,
         offer: Mapping[str, Any],
         *,
-        usage_of: Callable[[str], Sequence[float]] | None = None,
-        debit_note_after: float = 3.0,
+        workdir: Path,
+        runtime_config: Path,
+        debit_note_interval: float = 2.0,
+        idle_agreement: float = 8.0,
         broken: bool = False,
     ) -> None:
         self.daemon = daemon
         self.offer = dict(offer)
-        self.usage_of = usage_of or (lambda _a: [0.0] * len(self._vector))
-        self.debit_note_after = debit_note_after
+        self.workdir = workdir
+        self.runtime_config = runtime_config
+        self.debit_note_interval = debit_note_interval
+        self.idle_agreement = idle_agreement
         self.broken = broken
         self.subscription: str | None = None
         self.agreements: dict[str, AgreementRecord] = {}
+        self.exe_units: dict[str, ExeUnit] = {}
         self.proposals_seen: list[dict[str, Any]] = []
         self.counters_sent = 0
         self.invoiced_usage: dict[str, list[float]] = {}
+        self.debit_note_times: list[float] = []
         self._session: aiohttp.ClientSession | None = None
         self._tasks: list[asyncio.Task[None]] = []
         self._vector: list[str] = list(self.offer["properties"]["golem.com.usage.vector"])
@@ -220,6 +234,9 @@ class ProviderAgent:
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
+        for unit in self.exe_units.values():
+            with contextlib.suppress(Exception):
+                await unit.kill()
         if self.subscription and self._session is not None:
             with contextlib.suppress(Exception):
                 await self._call("DELETE", f"/market-api/v1/offers/{self.subscription}")
@@ -267,6 +284,7 @@ class ProviderAgent:
     async def _on_agreement(self, agreement: dict[str, Any]) -> None:
         agreement_id = agreement["agreementId"]
         self.agreements[agreement_id] = AgreementRecord(agreement)
+        self._spawn(self._watch_expiry(agreement_id))
         await self._call(
             "POST",
             f"/market-api/v1/agreements/{agreement_id}/approve",
@@ -276,7 +294,7 @@ class ProviderAgent:
         )
 
     async def _agreement_loop(self) -> None:
-        """Invoice an agreement once the requestor terminates it (what ya-provider does)."""
+        """Invoice an agreement once it is terminated (by either side), as ya-provider does."""
         after = datetime.now(UTC).isoformat()
         while True:
             try:
@@ -293,11 +311,39 @@ class ProviderAgent:
             for event in events or []:
                 after = str(event.get("eventDate") or after)
                 if event.get("eventType") == "AgreementTerminatedEvent":
-                    record = self.agreements.get(event.get("agreementId", ""))
-                    if record is not None and not record.terminated:
-                        record.terminated = True
-                        await self._invoice(event["agreementId"], record)
+                    await self._ended(str(event.get("agreementId", "")))
             await asyncio.sleep(0.2)
+
+    async def _ended(self, agreement_id: str) -> None:
+        record = self.agreements.get(agreement_id)
+        if record is None or record.terminated:
+            return
+        record.terminated = True
+        for activity_id in record.activities:
+            unit = self.exe_units.get(activity_id)
+            if unit is not None and unit.state != "Terminated":
+                await unit.destroy()
+        await self._invoice(agreement_id, record)
+
+    async def terminate(self, agreement_id: str, reason: str) -> None:
+        """End the agreement from the provider side (idle or expired), then invoice it."""
+        record = self.agreements.get(agreement_id)
+        if record is None or record.terminated:
+            return
+        with contextlib.suppress(RuntimeError):  # the requestor may have ended it meanwhile
+            await self._call(
+                "POST",
+                f"/market-api/v1/agreements/{agreement_id}/terminate",
+                {"message": reason, "golem.provider.code": "Expired"},
+            )
+        await self._ended(agreement_id)
+
+    async def _watch_expiry(self, agreement_id: str) -> None:
+        record = self.agreements[agreement_id]
+        demand = _flatten(record.agreement.get("demand", {}).get("properties", {}))
+        expires = float(demand.get("golem.srv.comp.expiration", 0)) / 1000
+        await asyncio.sleep(max(0.0, expires - time.time()))
+        await self.terminate(agreement_id, "Agreement expired")
 
     # --- activity (provider side) ---------------------------------------------------------
 
@@ -321,27 +367,52 @@ class ProviderAgent:
             for event in events or []:
                 after = str(event.get("eventDate") or after)
                 activity_id = str(event.get("activityId"))
-                kind = str(event.get("eventType"))
+                kind = event_kind(event)
                 if (activity_id, kind) in handled:
                     continue
                 handled.add((activity_id, kind))
+                agreement_id = str(event.get("agreementId", ""))
                 if kind == "CreateActivity":
-                    record = self.agreements.get(event.get("agreementId", ""))
-                    if record is not None:
-                        record.activities.append(activity_id)
-                        asyncio.get_running_loop().create_task(
-                            self._bill_activity(event["agreementId"], activity_id)
-                        )
-                    await self._set_state(activity_id, "Initialized")
+                    await self._create_activity(agreement_id, activity_id)
                 elif kind == "DestroyActivity":
-                    await self._set_state(activity_id, "Terminated")
+                    unit = self.exe_units.get(activity_id)
+                    if unit is not None:
+                        await unit.destroy()
+                    self._spawn(self._end_if_idle(agreement_id))
 
-    async def _set_state(self, activity_id: str, state: str) -> None:
-        await self._call(
-            "PUT",
-            f"/activity-api/v1/activity/{activity_id}/state",
-            {"state": [state, None], "reason": None, "errorMessage": None},
+    async def _create_activity(self, agreement_id: str, activity_id: str) -> None:
+        record = self.agreements.get(agreement_id)
+        if record is None:
+            return
+        record.activities.append(activity_id)
+        unit = ExeUnit(
+            f"tcp://127.0.0.1:{self.daemon.gsb_port}",
+            activity_id,
+            agreement_id,
+            self._vector,
+            self.workdir / activity_id,
+            self.runtime_config,
+            broken=self.broken,
         )
+        self.exe_units[activity_id] = unit
+        await unit.start()  # reports Initialized: the daemon answers the requestor's create
+        self._spawn(self._bill_activity(agreement_id, activity_id))
+
+    async def _end_if_idle(self, agreement_id: str) -> None:
+        await asyncio.sleep(self.idle_agreement)
+        record = self.agreements.get(agreement_id)
+        if record is None or record.terminated:
+            return
+        live = [a for a in record.activities if self.exe_units[a].state != "Terminated"]
+        if not live:
+            await self.terminate(agreement_id, "No activity on the agreement")
+
+    def _spawn(self, coro: Any) -> None:
+        self._tasks.append(asyncio.get_running_loop().create_task(coro))
+
+    async def kill_exe_unit(self, activity_id: str) -> None:
+        """The provider's exe-unit dies (runtime and bus connection gone, nothing reported)."""
+        await self.exe_units[activity_id].kill()
 
     # --- payment --------------------------------------------------------------------------
 
@@ -351,33 +422,49 @@ class ProviderAgent:
         )
         return (total + Decimal(str(self._coeffs[-1]))).quantize(Decimal("0.000000000001"))
 
+    def usage_of_agreement(self, agreement_id: str) -> list[float]:
+        """Summed usage of the agreement's activities, as their exe-units report it."""
+        record = self.agreements.get(agreement_id)
+        total = [0.0] * len(self._vector)
+        for activity_id in record.activities if record else []:
+            usage = self.exe_units[activity_id].usage()
+            total = [a + b for a, b in zip(total, usage, strict=False)]
+        return total
+
     async def _bill_activity(self, agreement_id: str, activity_id: str) -> None:
-        """One debit note a few seconds into the activity (payable when the agreement has
-        mid-agreement payments), like ya-provider's periodic notes."""
-        await asyncio.sleep(self.debit_note_after)
+        """Debit notes at the agreement's interval while the activity lives (ya-provider's
+        periodic notes); payable ones (with a due date) under mid-agreement payments."""
         record = self.agreements[agreement_id]
-        if record.terminated:
-            return
-        usage = list(self.usage_of(agreement_id))
-        mid = "golem.com.scheme.payu.payment-timeout-sec?" in _flatten(
-            record.agreement.get("demand", {}).get("properties", {})
+        demand = _flatten(record.agreement.get("demand", {}).get("properties", {}))
+        mid = "golem.com.scheme.payu.payment-timeout-sec?" in demand
+        interval = float(
+            demand.get("golem.com.scheme.payu.debit-note.interval-sec?", self.debit_note_interval)
+            if mid
+            else self.debit_note_interval
         )
-        body: dict[str, Any] = {
-            "activityId": activity_id,
-            "totalAmountDue": str(self.cost(usage)),
-            "usageCounterVector": usage,
-        }
-        if mid:
-            body["paymentDueDate"] = (datetime.now(UTC) + timedelta(hours=5)).isoformat()
-        try:
-            note = await self._call("POST", "/payment-api/v1/debitNotes", body)
-            await self._call("POST", f"/payment-api/v1/debitNotes/{note['debitNoteId']}/send")
-            record.debit_notes.append(note["debitNoteId"])
-        except RuntimeError:
-            log.warning("debit note failed", exc_info=True)
+        unit = self.exe_units[activity_id]
+        while True:
+            await asyncio.sleep(interval)
+            if record.terminated or unit.state == "Terminated":
+                return
+            usage = unit.usage()
+            body: dict[str, Any] = {
+                "activityId": activity_id,
+                "totalAmountDue": str(self.cost(usage)),
+                "usageCounterVector": usage,
+            }
+            if mid:
+                body["paymentDueDate"] = (datetime.now(UTC) + timedelta(hours=5)).isoformat()
+            try:
+                note = await self._call("POST", "/payment-api/v1/debitNotes", body)
+                await self._call("POST", f"/payment-api/v1/debitNotes/{note['debitNoteId']}/send")
+                record.debit_notes.append(note["debitNoteId"])
+                self.debit_note_times.append(time.monotonic())
+            except RuntimeError:
+                log.warning("debit note failed", exc_info=True)
 
     async def _invoice(self, agreement_id: str, record: AgreementRecord) -> None:
-        usage = list(self.usage_of(agreement_id)) or [0.0] * len(self._vector)
+        usage = self.usage_of_agreement(agreement_id)
         self.invoiced_usage[agreement_id] = usage
         body = {
             "agreementId": agreement_id,
@@ -407,6 +494,14 @@ class ProviderAgent:
             note = await self._call("GET", f"/payment-api/v1/debitNotes/{note_id}")
             out.append(str(note["status"]))
         return out
+
+
+def event_kind(event: Mapping[str, Any]) -> str:
+    """An activity event's type: yagna sends `{"CreateActivity": {}}` (an object), not a string."""
+    kind = event.get("eventType")
+    if isinstance(kind, Mapping):
+        return str(next(iter(kind), ""))
+    return str(kind)
 
 
 def _flatten(props: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:

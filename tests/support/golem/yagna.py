@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from tests.support.binaries import free_port
-from tests.support.golem.chain import stop_process
+from tests.support.golem.chain import RPC_ENV, stop_process
 
 
 def free_short_port() -> int:
@@ -90,7 +90,7 @@ def start_yagna(
         "YA_NET_TYPE": "central",
         "CENTRAL_NET_HOST": f"127.0.0.1:{hub}",
         "YAGNA_AUTOCONF_APPKEY": appkey,
-        "HOLESKY_GETH_ADDR": payment_rpc,
+        RPC_ENV: payment_rpc,
         "RUST_LOG": os.environ.get("ERIGOLEM_TEST_YAGNA_LOG", "info"),
     }
     with (root / f"{name}.log").open("wb") as log:

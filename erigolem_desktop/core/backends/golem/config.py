@@ -23,7 +23,8 @@ class GolemConfig:
     Args:
         api_url: yagna's REST root (no trailing slash).
         app_key: yagna app key (a secret: never logged, `repr` hides it).
-        activity_url: optional override of the activity API base (tests point it at a stand-in).
+        activity_url: optional override of the activity API base (YAGNA_ACTIVITY_URL, for users
+            whose activity API sits elsewhere).
         budget_glm: the most the whole app may spend (one allocation per engine).
         node_budget_glm: default cap per node when the NodeSpec gives none.
         max_price_duration: GLM per second of `golem.usage.duration_sec` at most.

@@ -65,6 +65,11 @@ _STATES = {
 }
 
 
+def _restarting(service: Any) -> bool:
+    """True while yapapi will restart the instance (its start failed, attempts remain)."""
+    return bool(getattr(service, "restart_condition", False))
+
+
 @dataclass
 class ServiceHandle:
     """One service instance as the app sees it, from before the agreement to after the end.
@@ -102,6 +107,8 @@ class ServiceHandle:
             return ServiceStatus.FAILED
         service = self.service
         state = "pending" if service is None else str(service.state.value)
+        if state == "terminated" and not self.stop_requested and _restarting(service):
+            return ServiceStatus.PENDING  # a failed start, about to be retried elsewhere
         if state == "terminated" or (self.stop_requested and self._finished.is_set()):
             return ServiceStatus.STOPPED if self.stop_requested else ServiceStatus.FAILED
         if state == "unresponsive":
@@ -273,7 +280,9 @@ class ServiceManager:
             if state != last:
                 last = state
                 handle.mark(state)
-            if state in ("terminated", "unresponsive"):
+            if state == "terminated" and not handle.stop_requested and _restarting(service):
+                pass  # yapapi restarts a failed start on another provider: keep following
+            elif state in ("terminated", "unresponsive"):
                 if not handle.stop_requested:  # ended by itself: failed, even if stopped later
                     handle.fail(handle.explain())
                 return
