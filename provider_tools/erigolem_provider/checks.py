@@ -9,7 +9,7 @@ from pathlib import Path
 
 from erigolem_runtime.api import DURATION_COUNTER, REQUESTS_COUNTER, RUNTIME_NAME
 from erigolem_runtime.config import ConfigError, load_config
-from erigolem_runtime.offer import DESCRIPTOR_FILE, self_test
+from erigolem_runtime.offer import DESCRIPTOR_FILE, check_config
 
 from erigolem_provider import nginx_site, prereqs
 from erigolem_provider.layout import Layout
@@ -51,7 +51,10 @@ def _check_runtime_config(layout: Layout) -> list[Finding]:
                 "nginx.mode is not system: rented nodes are not published through your nginx",
             )
         )
-    out += [Finding("error", "runtime", p) for p in self_test(config)]
+    report = check_config(config)
+    # errors are what the runtime's `test` refuses (ya-provider would not start); warnings not
+    out += [Finding("error", "runtime test", p) for p in report.errors]
+    out += [Finding("warning", "runtime", p) for p in report.warnings]
     return out
 
 

@@ -151,7 +151,7 @@ def run_non_interactive(
     else:
         changed = {k: v for k, v in result.changes.items() if v != "unchanged"}
         print(f"Setup applied: {len(changed)} change(s).")
-    if not skip_self_test and _self_test(wizard.layout, None, verbose=verbose) != 0:
+    if not skip_self_test and _self_test(wizard.layout, wizard.anvil_bin(), verbose=verbose) != 0:
         from erigolem_provider.selftest import FAILED_AFTER_SETUP
 
         print(FAILED_AFTER_SETUP)

@@ -303,13 +303,11 @@ class ApplyPage(QWizardPage):
         self.selftest_button.setEnabled(False)
         self.completeChanged.emit()
         layout = self.wz.layout
-        anvil = self.wz.answers.anvil_bin
+        anvil = self.wz.anvil_bin()
         bridge = self.bridge
 
         def work() -> None:
-            res = run_and_report(
-                layout, anvil_bin=str(anvil) if anvil else None, say=bridge.line.emit
-            )
+            res = run_and_report(layout, anvil_bin=anvil, say=bridge.line.emit)
             bridge.done.emit(res.ok)
 
         threading.Thread(target=work, name="self-test", daemon=True).start()

@@ -15,7 +15,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from erigolem_runtime import profiles
-from erigolem_runtime.offer import DESCRIPTOR_FILE, plugin_descriptor, runtime_version
+from erigolem_runtime.offer import (
+    DESCRIPTOR_FILE,
+    check_config,
+    plugin_descriptor,
+)
+from erigolem_runtime.version import runtime_version
 
 from erigolem_provider import nginx_site, prereqs
 from erigolem_provider.answers import Answers
@@ -171,12 +176,15 @@ def validate_runtime(wz: SetupWizard) -> list[Finding]:
         out.extend(prereqs.check_disk(data_dir, [c for c in a.chains if c != "dev"], a.prune_mode))
     erigon_chains = [c for c in a.chains if c != "dev"]
     if erigon_chains and not _resolved("erigon", a.erigon_bin):
+        # with nothing else to serve, the runtime's `test` fails and ya-provider would not start
+        dev_served = "dev" in a.chains and _resolved("anvil", a.anvil_bin) is not None
         out.append(
             Finding(
-                "warning",
+                "warning" if dev_served else "error",
                 "erigon",
                 f"no Erigon binary: {', '.join(erigon_chains)} cannot start until you pass "
-                "--erigon-bin PATH (and run setup again)",
+                "--erigon-bin PATH (and run setup again)"
+                + ("" if dev_served else "; without it this provider serves no chain"),
                 "erigon_bin",
             )
         )
@@ -308,7 +316,30 @@ def validate_review(wz: SetupWizard) -> list[Finding]:
     except (PlanError, ValueError, nginx_site.NginxConfError, PresetsError) as exc:
         return [Finding("error", "plan", str(exc))]
     problems = preflight(plan, [wz.layout.manifest_path])
-    return [Finding("error", "write access", p) for p in problems]
+    return [Finding("error", "write access", p) for p in problems] + runtime_test_findings(wz)
+
+
+def runtime_test_findings(wz: SetupWizard) -> list[Finding]:
+    """The runtime's own ``test`` on the config setup is about to write (nothing is written).
+
+    ya-provider runs that test at start-up and aborts on failure, so its errors stop setup;
+    its warnings are shown (``check`` shows them again later).
+    """
+    from erigolem_runtime.config import ConfigError, parse_config
+
+    try:
+        config = parse_config(wz.runtime_config(), where="the generated runtime config")
+    except ConfigError as exc:
+        return [Finding("error", "runtime config", str(exc))]
+    report = check_config(config, create_dirs=False)
+    return [
+        Finding(
+            "error",
+            "runtime test",
+            f"{p} (the runtime's `test` would fail and ya-provider would not start)",
+        )
+        for p in report.errors
+    ] + [Finding("warning", "runtime", p) for p in report.warnings]
 
 
 def _no_checks(_wz: SetupWizard) -> list[Finding]:
@@ -472,7 +503,8 @@ class SetupWizard:
         a = self.answers
         layout = self.layout
         test_cmd, reload_cmd = nginx_site.nginx_commands(self.nginx_bin(), layout, a.nginx_prefix)
-        anvil = _resolved("anvil", a.anvil_bin)
+        # anvil only serves the dev chain: configured without it, `test` would refuse the config
+        anvil = self.anvil_bin() if "dev" in a.chains else None
         erigon = _resolved("erigon", a.erigon_bin) or (str(a.erigon_bin) if a.erigon_bin else None)
         chains = list(dict.fromkeys(a.chains))
         nginx: dict[str, object] = {
@@ -507,6 +539,10 @@ class SetupWizard:
             "max_instances": a.max_instances,
             "restart": {"max_restarts": 3, "backoff_sec": 2.0},
         }
+
+    def anvil_bin(self) -> str | None:
+        """The anvil binary found for the dev chain and the self-test (None when none is)."""
+        return _resolved("anvil", self.answers.anvil_bin)
 
     def runtime_path(self) -> str:
         return str(self.answers.runtime_path or default_runtime_path())

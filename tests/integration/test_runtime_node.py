@@ -29,11 +29,10 @@ from erigolem_runtime.config import RuntimeConfig, parse_config
 from erigolem_runtime.instance import NodeService
 from erigolem_runtime.ports import allocate_ports, port_is_free
 
-from tests.support.binaries import REPO, free_port
+from tests.support.binaries import REPO, fake_erigon_binary, free_port
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(120)]
 
-FAKE_ERIGON = REPO / "tests" / "support" / "fake_erigon.py"
 ANVIL = {"chain": "dev", "client": "anvil"}
 
 
@@ -72,15 +71,6 @@ def make_config(
     }
     data.update(overrides)
     return parse_config(data, base=tmp_path)
-
-
-def fake_erigon_binary(tmp_path: Path) -> Path:
-    """An executable wrapper running fake_erigon.py with this interpreter."""
-    wrapper = tmp_path / "bin" / "erigon"
-    wrapper.parent.mkdir(parents=True, exist_ok=True)
-    wrapper.write_text(f'#!/bin/sh\nexec "{sys.executable}" "{FAKE_ERIGON}" "$@"\n')
-    wrapper.chmod(0o755)
-    return wrapper
 
 
 def _post(url: str, body: bytes, auth: tuple[str, str] | None) -> tuple[int, bytes]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+import sys
 import socket
 from pathlib import Path
 
@@ -43,3 +44,19 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
+
+
+FAKE_ERIGON = REPO / "tests" / "support" / "fake_erigon.py"
+
+
+def fake_erigon_binary(directory: Path, version: str | None = None) -> Path:
+    """An executable ``erigon`` wrapper running the Erigon stand-in with this interpreter.
+
+    ``version`` sets what ``erigon --version`` prints (``FAKE_ERIGON_VERSION``).
+    """
+    wrapper = directory / "bin" / "erigon"
+    wrapper.parent.mkdir(parents=True, exist_ok=True)
+    env = f"FAKE_ERIGON_VERSION={version} " if version else ""
+    wrapper.write_text(f'#!/bin/sh\n{env}exec "{sys.executable}" "{FAKE_ERIGON}" "$@"\n')
+    wrapper.chmod(0o755)
+    return wrapper

@@ -14,7 +14,9 @@ What it stands for: ``erigon`` started by the runtime with Erigon 3's command li
 It does no networking beyond loopback and holds no chain data. Environment knobs for tests:
 ``FAKE_ERIGON_SYNC_SECONDS`` (time until ``eth_syncing`` turns false, default 3600),
 ``FAKE_ERIGON_START_DELAY`` (seconds before the RPC port opens, default 0),
-``FAKE_ERIGON_EXIT_AFTER`` (exit with code 1 after this many seconds: a crash).
+``FAKE_ERIGON_EXIT_AFTER`` (exit with code 1 after this many seconds: a crash),
+``FAKE_ERIGON_VERSION`` (what ``--version`` prints after ``erigon version``, default
+``3.0.0-fake``).
 """
 
 from __future__ import annotations
@@ -286,7 +288,7 @@ def make_handler(state: _State) -> type[BaseHTTPRequestHandler]:
 
 def main(argv: list[str]) -> int:
     if argv[:1] in (["--version"], ["-v"], ["version"]):
-        print("erigon version 3.0.0-fake")
+        print(f"erigon version {os.environ.get('FAKE_ERIGON_VERSION', '3.0.0-fake')}")
         return 0
     try:
         flags = parse_args(argv)
