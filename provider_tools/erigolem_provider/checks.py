@@ -110,12 +110,14 @@ def _check_descriptor(layout: Layout) -> list[Finding]:
     if not supervisor.exists():
         out.append(
             Finding(
-                "warning",
+                "error",
                 "exe-unit",
                 f"{supervisor} not found: ya-provider refuses descriptors whose supervisor is "
-                f"missing; {prereqs.GOLEM_INSTALL_HINT}",
+                f"missing and does not start; {prereqs.GOLEM_INSTALL_HINT}",
             )
         )
+    else:
+        out.append(Finding("ok", "exe-unit", str(supervisor)))
     return out
 
 
@@ -181,6 +183,18 @@ def _check_presets(layout: Layout) -> list[Finding]:
     ]
     active = set(data.get("active") or []) if isinstance(data, dict) else set()
     live = [p for p in presets if p.get("name") in active]
+    if live and not any(p.get("name") == RUNTIME_NAME for p in live):
+        return [
+            Finding(
+                "error",
+                "pricing",
+                f"the active preset for runtime {RUNTIME_NAME} is named "
+                f"{live[0].get('name')!r}, not {RUNTIME_NAME!r}: golemsp then treats the node "
+                "as not set up and re-prices every runtime at `golemsp run`; run setup again "
+                f"(it writes preset {RUNTIME_NAME!r})",
+            )
+        ]
+    live = [p for p in live if p.get("name") == RUNTIME_NAME] or live
     if not live:
         return [
             Finding(

@@ -59,6 +59,11 @@ def build_parser() -> argparse.ArgumentParser:
     answers = setup.add_argument_group("answers")
     for spec in FIELDS.values():
         default = spec.shown(getattr(defaults, spec.name))
+        if spec.kind == "bool":  # a plain switch: given = yes
+            answers.add_argument(
+                spec.flag, dest=spec.name, action="store_const", const=True, help=spec.help
+            )
+            continue
         answers.add_argument(
             spec.flag,
             dest=spec.name,

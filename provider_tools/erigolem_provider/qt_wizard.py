@@ -93,6 +93,10 @@ class StepPage(QWizardPage):
             box.addItems(list(spec.choices))
             box.setCurrentText(spec.shown(value))
             return box
+        if spec.kind == "bool":
+            check = QCheckBox(spec.help)
+            check.setChecked(bool(value))
+            return check
         if spec.kind == "multi":
             holder = QWidget()
             grid = QGridLayout(holder)
@@ -117,6 +121,8 @@ class StepPage(QWizardPage):
                 value = editor.currentText()
             elif isinstance(editor, QLineEdit):
                 value = editor.text()
+            elif isinstance(editor, QCheckBox):
+                value = editor.isChecked()
             else:
                 value = [cb.text() for cb in editor.findChildren(QCheckBox) if cb.isChecked()]
             try:

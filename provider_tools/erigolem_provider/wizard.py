@@ -9,6 +9,7 @@ apply live here. Validators call the probes in ``prereqs``/``nginx_site`` and ne
 from __future__ import annotations
 
 import json
+import os
 import shutil
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -80,14 +81,50 @@ def _resolved(name: str, explicit: str | None) -> str | None:
 
 def validate_prereqs(wz: SetupWizard) -> list[Finding]:
     a = wz.answers
-    return prereqs.check_binaries(
-        yagna=a.yagna_bin,
-        ya_provider=a.ya_provider_bin,
-        golemsp=a.golemsp_bin,
-        nginx=a.nginx_bin,
-        erigon=a.erigon_bin,
-        runtime=a.runtime_path or default_runtime_path(),
-    ) + _anvil_finding(a)
+    return (
+        prereqs.check_binaries(
+            yagna=a.yagna_bin,
+            ya_provider=a.ya_provider_bin,
+            golemsp=a.golemsp_bin,
+            nginx=a.nginx_bin,
+            erigon=a.erigon_bin,
+            runtime=a.runtime_path or default_runtime_path(),
+        )
+        + _anvil_finding(a)
+        + _exe_unit_finding(wz)
+    )
+
+
+def _exe_unit_finding(wz: SetupWizard) -> list[Finding]:
+    """The plugins dir must hold exe-unit: ya-provider refuses a descriptor whose supervisor
+    is missing (and does not start), so only an explicit flag lets setup write one anyway."""
+    supervisor = wz.layout.plugins_dir / "exe-unit"
+    if supervisor.is_file() and os.access(supervisor, os.X_OK):
+        return [Finding("ok", "exe-unit", str(supervisor))]
+    what = (
+        f"{supervisor} not found: ya-provider refuses a plugin descriptor whose supervisor "
+        "is missing and would not start"
+    )
+    if wz.answers.allow_missing_exe_unit:
+        return [
+            Finding(
+                "warning",
+                "exe-unit",
+                f"{what}; writing it anyway (--allow-missing-exe-unit): "
+                f"{prereqs.GOLEM_INSTALL_HINT}",
+                "allow_missing_exe_unit",
+            )
+        ]
+    return [
+        Finding(
+            "error",
+            "exe-unit",
+            f"{what}. Point --plugins-dir at the directory holding exe-unit, or "
+            f"{prereqs.GOLEM_INSTALL_HINT[0].lower()}{prereqs.GOLEM_INSTALL_HINT[1:]}; to "
+            "prepare the files before Golem is installed, pass --allow-missing-exe-unit",
+            "allow_missing_exe_unit",
+        )
+    ]
 
 
 def _anvil_finding(a: Answers) -> list[Finding]:
@@ -362,6 +399,7 @@ STEPS: dict[StepId, Step] = {
                 "yagna_bin",
                 "ya_provider_bin",
                 "runtime_path",
+                "allow_missing_exe_unit",
             ),
             validate_prereqs,
             "runtime",
@@ -391,8 +429,9 @@ STEPS: dict[StepId, Step] = {
             "pricing",
             "Pricing",
             "Your price for a node: a start price, a price per hour and per 1000 requests, in "
-            "GLM. Setup creates and activates a ya-provider preset for runtime erigon.",
-            ("preset_name", "initial_price", "price_per_hour", "price_per_1k_requests"),
+            "GLM. Setup creates and activates the ya-provider preset erigon (named after the "
+            "runtime, as golemsp expects).",
+            ("initial_price", "price_per_hour", "price_per_1k_requests"),
             validate_pricing,
             "review",
         ),
@@ -485,7 +524,7 @@ class SetupWizard:
     @property
     def pricing(self) -> Pricing:
         a = self.answers
-        return Pricing(a.preset_name, a.initial_price, a.price_per_hour, a.price_per_1k_requests)
+        return Pricing(a.initial_price, a.price_per_hour, a.price_per_1k_requests)
 
     @property
     def site(self) -> nginx_site.SiteSettings:
@@ -658,7 +697,7 @@ class SetupWizard:
             f"Public URL: {a.public_url}/<node>/ (one location and password per rented node)",
             f"Runtime config: {self.layout.runtime_config_path}",
             f"Plugin descriptor: {self.layout.plugins_dir / DESCRIPTOR_FILE}",
-            f"Pricing preset: {a.preset_name} (start {a.initial_price} GLM, "
+            f"Pricing preset: {self.pricing.preset_name} (start {a.initial_price} GLM, "
             f"{a.price_per_hour} GLM/h, {a.price_per_1k_requests} GLM per 1000 requests)",
             "Next: open TCP port "
             f"{a.port} in your firewall, start the provider (`golemsp run`), and check "

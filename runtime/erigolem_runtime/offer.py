@@ -34,6 +34,8 @@ from erigolem_runtime.version import runtime_version, semver_of
 PROP = "golem.runtime.erigon."
 DESCRIPTOR_FILE = "ya-runtime-erigon.json"
 ANVIL_CHAIN_ID = 31337
+CPU_COUNTER = "golem.usage.cpu_sec"
+"""Named in the descriptor only so golemsp's ``--price CPU=…`` resolves (see plugin_descriptor)."""
 
 
 def served_clients(config: RuntimeConfig) -> list[str]:
@@ -112,6 +114,15 @@ def plugin_descriptor(runtime_path: str, version: str) -> list[dict[str, Any]]:
                         "name": "requests",
                         "description": "JSON-RPC requests served",
                         "price": True,
+                    },
+                    # golemsp prices every runtime with CPU/Duration/"Init price"; ya-provider
+                    # resolves those names through these counters and fails on an unknown one.
+                    # CPU is not measured here and not in the usage vector, so its price is
+                    # accepted and never charged.
+                    CPU_COUNTER: {
+                        "name": "cpu",
+                        "description": "CPU time (not measured by this runtime: never charged)",
+                        "price": False,
                     },
                 }
             },

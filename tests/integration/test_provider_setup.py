@@ -90,6 +90,7 @@ def base_args(root: Path, port: int, anvil: Path | None = None) -> list[str]:
         str(root / "ngx"),
         "--runtime-path",
         str(REPO / ".venv/bin/erigolem-runtime"),
+        "--allow-missing-exe-unit",  # no Golem installed under the test root
     ]
     if anvil is not None:
         args += ["--anvil-bin", str(anvil)]
@@ -459,6 +460,7 @@ def test_setup_for_real_chains_passes_its_own_test_and_check(
     start-up) failed with "anvil is configured but none of its chains (dev) is in chains".
     """
     erigon = fake_erigon_binary(tmp_path, "3.1.2")
+    install_exe_unit(root)
     args = [*base_args(root, free_port()), "--chains", "hoodi", "--erigon-bin", str(erigon)]
     rc, out = run_cli([*args, "--skip-self-test"], capsys)
     assert rc == 0, out
@@ -503,6 +505,7 @@ def test_a_port_range_warning_does_not_fail_test_but_shows_in_check(
     proc = runtime_test(cfg_path)
     assert proc.returncode == 0, proc.stderr
     assert "self-test warning: the port range holds 6 ports, 10 instances" in proc.stderr
+    install_exe_unit(root)
     rc, out = run_cli(["check", "--root", str(root)], capsys)
     assert "the port range holds 6 ports" in out
     assert "[ERROR" not in out, out
@@ -523,3 +526,36 @@ def test_self_test_runs_the_runtimes_own_test_first(
     assert rc == 1, out
     assert "runtime test failed (exit 1): ya-provider would refuse to start" in out, out
     assert "no offered chain can be served" in out
+
+
+def install_exe_unit(root: Path) -> Path:
+    """Stand-in for yagna's exe-unit in the plugins dir (only its presence is checked here)."""
+    exe_unit = root / "root/.local/lib/yagna/plugins/exe-unit"
+    exe_unit.parent.mkdir(parents=True, exist_ok=True)
+    exe_unit.write_text("#!/bin/sh\n# stands for yagna's exe-unit\nexit 0\n")
+    exe_unit.chmod(0o755)
+    return exe_unit
+
+
+def test_plugins_dir_without_exe_unit_is_refused_unless_asked(
+    root: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """ya-provider refuses a descriptor whose exe-unit is missing: setup stops, or warns with
+    the explicit flag; `check` reports it as an error until exe-unit is there."""
+    before = snapshot(root)
+    args = [a for a in base_args(root, free_port()) if a != "--allow-missing-exe-unit"]
+    rc, out = run_cli([*args, "--skip-self-test"], capsys)
+    assert rc == 2, out
+    plugins = root / "root/.local/lib/yagna/plugins"
+    assert f"{plugins}/exe-unit not found: ya-provider refuses a plugin descriptor" in out
+    assert "pass --allow-missing-exe-unit" in out
+    assert snapshot(root) == before
+    rc, out = run_cli([*args, "--allow-missing-exe-unit", "--skip-self-test"], capsys)
+    assert rc == 0, out
+    assert "writing it anyway (--allow-missing-exe-unit)" in out
+    rc, out = run_cli(["check", "--root", str(root)], capsys)
+    assert f"[ERROR] exe-unit: {plugins}/exe-unit not found" in out, out
+    install_exe_unit(root)
+    rc, out = run_cli(["check", "--root", str(root)], capsys)
+    assert f"exe-unit: {plugins}/exe-unit" in out
+    assert "exe-unit not found" not in out

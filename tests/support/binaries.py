@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import shutil
-import sys
 import socket
+import sys
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
