@@ -8,7 +8,8 @@ import shlex
 from pathlib import Path
 
 from erigolem_runtime.api import DURATION_COUNTER, REQUESTS_COUNTER, RUNTIME_NAME
-from erigolem_runtime.config import ConfigError, load_config
+from erigolem_runtime.config import ConfigError, RuntimeConfig, load_config
+from erigolem_runtime.datadirs import disk_use
 from erigolem_runtime.offer import DESCRIPTOR_FILE, check_config
 
 from erigolem_provider import nginx_site, prereqs
@@ -55,7 +56,30 @@ def _check_runtime_config(layout: Layout) -> list[Finding]:
     # errors are what the runtime's `test` refuses (ya-provider would not start); warnings not
     out += [Finding("error", "runtime test", p) for p in report.errors]
     out += [Finding("warning", "runtime", p) for p in report.warnings]
+    out.append(_disk_finding(config))
     return out
+
+
+def _gb(n: int) -> str:
+    return f"{n / 1e9:.1f} GB"
+
+
+def _disk_finding(config: RuntimeConfig) -> Finding:
+    """Disk use of instance datadirs under data_dir (live, left by dead runtimes, kept)."""
+    use = disk_use(config)
+    parts = [f"{use.live} running node datadir(s) {_gb(use.live_bytes)}"]
+    parts += [f"kept {chain} {_gb(n)}" for chain, n in sorted(use.kept_bytes.items())]
+    if use.free_bytes is not None:
+        parts.append(f"{_gb(use.free_bytes)} free")
+    text = f"{config.data_dir}: " + ", ".join(parts)
+    if use.dead:
+        return Finding(
+            "warning",
+            "disk",
+            f"{text}; {use.dead} datadir(s) left by killed runtimes hold {_gb(use.dead_bytes)} "
+            "(removed at the next node start; never a kept datadir)",
+        )
+    return Finding("ok", "disk", text)
 
 
 def _read_json(path: Path, what: str, *, missing: str, unreadable: str) -> object | Finding:

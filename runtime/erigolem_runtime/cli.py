@@ -136,6 +136,9 @@ def _cmd_deploy(workdir: Path | None) -> int:
             _err(f"deploy failed: cannot create {workdir / 'logs'}: {exc.strerror}")
             return EXIT_FAILED
     _reap_stale_nginx(config)
+    from erigolem_runtime.datadirs import reap_dead_datadirs
+
+    reap_dead_datadirs(config, remove=False)  # one rename each; start removes them
     source = getattr(config, "source", None)
     message = f"erigolem-runtime {runtime_version()} ready" + (
         f" (config {source})" if source else ""

@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import ctypes
-import errno
 import fcntl
 import json
 import logging
@@ -44,6 +43,13 @@ from erigolem_runtime.credentials import (
     new_password,
     new_user,
     validate_instance_id,
+)
+from erigolem_runtime.datadirs import (
+    REAPING,
+    empty_reaping,
+    lock_held,
+    park_dead_datadirs,
+    slots_dir,
 )
 from erigolem_runtime.nginx import NginxError, NginxFront
 from erigolem_runtime.ports import PortLease, PortRangeExhausted, allocate_ports
@@ -113,17 +119,10 @@ class InstanceSlots:
             fcntl.flock(guard, fcntl.LOCK_EX)
             live = 0
             for path in self.directory.glob("*.lock"):
-                fd = os.open(path, os.O_RDWR | os.O_CLOEXEC)
-                try:
-                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                except OSError as exc:
-                    if exc.errno not in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
-                        raise
+                if lock_held(path):
                     live += 1
                 else:
                     path.unlink(missing_ok=True)  # stale: its runtime is gone
-                finally:
-                    os.close(fd)
             if live >= limit:
                 raise ServiceError(
                     f"this provider already runs {live} instance(s), its limit (max_instances = "
@@ -198,7 +197,8 @@ class NodeService:
         self._datadir: Path | None = None
         self._datadir_fresh = False
         self._datadir_lock: _DatadirLock | None = None
-        self._slots = InstanceSlots(config.state_dir / "instances")
+        self._slots = InstanceSlots(slots_dir(config))
+        self._reaper: asyncio.Task[int] | None = None
         self._nginx: NginxFront | None = None
         self._proc: asyncio.subprocess.Process | None = None
         self._supervisor: asyncio.Task[None] | None = None
@@ -226,6 +226,7 @@ class NodeService:
         chain, profile = self._parse_start(args)
         binary = self._binary(profile)
         await reap_stale_nginx(self.config)
+        self._reap_datadirs()
         undo = _Undo()
         try:
             instance_id = validate_instance_id(new_instance_id())
@@ -294,6 +295,17 @@ class NodeService:
         if self.config.restart.unresponsive_sec > 0:
             self._watchdog = asyncio.create_task(self._watch(), name="erigolem-watchdog")
         return (await self._status()).to_json()
+
+    def _reap_datadirs(self) -> None:
+        """Move dead instances' datadirs aside now, remove them in the background (they can
+        be hundreds of GB); a removal cut short by a kill is finished by the next start."""
+        try:
+            parked = park_dead_datadirs(self.config)
+        except OSError as exc:
+            log.warning("reaping dead instance datadirs failed: %s", exc)
+            return
+        if parked or (self.config.data_dir / REAPING).is_dir():
+            self._reaper = asyncio.create_task(asyncio.to_thread(empty_reaping, self.config))
 
     def _parse_start(self, args: list[str]) -> tuple[str, profiles.ClientProfile]:
         example = '{"chain": "sepolia", "client": "erigon"}'
