@@ -474,8 +474,8 @@ class NodeService:
         proc = self._proc
         if proc is None or proc.returncode is not None:
             return
-        _signal_group(proc.pid, signal.SIGCONT)  # a stopped client must run to stop cleanly
-        _signal_group(proc.pid, signal.SIGINT)
+        signal_group(proc.pid, signal.SIGCONT)  # a stopped client must run to stop cleanly
+        signal_group(proc.pid, signal.SIGINT)
         try:
             await asyncio.wait_for(proc.wait(), KEPT_STOP_GRACE)
         except TimeoutError:
