@@ -43,6 +43,7 @@ def main() -> int:
             chains=["sepolia", "dev"],
             anvil_bin=str(anvil) if anvil else None,
             runtime_path=str(REPO / ".venv/bin/erigolem-runtime"),
+            allow_missing_exe_unit=True,  # no Golem in the throwaway root
         )
         wz = SetupWizard(Layout.for_root(root), answers)
         dialog = ProviderWizard(wz, skip_self_test=True)

@@ -24,6 +24,8 @@ class Answers:
     ya_provider_bin: str | None = None
     golemsp_bin: str | None = None
     runtime_path: str | None = None
+    #: write the descriptor although the plugins dir has no exe-unit (Golem not installed yet)
+    allow_missing_exe_unit: bool = False
     # runtime
     data_dir: Path | None = None  # None = <runtime data dir>/data
     chains: list[str] = field(default_factory=lambda: ["sepolia"])
@@ -40,7 +42,6 @@ class Answers:
     nginx_prefix: Path | None = None  # only for a non-system nginx (tests)
     htpasswd_group: str | None = None
     # pricing (GLM)
-    preset_name: str = "erigon"
     initial_price: float = 0.0
     price_per_hour: float = 0.1
     price_per_1k_requests: float = 0.01
@@ -134,6 +135,13 @@ FIELDS: dict[str, FieldSpec] = {
             optional=True,
         ),
         _F(
+            "allow_missing_exe_unit",
+            "Prepare without exe-unit",
+            "bool",
+            "write the plugin descriptor although the plugins dir has no exe-unit yet "
+            "(ya-provider refuses such a descriptor until Golem is installed there)",
+        ),
+        _F(
             "data_dir",
             "Chain data directory",
             "path",
@@ -209,7 +217,6 @@ FIELDS: dict[str, FieldSpec] = {
             "group of the nginx workers that read the password files (e.g. www-data)",
             optional=True,
         ),
-        _F("preset_name", "Preset name", "text", "name of the ya-provider pricing preset"),
         _F("initial_price", "Start price (GLM)", "float", "fixed price charged when a node starts"),
         _F("price_per_hour", "Price per hour (GLM)", "float", "price for each hour a node runs"),
         _F(

@@ -8,8 +8,9 @@ import shlex
 from pathlib import Path
 
 from erigolem_runtime.api import DURATION_COUNTER, REQUESTS_COUNTER, RUNTIME_NAME
-from erigolem_runtime.config import ConfigError, load_config
-from erigolem_runtime.offer import DESCRIPTOR_FILE, self_test
+from erigolem_runtime.config import ConfigError, RuntimeConfig, load_config
+from erigolem_runtime.datadirs import disk_use
+from erigolem_runtime.offer import DESCRIPTOR_FILE, check_config
 
 from erigolem_provider import nginx_site, prereqs
 from erigolem_provider.layout import Layout
@@ -51,8 +52,34 @@ def _check_runtime_config(layout: Layout) -> list[Finding]:
                 "nginx.mode is not system: rented nodes are not published through your nginx",
             )
         )
-    out += [Finding("error", "runtime", p) for p in self_test(config)]
+    report = check_config(config)
+    # errors are what the runtime's `test` refuses (ya-provider would not start); warnings not
+    out += [Finding("error", "runtime test", p) for p in report.errors]
+    out += [Finding("warning", "runtime", p) for p in report.warnings]
+    out.append(_disk_finding(config))
     return out
+
+
+def _gb(n: int) -> str:
+    return f"{n / 1e9:.1f} GB"
+
+
+def _disk_finding(config: RuntimeConfig) -> Finding:
+    """Disk use of instance datadirs under data_dir (live, left by dead runtimes, kept)."""
+    use = disk_use(config)
+    parts = [f"{use.live} running node datadir(s) {_gb(use.live_bytes)}"]
+    parts += [f"kept {chain} {_gb(n)}" for chain, n in sorted(use.kept_bytes.items())]
+    if use.free_bytes is not None:
+        parts.append(f"{_gb(use.free_bytes)} free")
+    text = f"{config.data_dir}: " + ", ".join(parts)
+    if use.dead:
+        return Finding(
+            "warning",
+            "disk",
+            f"{text}; {use.dead} datadir(s) left by killed runtimes hold {_gb(use.dead_bytes)} "
+            "(removed at the next node start; never a kept datadir)",
+        )
+    return Finding("ok", "disk", text)
 
 
 def _read_json(path: Path, what: str, *, missing: str, unreadable: str) -> object | Finding:
@@ -107,12 +134,14 @@ def _check_descriptor(layout: Layout) -> list[Finding]:
     if not supervisor.exists():
         out.append(
             Finding(
-                "warning",
+                "error",
                 "exe-unit",
                 f"{supervisor} not found: ya-provider refuses descriptors whose supervisor is "
-                f"missing; {prereqs.GOLEM_INSTALL_HINT}",
+                f"missing and does not start; {prereqs.GOLEM_INSTALL_HINT}",
             )
         )
+    else:
+        out.append(Finding("ok", "exe-unit", str(supervisor)))
     return out
 
 
@@ -178,6 +207,18 @@ def _check_presets(layout: Layout) -> list[Finding]:
     ]
     active = set(data.get("active") or []) if isinstance(data, dict) else set()
     live = [p for p in presets if p.get("name") in active]
+    if live and not any(p.get("name") == RUNTIME_NAME for p in live):
+        return [
+            Finding(
+                "error",
+                "pricing",
+                f"the active preset for runtime {RUNTIME_NAME} is named "
+                f"{live[0].get('name')!r}, not {RUNTIME_NAME!r}: golemsp then treats the node "
+                "as not set up and re-prices every runtime at `golemsp run`; run setup again "
+                f"(it writes preset {RUNTIME_NAME!r})",
+            )
+        ]
+    live = [p for p in live if p.get("name") == RUNTIME_NAME] or live
     if not live:
         return [
             Finding(

@@ -59,6 +59,11 @@ def build_parser() -> argparse.ArgumentParser:
     answers = setup.add_argument_group("answers")
     for spec in FIELDS.values():
         default = spec.shown(getattr(defaults, spec.name))
+        if spec.kind == "bool":  # a plain switch: given = yes
+            answers.add_argument(
+                spec.flag, dest=spec.name, action="store_const", const=True, help=spec.help
+            )
+            continue
         answers.add_argument(
             spec.flag,
             dest=spec.name,
@@ -151,7 +156,7 @@ def run_non_interactive(
     else:
         changed = {k: v for k, v in result.changes.items() if v != "unchanged"}
         print(f"Setup applied: {len(changed)} change(s).")
-    if not skip_self_test and _self_test(wizard.layout, None, verbose=verbose) != 0:
+    if not skip_self_test and _self_test(wizard.layout, wizard.anvil_bin(), verbose=verbose) != 0:
         from erigolem_provider.selftest import FAILED_AFTER_SETUP
 
         print(FAILED_AFTER_SETUP)

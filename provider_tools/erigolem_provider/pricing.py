@@ -14,7 +14,10 @@ from typing import Any
 
 from erigolem_runtime.api import DURATION_COUNTER, REQUESTS_COUNTER, RUNTIME_NAME
 
-DEFAULT_PRESET = "erigon"
+DEFAULT_PRESET = RUNTIME_NAME
+"""golemsp treats a node as configured only when every runtime has a preset *named after it*
+(with that runtime as its exe-unit); otherwise ``golemsp run`` re-prices every runtime. So the
+preset is always called ``erigon``."""
 
 
 class PresetsError(Exception):
@@ -25,7 +28,6 @@ class PresetsError(Exception):
 class Pricing:
     """Prices in GLM: fixed start price, per hour of running, per 1000 requests served."""
 
-    preset_name: str = DEFAULT_PRESET
     initial: float = 0.0
     per_hour: float = 0.1
     per_1k_requests: float = 0.01
@@ -40,14 +42,12 @@ class Pricing:
         ):
             if not math.isfinite(value) or value < 0:
                 out.append((name, f"{name.replace('_', ' ')} must be a number >= 0 (GLM)"))
-        if not _PRESET_NAME_OK(self.preset_name):
-            out.append(
-                (
-                    "preset_name",
-                    "preset name must be 1-64 letters, digits, '-' or '_' (e.g. erigon)",
-                )
-            )
         return out
+
+    @property
+    def preset_name(self) -> str:
+        """Always the runtime's name (see DEFAULT_PRESET)."""
+        return DEFAULT_PRESET
 
     def coeffs(self) -> dict[str, float]:
         return {
@@ -64,12 +64,6 @@ class Pricing:
             "initial-price": float(self.initial),
             "usage-coeffs": self.coeffs(),
         }
-
-
-def _PRESET_NAME_OK(name: str) -> bool:
-    import re
-
-    return bool(re.fullmatch(r"[A-Za-z0-9_-]{1,64}", name))
 
 
 def merged_presets(path: Path, pricing: Pricing) -> str:

@@ -93,6 +93,10 @@ class StepPage(QWizardPage):
             box.addItems(list(spec.choices))
             box.setCurrentText(spec.shown(value))
             return box
+        if spec.kind == "bool":
+            check = QCheckBox(spec.help)
+            check.setChecked(bool(value))
+            return check
         if spec.kind == "multi":
             holder = QWidget()
             grid = QGridLayout(holder)
@@ -117,6 +121,8 @@ class StepPage(QWizardPage):
                 value = editor.currentText()
             elif isinstance(editor, QLineEdit):
                 value = editor.text()
+            elif isinstance(editor, QCheckBox):
+                value = editor.isChecked()
             else:
                 value = [cb.text() for cb in editor.findChildren(QCheckBox) if cb.isChecked()]
             try:
@@ -303,13 +309,11 @@ class ApplyPage(QWizardPage):
         self.selftest_button.setEnabled(False)
         self.completeChanged.emit()
         layout = self.wz.layout
-        anvil = self.wz.answers.anvil_bin
+        anvil = self.wz.anvil_bin()
         bridge = self.bridge
 
         def work() -> None:
-            res = run_and_report(
-                layout, anvil_bin=str(anvil) if anvil else None, say=bridge.line.emit
-            )
+            res = run_and_report(layout, anvil_bin=anvil, say=bridge.line.emit)
             bridge.done.emit(res.ok)
 
         threading.Thread(target=work, name="self-test", daemon=True).start()

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
+import shutil
 import ssl
 import tempfile
 import time
@@ -90,8 +91,27 @@ async def run_self_test(
     except ConfigError as exc:
         result.add(False, f"runtime config: {exc}")
         return result
+    say("running the runtime's own test (what ya-provider runs at start-up)")
+    try:
+        probe = await RuntimeClient(
+            Path(tempfile.gettempdir()), command=runtime_command, config_path=config_path
+        ).test()
+    except RuntimeClientError as exc:
+        result.add(False, f"runtime test: {exc}")
+        return result
+    lines = probe.stderr.decode("utf-8", "replace").strip().splitlines()
+    if probe.return_code != 0:
+        result.add(
+            False,
+            f"runtime test failed (exit {probe.return_code}): ya-provider would refuse to "
+            "start. " + ("; ".join(ln.removeprefix("erigolem-runtime: ") for ln in lines) or ""),
+        )
+        result.hint = "fix the runtime config as said, then run `erigolem-provider check`"
+        return result
+    result.add(True, "runtime test passed (ya-provider's start-up probe)")
+    result.details += lines
     data = config.to_json()
-    anvil = anvil_bin or data["clients"]["anvil"]["binary"]
+    anvil = anvil_bin or data["clients"]["anvil"]["binary"] or shutil.which("anvil")
     if not anvil:
         result.add(
             False,

@@ -99,7 +99,9 @@ def run_tui(
     if not skip_self_test:
         from erigolem_provider.selftest import FAILED_AFTER_SETUP, run_and_report
 
-        if not run_and_report(wizard.layout, verbose=verbose, say=say).ok:
+        if not run_and_report(
+            wizard.layout, anvil_bin=wizard.anvil_bin(), verbose=verbose, say=say
+        ).ok:
             say(FAILED_AFTER_SETUP)
             return 1
     wizard.next()

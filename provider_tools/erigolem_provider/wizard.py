@@ -9,13 +9,19 @@ apply live here. Validators call the probes in ``prereqs``/``nginx_site`` and ne
 from __future__ import annotations
 
 import json
+import os
 import shutil
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from erigolem_runtime import profiles
-from erigolem_runtime.offer import DESCRIPTOR_FILE, plugin_descriptor, runtime_version
+from erigolem_runtime.offer import (
+    DESCRIPTOR_FILE,
+    check_config,
+    plugin_descriptor,
+)
+from erigolem_runtime.version import runtime_version
 
 from erigolem_provider import nginx_site, prereqs
 from erigolem_provider.answers import Answers
@@ -75,14 +81,50 @@ def _resolved(name: str, explicit: str | None) -> str | None:
 
 def validate_prereqs(wz: SetupWizard) -> list[Finding]:
     a = wz.answers
-    return prereqs.check_binaries(
-        yagna=a.yagna_bin,
-        ya_provider=a.ya_provider_bin,
-        golemsp=a.golemsp_bin,
-        nginx=a.nginx_bin,
-        erigon=a.erigon_bin,
-        runtime=a.runtime_path or default_runtime_path(),
-    ) + _anvil_finding(a)
+    return (
+        prereqs.check_binaries(
+            yagna=a.yagna_bin,
+            ya_provider=a.ya_provider_bin,
+            golemsp=a.golemsp_bin,
+            nginx=a.nginx_bin,
+            erigon=a.erigon_bin,
+            runtime=a.runtime_path or default_runtime_path(),
+        )
+        + _anvil_finding(a)
+        + _exe_unit_finding(wz)
+    )
+
+
+def _exe_unit_finding(wz: SetupWizard) -> list[Finding]:
+    """The plugins dir must hold exe-unit: ya-provider refuses a descriptor whose supervisor
+    is missing (and does not start), so only an explicit flag lets setup write one anyway."""
+    supervisor = wz.layout.plugins_dir / "exe-unit"
+    if supervisor.is_file() and os.access(supervisor, os.X_OK):
+        return [Finding("ok", "exe-unit", str(supervisor))]
+    what = (
+        f"{supervisor} not found: ya-provider refuses a plugin descriptor whose supervisor "
+        "is missing and would not start"
+    )
+    if wz.answers.allow_missing_exe_unit:
+        return [
+            Finding(
+                "warning",
+                "exe-unit",
+                f"{what}; writing it anyway (--allow-missing-exe-unit): "
+                f"{prereqs.GOLEM_INSTALL_HINT}",
+                "allow_missing_exe_unit",
+            )
+        ]
+    return [
+        Finding(
+            "error",
+            "exe-unit",
+            f"{what}. Point --plugins-dir at the directory holding exe-unit, or "
+            f"{prereqs.GOLEM_INSTALL_HINT[0].lower()}{prereqs.GOLEM_INSTALL_HINT[1:]}; to "
+            "prepare the files before Golem is installed, pass --allow-missing-exe-unit",
+            "allow_missing_exe_unit",
+        )
+    ]
 
 
 def _anvil_finding(a: Answers) -> list[Finding]:
@@ -171,12 +213,15 @@ def validate_runtime(wz: SetupWizard) -> list[Finding]:
         out.extend(prereqs.check_disk(data_dir, [c for c in a.chains if c != "dev"], a.prune_mode))
     erigon_chains = [c for c in a.chains if c != "dev"]
     if erigon_chains and not _resolved("erigon", a.erigon_bin):
+        # with nothing else to serve, the runtime's `test` fails and ya-provider would not start
+        dev_served = "dev" in a.chains and _resolved("anvil", a.anvil_bin) is not None
         out.append(
             Finding(
-                "warning",
+                "warning" if dev_served else "error",
                 "erigon",
                 f"no Erigon binary: {', '.join(erigon_chains)} cannot start until you pass "
-                "--erigon-bin PATH (and run setup again)",
+                "--erigon-bin PATH (and run setup again)"
+                + ("" if dev_served else "; without it this provider serves no chain"),
                 "erigon_bin",
             )
         )
@@ -308,7 +353,30 @@ def validate_review(wz: SetupWizard) -> list[Finding]:
     except (PlanError, ValueError, nginx_site.NginxConfError, PresetsError) as exc:
         return [Finding("error", "plan", str(exc))]
     problems = preflight(plan, [wz.layout.manifest_path])
-    return [Finding("error", "write access", p) for p in problems]
+    return [Finding("error", "write access", p) for p in problems] + runtime_test_findings(wz)
+
+
+def runtime_test_findings(wz: SetupWizard) -> list[Finding]:
+    """The runtime's own ``test`` on the config setup is about to write (nothing is written).
+
+    ya-provider runs that test at start-up and aborts on failure, so its errors stop setup;
+    its warnings are shown (``check`` shows them again later).
+    """
+    from erigolem_runtime.config import ConfigError, parse_config
+
+    try:
+        config = parse_config(wz.runtime_config(), where="the generated runtime config")
+    except ConfigError as exc:
+        return [Finding("error", "runtime config", str(exc))]
+    report = check_config(config, create_dirs=False)
+    return [
+        Finding(
+            "error",
+            "runtime test",
+            f"{p} (the runtime's `test` would fail and ya-provider would not start)",
+        )
+        for p in report.errors
+    ] + [Finding("warning", "runtime", p) for p in report.warnings]
 
 
 def _no_checks(_wz: SetupWizard) -> list[Finding]:
@@ -331,6 +399,7 @@ STEPS: dict[StepId, Step] = {
                 "yagna_bin",
                 "ya_provider_bin",
                 "runtime_path",
+                "allow_missing_exe_unit",
             ),
             validate_prereqs,
             "runtime",
@@ -360,8 +429,9 @@ STEPS: dict[StepId, Step] = {
             "pricing",
             "Pricing",
             "Your price for a node: a start price, a price per hour and per 1000 requests, in "
-            "GLM. Setup creates and activates a ya-provider preset for runtime erigon.",
-            ("preset_name", "initial_price", "price_per_hour", "price_per_1k_requests"),
+            "GLM. Setup creates and activates the ya-provider preset erigon (named after the "
+            "runtime, as golemsp expects).",
+            ("initial_price", "price_per_hour", "price_per_1k_requests"),
             validate_pricing,
             "review",
         ),
@@ -454,7 +524,7 @@ class SetupWizard:
     @property
     def pricing(self) -> Pricing:
         a = self.answers
-        return Pricing(a.preset_name, a.initial_price, a.price_per_hour, a.price_per_1k_requests)
+        return Pricing(a.initial_price, a.price_per_hour, a.price_per_1k_requests)
 
     @property
     def site(self) -> nginx_site.SiteSettings:
@@ -472,7 +542,8 @@ class SetupWizard:
         a = self.answers
         layout = self.layout
         test_cmd, reload_cmd = nginx_site.nginx_commands(self.nginx_bin(), layout, a.nginx_prefix)
-        anvil = _resolved("anvil", a.anvil_bin)
+        # anvil only serves the dev chain: configured without it, `test` would refuse the config
+        anvil = self.anvil_bin() if "dev" in a.chains else None
         erigon = _resolved("erigon", a.erigon_bin) or (str(a.erigon_bin) if a.erigon_bin else None)
         chains = list(dict.fromkeys(a.chains))
         nginx: dict[str, object] = {
@@ -507,6 +578,10 @@ class SetupWizard:
             "max_instances": a.max_instances,
             "restart": {"max_restarts": 3, "backoff_sec": 2.0},
         }
+
+    def anvil_bin(self) -> str | None:
+        """The anvil binary found for the dev chain and the self-test (None when none is)."""
+        return _resolved("anvil", self.answers.anvil_bin)
 
     def runtime_path(self) -> str:
         return str(self.answers.runtime_path or default_runtime_path())
@@ -622,7 +697,7 @@ class SetupWizard:
             f"Public URL: {a.public_url}/<node>/ (one location and password per rented node)",
             f"Runtime config: {self.layout.runtime_config_path}",
             f"Plugin descriptor: {self.layout.plugins_dir / DESCRIPTOR_FILE}",
-            f"Pricing preset: {a.preset_name} (start {a.initial_price} GLM, "
+            f"Pricing preset: {self.pricing.preset_name} (start {a.initial_price} GLM, "
             f"{a.price_per_hour} GLM/h, {a.price_per_1k_requests} GLM per 1000 requests)",
             "Next: open TCP port "
             f"{a.port} in your firewall, start the provider (`golemsp run`), and check "

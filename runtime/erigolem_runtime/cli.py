@@ -12,7 +12,6 @@ ignored when not needed), unknown ones are tolerated so a newer supervisor canno
 from __future__ import annotations
 
 import argparse
-import inspect
 import json
 import sys
 from collections.abc import Callable, Sequence
@@ -20,7 +19,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
 
 from erigolem_runtime.api import Service
-from erigolem_runtime.server import runtime_version, serve_stdio
+from erigolem_runtime.server import serve_stdio
+from erigolem_runtime.version import runtime_version
 
 if TYPE_CHECKING:
     from erigolem_runtime.config import RuntimeConfig
@@ -136,6 +136,9 @@ def _cmd_deploy(workdir: Path | None) -> int:
             _err(f"deploy failed: cannot create {workdir / 'logs'}: {exc.strerror}")
             return EXIT_FAILED
     _reap_stale_nginx(config)
+    from erigolem_runtime.datadirs import reap_dead_datadirs
+
+    reap_dead_datadirs(config, remove=False)  # one rename each; start removes them
     source = getattr(config, "source", None)
     message = f"erigolem-runtime {runtime_version()} ready" + (
         f" (config {source})" if source else ""
@@ -208,26 +211,22 @@ def _cmd_offer_template() -> int:
 
 
 def _cmd_test() -> int:
-    from erigolem_runtime.offer import self_test
+    """ya-provider's start-up probe: fail only for what stops serving; warnings go to stderr."""
+    from erigolem_runtime.offer import check_config
 
     config, problem = _load_config_or_none()
     if problem is not None:
         _err(f"self-test failed: {problem}")
         return EXIT_FAILED
-    result: Any = self_test(config)
-    if inspect.isawaitable(result):
-        import asyncio
-
-        async def wait() -> Any:
-            return await result
-
-        result = asyncio.run(wait())
-    problems = [str(p) for p in result]
-    if problems:
-        for p in problems:
+    report = check_config(config)
+    for w in report.warnings:
+        _err(f"self-test warning: {w}")
+    if report.errors:
+        for p in report.errors:
             _err(f"self-test: {p}")
         return EXIT_FAILED
-    sys.stdout.write(f"erigolem-runtime {runtime_version()}: self-test OK\n")
+    note = f" ({len(report.warnings)} warning(s) on stderr)" if report.warnings else ""
+    sys.stdout.write(f"erigolem-runtime {runtime_version()}: self-test OK{note}\n")
     return EXIT_OK
 
 

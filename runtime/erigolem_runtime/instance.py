@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import ctypes
-import errno
 import fcntl
 import json
 import logging
@@ -45,6 +44,13 @@ from erigolem_runtime.credentials import (
     new_user,
     validate_instance_id,
 )
+from erigolem_runtime.datadirs import (
+    REAPING,
+    empty_reaping,
+    lock_held,
+    park_dead_datadirs,
+    slots_dir,
+)
 from erigolem_runtime.nginx import NginxError, NginxFront
 from erigolem_runtime.ports import PortLease, PortRangeExhausted, allocate_ports
 
@@ -53,7 +59,18 @@ log = logging.getLogger(__name__)
 RUN_COMMANDS = ("status", "rotate-credentials", "logs")
 START_KEYS = ("chain", "client", "network")
 READY_TIMEOUT = {"anvil": 30.0, "erigon": 180.0}
-STOP_GRACE = 2.5  # SIGTERM -> SIGKILL; shutdown must stay under 4 s in total
+STOP_GRACE = 1.0
+"""SIGTERM -> SIGKILL for a client on a fresh datadir: its data is deleted anyway."""
+KEPT_STOP_GRACE = 3.0
+"""How long shutdown waits for a client on a provider-kept datadir to stop cleanly (SIGINT).
+
+exe-unit allows 5 s for the whole stop and then SIGKILLs the runtime (nginx removal takes up
+to 1 s of that). Erigon usually commits and closes its database within seconds, but can take
+minutes mid-execution; SIGKILLed mid-write, a kept datadir can need a long recovery. So a
+kept-datadir client is never SIGKILLed at shutdown: if it has not exited in time it finishes
+its clean stop on its own (it runs in its own session, which exe-unit does not kill, and gets
+SIGINT, not SIGKILL, when the runtime dies), holding the datadir's lock until it exits, so the
+next rental of that chain waits rather than opening a database still being closed."""
 MAX_BACKOFF = 60.0
 DEFAULT_LOG_LINES = 100
 MAX_LOG_LINES = 10_000
@@ -61,12 +78,13 @@ MAX_LOG_LINES = 10_000
 _PR_SET_PDEATHSIG = 1
 
 
-def _die_with_parent() -> None:  # pragma: no cover - runs in the forked child
-    """preexec_fn: ask the kernel to SIGKILL the client when the runtime (its parent) dies."""
+def _die_with_parent(sig: signal.Signals = signal.SIGKILL) -> None:  # pragma: no cover
+    """preexec_fn (runs in the forked child): the kernel sends ``sig`` to the client when the
+    runtime (its parent) dies; SIGKILL for fresh datadirs, SIGINT (a clean stop) for kept."""
     if sys.platform.startswith("linux"):
         try:
             libc = ctypes.CDLL(None, use_errno=True)
-            libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+            libc.prctl(_PR_SET_PDEATHSIG, sig, 0, 0, 0)
         except (OSError, AttributeError):
             pass
 
@@ -113,17 +131,10 @@ class InstanceSlots:
             fcntl.flock(guard, fcntl.LOCK_EX)
             live = 0
             for path in self.directory.glob("*.lock"):
-                fd = os.open(path, os.O_RDWR | os.O_CLOEXEC)
-                try:
-                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                except OSError as exc:
-                    if exc.errno not in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
-                        raise
+                if lock_held(path):
                     live += 1
                 else:
                     path.unlink(missing_ok=True)  # stale: its runtime is gone
-                finally:
-                    os.close(fd)
             if live >= limit:
                 raise ServiceError(
                     f"this provider already runs {live} instance(s), its limit (max_instances = "
@@ -161,11 +172,17 @@ class _DatadirLock:
             os.close(fd)
             raise ServiceError(
                 f"the kept datadir for {chain} ({self.path.parent}) is in use by another "
-                "instance: try again when it stops, or remove keep_datadirs."
+                "instance (or by a client still closing it cleanly after its rental): try "
+                "again when it stops, or remove keep_datadirs."
                 f"{chain} from the runtime config so new instances get a fresh datadir",
                 kind=ErrorKind.DATADIR,
             ) from None
         self._fd = fd
+
+    @property
+    def fd(self) -> int | None:
+        """The locked descriptor: the client inherits it, so the lock lives as long as it does."""
+        return self._fd
 
     def release(self) -> None:
         fd, self._fd = self._fd, None
@@ -198,7 +215,9 @@ class NodeService:
         self._datadir: Path | None = None
         self._datadir_fresh = False
         self._datadir_lock: _DatadirLock | None = None
-        self._slots = InstanceSlots(config.state_dir / "instances")
+        self._slots = InstanceSlots(slots_dir(config))
+        self._reaper: asyncio.Task[int] | None = None
+        self._closing_client: asyncio.Future[int] | None = None
         self._nginx: NginxFront | None = None
         self._proc: asyncio.subprocess.Process | None = None
         self._supervisor: asyncio.Task[None] | None = None
@@ -226,6 +245,7 @@ class NodeService:
         chain, profile = self._parse_start(args)
         binary = self._binary(profile)
         await reap_stale_nginx(self.config)
+        self._reap_datadirs()
         undo = _Undo()
         try:
             instance_id = validate_instance_id(new_instance_id())
@@ -294,6 +314,17 @@ class NodeService:
         if self.config.restart.unresponsive_sec > 0:
             self._watchdog = asyncio.create_task(self._watch(), name="erigolem-watchdog")
         return (await self._status()).to_json()
+
+    def _reap_datadirs(self) -> None:
+        """Move dead instances' datadirs aside now, remove them in the background (they can
+        be hundreds of GB); a removal cut short by a kill is finished by the next start."""
+        try:
+            parked = park_dead_datadirs(self.config)
+        except OSError as exc:
+            log.warning("reaping dead instance datadirs failed: %s", exc)
+            return
+        if parked or (self.config.data_dir / REAPING).is_dir():
+            self._reaper = asyncio.create_task(asyncio.to_thread(empty_reaping, self.config))
 
     def _parse_start(self, args: list[str]) -> tuple[str, profiles.ClientProfile]:
         example = '{"chain": "sepolia", "client": "erigon"}'
@@ -394,6 +425,8 @@ class NodeService:
 
     async def _spawn(self) -> None:
         logfd = self._open_log()
+        kept_fd = self._datadir_lock.fd if self._datadir_lock is not None else None
+        death = signal.SIGKILL if kept_fd is None else signal.SIGINT
         try:
             self._proc = await asyncio.create_subprocess_exec(
                 *self._argv,
@@ -402,7 +435,8 @@ class NodeService:
                 stderr=asyncio.subprocess.STDOUT,
                 cwd=str(self._datadir),
                 start_new_session=True,
-                preexec_fn=_die_with_parent,  # only prctl: async-signal-safe enough
+                pass_fds=() if kept_fd is None else (kept_fd,),
+                preexec_fn=lambda: _die_with_parent(death),  # only prctl: async-signal-safe
             )
         except OSError as exc:
             raise ServiceError(
@@ -434,6 +468,26 @@ class NodeService:
         signal_group(pgid, signal.SIGKILL)  # also any helper left in the group
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(proc.wait(), 1.0)
+
+    async def _stop_kept_client(self) -> None:
+        """SIGINT (Erigon's clean stop) and wait up to KEPT_STOP_GRACE; never SIGKILL."""
+        proc = self._proc
+        if proc is None or proc.returncode is not None:
+            return
+        signal_group(proc.pid, signal.SIGCONT)  # a stopped client must run to stop cleanly
+        signal_group(proc.pid, signal.SIGINT)
+        try:
+            await asyncio.wait_for(proc.wait(), KEPT_STOP_GRACE)
+        except TimeoutError:
+            log.warning(
+                "%s (pid %d) is still closing its kept datadir after %.1f s: leaving it to "
+                "finish; the datadir stays locked until it exits",
+                self.client,
+                proc.pid,
+                KEPT_STOP_GRACE,
+            )
+            # reap it when it exits (if this process is still there then)
+            self._closing_client = asyncio.ensure_future(proc.wait())
 
     async def _remove_nginx(self) -> None:
         if self._nginx is not None and self.instance_id is not None:
@@ -723,7 +777,10 @@ class NodeService:
                 log.exception("removing the nginx location failed")
         if self._started_at is not None:
             self._stopped_at = time.monotonic()
-        await self._kill_client()
+        if self._datadir_lock is not None and not self._datadir_fresh:
+            await self._stop_kept_client()
+        else:
+            await self._kill_client()
         if self._lease is not None:
             self._lease.release()
         self._release_datadir()

@@ -17,10 +17,11 @@ prices time and requests served through nginx.
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 import tempfile
-from importlib import metadata
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -28,18 +29,13 @@ from erigolem_runtime import profiles
 from erigolem_runtime.api import DURATION_COUNTER, REQUESTS_COUNTER, RUNTIME_NAME
 from erigolem_runtime.config import RuntimeConfig
 from erigolem_runtime.fsutil import atomic_write
+from erigolem_runtime.version import runtime_version, semver_of
 
 PROP = "golem.runtime.erigon."
 DESCRIPTOR_FILE = "ya-runtime-erigon.json"
 ANVIL_CHAIN_ID = 31337
-
-
-def runtime_version() -> str:
-    """The installed ``erigolem-runtime`` package version (semver, as the descriptor needs)."""
-    try:
-        return metadata.version("erigolem-runtime")
-    except metadata.PackageNotFoundError:
-        return "0.1.0"
+CPU_COUNTER = "golem.usage.cpu_sec"
+"""Named in the descriptor only so golemsp's ``--price CPU=…`` resolves (see plugin_descriptor)."""
 
 
 def served_clients(config: RuntimeConfig) -> list[str]:
@@ -92,11 +88,15 @@ def offer_template(config: RuntimeConfig | None) -> dict[str, Any]:
 
 
 def plugin_descriptor(runtime_path: str, version: str) -> list[dict[str, Any]]:
-    """The ya-provider plugin descriptor (a JSON array with one entry) for this runtime."""
+    """The ya-provider plugin descriptor (a JSON array with one entry) for this runtime.
+
+    ``version`` is written as SemVer whatever its form: ya-provider drops the whole descriptor
+    file when the version does not parse as SemVer.
+    """
     return [
         {
             "name": RUNTIME_NAME,
-            "version": version,
+            "version": semver_of(version),
             "supervisor-path": "exe-unit",
             "runtime-path": runtime_path,
             "description": "Erigolem: private Ethereum JSON-RPC nodes (Erigon, anvil dev chain) "
@@ -114,6 +114,15 @@ def plugin_descriptor(runtime_path: str, version: str) -> list[dict[str, Any]]:
                         "name": "requests",
                         "description": "JSON-RPC requests served",
                         "price": True,
+                    },
+                    # golemsp prices every runtime with CPU/Duration/"Init price"; ya-provider
+                    # resolves those names through these counters and fails on an unknown one.
+                    # CPU is not measured here and not in the usage vector, so its price is
+                    # accepted and never charged.
+                    CPU_COUNTER: {
+                        "name": "cpu",
+                        "description": "CPU time (not measured by this runtime: never charged)",
+                        "price": False,
                     },
                 }
             },
@@ -149,7 +158,19 @@ def _runs(argv: list[str]) -> str | None:
     return None
 
 
-def _writable(path: Path) -> str | None:
+def _writable(path: Path, *, create: bool) -> str | None:
+    """None when files can be created in ``path``; with ``create`` it is made and tried.
+
+    Without ``create`` nothing is written: the nearest existing ancestor must be a writable
+    directory (setup checks the config it is about to write this way).
+    """
+    if not create:
+        probe = path
+        while not probe.exists() and probe != probe.parent:
+            probe = probe.parent
+        if not probe.is_dir():
+            return f"{probe} is not a directory"
+        return None if os.access(probe, os.W_OK | os.X_OK) else f"{probe} is not writable"
     try:
         path.mkdir(parents=True, exist_ok=True)
         with tempfile.NamedTemporaryFile(dir=path, prefix=".erigolem-selftest-"):
@@ -159,14 +180,31 @@ def _writable(path: Path) -> str | None:
     return None
 
 
-def self_test(config: RuntimeConfig) -> list[str]:
-    """Problems that would stop instances from starting (empty list = all good).
+@dataclass
+class ConfigReport:
+    """What ``test`` and ``check`` found: errors stop the runtime serving, warnings do not.
 
-    Checks: client binaries exist and answer ``--version``; every offered chain has a client;
-    nginx is present; state/data dirs are writable; kept datadirs exist; the port range holds
-    enough ports for the instances allowed.
+    ya-provider runs ``exe-unit … test`` for every runtime at start-up and aborts when one
+    fails, taking the provider's other runtimes down with it; so only ``errors`` fail ``test``,
+    and ``erigolem-provider check`` shows both.
     """
-    problems: list[str] = []
+
+    errors: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+
+
+def check_config(config: RuntimeConfig, *, create_dirs: bool = True) -> ConfigReport:
+    """Check a runtime config against this machine; see :class:`ConfigReport`.
+
+    Errors: no offered chain can be served; a client serving an offered chain is missing or
+    does not answer ``--version``; nginx does not run; the reload command is missing; the
+    state/data dirs are not writable; an advertised kept datadir is missing; the port range
+    cannot hold one instance, or holds the nginx port. Warnings: a configured client that
+    serves none of the offered chains, an offered chain no client serves (it is not
+    advertised), a port range too small for ``max_instances`` (later starts wait or fail).
+    ``create_dirs=False`` checks the dirs without creating anything.
+    """
+    rep = ConfigReport()
     any_client = False
     for name in profiles.CLIENTS:
         prof = profiles.PROFILES[name]
@@ -175,82 +213,96 @@ def self_test(config: RuntimeConfig) -> list[str]:
         if not binary:
             continue
         any_client = True
+        # a client no offered chain needs cannot stop serving: its faults are warnings
+        sink = rep.errors if wanted else rep.warnings
+        if not wanted:
+            rep.warnings.append(
+                f"{name} is configured but none of its chains ({', '.join(prof.chains)}) is in "
+                "chains: it is not offered (add one of them to chains, or remove "
+                f"{prof.binary_key})"
+            )
         try:
             path = profiles.resolve_binary(prof, binary)
         except profiles.MissingBinary as exc:
-            problems.append(str(exc))
+            sink.append(str(exc))
             continue
         err = _runs([str(path), "--version"])
         if err:
-            problems.append(
+            sink.append(
                 f"{name} binary {path} does not run ({err}): fix {prof.binary_key} in the "
                 "runtime config or reinstall it"
             )
-        if not wanted:
-            problems.append(
-                f"{name} is configured but none of its chains ({', '.join(prof.chains)}) is in "
-                "chains: add one or remove the binary"
-            )
     if not any_client:
-        problems.append(
+        rep.errors.append(
             "no Ethereum client configured: set clients.erigon.binary (and/or "
             "clients.anvil.binary for the dev chain) in the runtime config"
         )
     clients = served_clients(config)
     for chain in config.chains:
         if chain not in profiles.ALL_CHAINS:
-            problems.append(
-                f"chains lists {chain!r}, which no client serves: use one of "
-                f"{', '.join(profiles.ALL_CHAINS)}"
+            rep.warnings.append(
+                f"chains lists {chain!r}, which no client serves (it is not offered): use one "
+                f"of {', '.join(profiles.ALL_CHAINS)}"
             )
         elif not any(chain in profiles.PROFILES[c].chains for c in clients):
             needs = [c for c in profiles.CLIENTS if chain in profiles.PROFILES[c].chains]
-            problems.append(
-                f"chain {chain} is offered but no configured client serves it: set "
-                + " or ".join(f"clients.{c}.binary" for c in needs)
+            rep.warnings.append(
+                f"chain {chain} is listed but no configured client serves it (it is not "
+                "offered): set " + " or ".join(f"clients.{c}.binary" for c in needs)
             )
+    if any_client and not served_chains(config):
+        rep.errors.append(
+            "no offered chain can be served: chains ("
+            + (", ".join(config.chains) or "empty")
+            + ") and the configured clients have nothing in common"
+        )
     nginx_bin = config.nginx.binary
     if config.nginx.mode == "private" or shutil.which(nginx_bin):
         err = _runs([nginx_bin, "-v"])
         if err:
-            problems.append(
+            rep.errors.append(
                 f"nginx ({nginx_bin}) does not run ({err}): install nginx (Debian: apt-get "
                 "install nginx-light) or fix nginx.binary in the runtime config"
             )
     if config.nginx.mode == "system" and config.nginx.reload_command:
         reload_bin = config.nginx.reload_command[0]
         if not (shutil.which(reload_bin) or Path(reload_bin).is_file()):
-            problems.append(
+            rep.errors.append(
                 f"nginx.reload_command starts with {reload_bin!r}, which is not found: fix "
                 "nginx.reload_command in the runtime config"
             )
     for key, directory in (("state_dir", config.state_dir), ("data_dir", config.data_dir)):
-        err = _writable(directory)
+        err = _writable(directory, create=create_dirs)
         if err:
-            problems.append(f"{key} {directory} is not writable ({err}): fix {key} or its rights")
+            rep.errors.append(f"{key} {directory} is not writable ({err}): fix {key} or its rights")
     for chain, kept in config.keep_datadirs.items():
         if not kept.is_dir():
-            problems.append(
+            rep.errors.append(
                 f"keep_datadirs.{chain} = {kept} is not a directory: create it or remove the key"
             )
     per_instance = max(
         (len(profiles.PROFILES[c].port_names) for c in clients), default=len(profiles.ANVIL_PORTS)
     )
     if len(config.ports) < per_instance:
-        problems.append(
+        rep.errors.append(
             f"the port range ports.first..ports.last ({config.ports.first}..{config.ports.last}) "
             f"holds {len(config.ports)} ports, one instance needs {per_instance}: widen it"
         )
     elif len(config.ports) < per_instance * config.max_instances:
-        problems.append(
+        rep.warnings.append(
             f"the port range holds {len(config.ports)} ports, {config.max_instances} instances "
             f"(max_instances) need up to {per_instance * config.max_instances}: widen "
-            "ports.first..ports.last or lower max_instances"
+            "ports.first..ports.last or lower max_instances (starts beyond the range fail)"
         )
     if config.nginx.mode == "private" and config.nginx.listen is not None:
         nginx_port = config.nginx.listen_port
         if config.ports.first <= nginx_port <= config.ports.last:
-            problems.append(
+            rep.errors.append(
                 f"nginx.listen port {nginx_port} lies inside ports.first..ports.last: move one"
             )
-    return problems
+    return rep
+
+
+def self_test(config: RuntimeConfig) -> list[str]:
+    """What stops the runtime serving (the errors of :func:`check_config`); empty = all good."""
+    return check_config(config).errors

@@ -17,7 +17,6 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Sequence
-from importlib import metadata
 from pathlib import Path
 from typing import Any, BinaryIO, Protocol
 
@@ -46,6 +45,7 @@ from erigolem_runtime.protocol import (
     frame_response,
     request_decoder,
 )
+from erigolem_runtime.version import runtime_version
 
 log = logging.getLogger(__name__)
 
@@ -58,14 +58,6 @@ SHUTDOWN_TIMEOUT = 4.5
 OUTPUT_CHUNK = 1024 * 1024
 """Run output is sent in events of at most this many bytes (frames stay small)."""
 _MAX_MESSAGE = 64 * 1024
-
-
-def runtime_version() -> str:
-    """The installed package version (the plugin descriptor and hello reply carry it)."""
-    try:
-        return metadata.version("erigolem-runtime")
-    except metadata.PackageNotFoundError:
-        return "0.0.0"
 
 
 class FrameWriter(Protocol):

@@ -18,7 +18,7 @@ import pytest
 from erigolem_provider.cli import main
 from erigolem_runtime.config import load_config
 
-from tests.support.binaries import REPO, free_port
+from tests.support.binaries import REPO, anvil_path, fake_erigon_binary, free_port
 
 pytestmark = pytest.mark.integration
 
@@ -71,6 +71,8 @@ def root(tmp_path: Path) -> Path:
 
 
 def base_args(root: Path, port: int, anvil: Path | None = None) -> list[str]:
+    """setup flags into ``root``; anvil serves the dev chain (found or given), no Erigon."""
+    anvil = anvil or anvil_path()
     args = [
         "setup",
         "--non-interactive",
@@ -88,6 +90,7 @@ def base_args(root: Path, port: int, anvil: Path | None = None) -> list[str]:
         str(root / "ngx"),
         "--runtime-path",
         str(REPO / ".venv/bin/erigolem-runtime"),
+        "--allow-missing-exe-unit",  # no Golem installed under the test root
     ]
     if anvil is not None:
         args += ["--anvil-bin", str(anvil)]
@@ -434,3 +437,125 @@ def test_self_test_runtime_failure_is_one_line_and_verbose_shows_the_rest(
     assert "deploying the runtime" in verbose
     assert lines[1] in verbose
     assert "(or run again with --verbose)" not in verbose
+
+
+def runtime_test(config: Path) -> subprocess.CompletedProcess[str]:
+    """`erigolem-runtime test` as ya-provider runs it at start-up, on ``config``."""
+    return subprocess.run(
+        [str(REPO / ".venv/bin/erigolem-runtime"), "test"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+        env={**os.environ, "ERIGOLEM_RUNTIME_CONFIG": str(config)},
+    )
+
+
+def test_setup_for_real_chains_passes_its_own_test_and_check(
+    root: Path, tmp_path: Path, nginx_master: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`setup --chains hoodi` with anvil found: ya-provider's start-up `test` and `check` pass.
+
+    Before, anvil was configured although dev is not offered, and `test` (so ya-provider's
+    start-up) failed with "anvil is configured but none of its chains (dev) is in chains".
+    """
+    erigon = fake_erigon_binary(tmp_path, "3.1.2")
+    install_exe_unit(root)
+    args = [*base_args(root, free_port()), "--chains", "hoodi", "--erigon-bin", str(erigon)]
+    rc, out = run_cli([*args, "--skip-self-test"], capsys)
+    assert rc == 0, out
+    cfg_path = root / "root/.local/share/erigolem-runtime/erigolem-runtime.json"
+    cfg = json.loads(cfg_path.read_text())
+    assert cfg["chains"] == ["hoodi"]
+    assert cfg["clients"]["anvil"]["binary"] is None  # dev is not offered
+    proc = runtime_test(cfg_path)
+    assert proc.returncode == 0, proc.stderr
+    assert "self-test OK" in proc.stdout
+    rc, out = run_cli(["check", "--root", str(root)], capsys)
+    assert "[ERROR" not in out, out
+    assert rc == 0, out
+    assert "Setup looks good." in out
+
+
+def test_setup_refuses_a_config_its_own_test_refuses(
+    root: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """hoodi without an Erigon binary serves nothing: `test` would fail, so setup writes nothing."""
+    before = snapshot(root)
+    rc, out = run_cli(
+        [*base_args(root, free_port()), "--chains", "hoodi", "--skip-self-test"], capsys
+    )
+    assert rc == 2, out
+    assert "without it this provider serves no chain" in out
+    assert "Nothing was written" in out
+    assert snapshot(root) == before
+
+
+def test_a_port_range_warning_does_not_fail_test_but_shows_in_check(
+    root: Path, nginx_master: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A soft port-range shortfall is a warning: fatal in `test` it would stop every runtime."""
+    rc, out = run_cli([*base_args(root, free_port()), "--skip-self-test"], capsys)
+    assert rc == 0, out
+    cfg_path = root / "root/.local/share/erigolem-runtime/erigolem-runtime.json"
+    cfg = json.loads(cfg_path.read_text())
+    cfg["ports"] = {"first": 40000, "last": 40005}  # anvil needs 1 port per instance
+    cfg["max_instances"] = 10
+    cfg_path.write_text(json.dumps(cfg))
+    proc = runtime_test(cfg_path)
+    assert proc.returncode == 0, proc.stderr
+    assert "self-test warning: the port range holds 6 ports, 10 instances" in proc.stderr
+    install_exe_unit(root)
+    rc, out = run_cli(["check", "--root", str(root)], capsys)
+    assert "the port range holds 6 ports" in out
+    assert "[ERROR" not in out, out
+
+
+def test_self_test_runs_the_runtimes_own_test_first(
+    root: Path, nginx_master: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A config `test` refuses fails the self-test up front, saying ya-provider would not start."""
+    rc, out = run_cli([*base_args(root, free_port()), "--skip-self-test"], capsys)
+    assert rc == 0, out
+    cfg_path = root / "root/.local/share/erigolem-runtime/erigolem-runtime.json"
+    cfg = json.loads(cfg_path.read_text())
+    cfg["ports"] = {"first": 40000, "last": 40000}
+    cfg["chains"] = ["sepolia"]  # anvil serves none of it, no erigon
+    cfg_path.write_text(json.dumps(cfg))
+    rc, out = run_cli(["self-test", "--root", str(root)], capsys)
+    assert rc == 1, out
+    assert "runtime test failed (exit 1): ya-provider would refuse to start" in out, out
+    assert "no offered chain can be served" in out
+
+
+def install_exe_unit(root: Path) -> Path:
+    """Stand-in for yagna's exe-unit in the plugins dir (only its presence is checked here)."""
+    exe_unit = root / "root/.local/lib/yagna/plugins/exe-unit"
+    exe_unit.parent.mkdir(parents=True, exist_ok=True)
+    exe_unit.write_text("#!/bin/sh\n# stands for yagna's exe-unit\nexit 0\n")
+    exe_unit.chmod(0o755)
+    return exe_unit
+
+
+def test_plugins_dir_without_exe_unit_is_refused_unless_asked(
+    root: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """ya-provider refuses a descriptor whose exe-unit is missing: setup stops, or warns with
+    the explicit flag; `check` reports it as an error until exe-unit is there."""
+    before = snapshot(root)
+    args = [a for a in base_args(root, free_port()) if a != "--allow-missing-exe-unit"]
+    rc, out = run_cli([*args, "--skip-self-test"], capsys)
+    assert rc == 2, out
+    plugins = root / "root/.local/lib/yagna/plugins"
+    assert f"{plugins}/exe-unit not found: ya-provider refuses a plugin descriptor" in out
+    assert "pass --allow-missing-exe-unit" in out
+    assert snapshot(root) == before
+    rc, out = run_cli([*args, "--allow-missing-exe-unit", "--skip-self-test"], capsys)
+    assert rc == 0, out
+    assert "writing it anyway (--allow-missing-exe-unit)" in out
+    rc, out = run_cli(["check", "--root", str(root)], capsys)
+    assert f"[ERROR] exe-unit: {plugins}/exe-unit not found" in out, out
+    install_exe_unit(root)
+    rc, out = run_cli(["check", "--root", str(root)], capsys)
+    assert f"exe-unit: {plugins}/exe-unit" in out
+    assert "exe-unit not found" not in out

@@ -14,7 +14,6 @@ import json
 import os
 import random
 import signal
-import sys
 import time
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
@@ -29,11 +28,10 @@ from erigolem_runtime.config import RuntimeConfig, parse_config
 from erigolem_runtime.instance import NodeService
 from erigolem_runtime.ports import allocate_ports, port_is_free
 
-from tests.support.binaries import REPO, free_port
+from tests.support.binaries import REPO, fake_erigon_binary, free_port
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(120)]
 
-FAKE_ERIGON = REPO / "tests" / "support" / "fake_erigon.py"
 ANVIL = {"chain": "dev", "client": "anvil"}
 
 
@@ -72,15 +70,6 @@ def make_config(
     }
     data.update(overrides)
     return parse_config(data, base=tmp_path)
-
-
-def fake_erigon_binary(tmp_path: Path) -> Path:
-    """An executable wrapper running fake_erigon.py with this interpreter."""
-    wrapper = tmp_path / "bin" / "erigon"
-    wrapper.parent.mkdir(parents=True, exist_ok=True)
-    wrapper.write_text(f'#!/bin/sh\nexec "{sys.executable}" "{FAKE_ERIGON}" "$@"\n')
-    wrapper.chmod(0o755)
-    return wrapper
 
 
 def _post(url: str, body: bytes, auth: tuple[str, str] | None) -> tuple[int, bytes]:
@@ -603,3 +592,80 @@ async def test_client_dies_with_a_killed_runtime(env: Env, tmp_path: Path) -> No
     finally:
         with contextlib.suppress(RuntimeClientError):
             await rc.shutdown()
+
+
+# ----------------------------------------------------------------------------- stop budget
+
+
+def kept_sepolia(env: Env, tmp_path: Path, stop_seconds: float) -> tuple[RuntimeConfig, Path]:
+    erigon = fake_erigon_binary(tmp_path, stop_seconds=stop_seconds)
+    kept = tmp_path / "synced-sepolia"
+    kept.mkdir()
+    cfg = env.make_config(
+        clients={"erigon": {"binary": str(erigon)}},
+        chains=["sepolia"],
+        keep_datadirs={"sepolia": str(kept)},
+    )
+    return cfg, kept
+
+
+@pytest.mark.asyncio
+async def test_kept_datadir_client_stops_cleanly_within_the_budget(
+    env: Env, tmp_path: Path
+) -> None:
+    """A kept datadir gets SIGINT (Erigon's clean stop) and the time to close its database."""
+    cfg, _kept = kept_sepolia(env, tmp_path, stop_seconds=2.0)
+    svc = env.service(cfg)
+    await svc.start(['{"chain": "sepolia"}'])
+    pid = svc.client_pid
+    assert pid is not None
+    t0 = time.monotonic()
+    await svc.shutdown()
+    took = time.monotonic() - t0
+    assert not pgid_alive(pid)
+    text = svc.log_path.read_text(errors="replace")
+    assert "Databases closed cleanly after SIGINT" in text, text[-2000:]
+    print(f"kept-datadir shutdown with a 2 s clean stop: {took:.2f} s (budget 4.5 s)")
+
+
+@pytest.mark.asyncio
+async def test_slow_clean_stop_outlives_the_runtime_and_keeps_the_datadir_locked(
+    env: Env, tmp_path: Path
+) -> None:
+    """Past the budget the client is left to finish (never SIGKILLed mid-write); until it
+    exits the kept datadir stays locked, so the next rental cannot open it half-closed."""
+    cfg, _kept = kept_sepolia(env, tmp_path, stop_seconds=5.0)
+    svc = env.service(cfg, "one")
+    await svc.start(['{"chain": "sepolia"}'])
+    pid = svc.client_pid
+    assert pid is not None
+    t0 = time.monotonic()
+    await svc.shutdown()
+    assert time.monotonic() - t0 < 4.5  # inside exe-unit's 5 s stop budget
+    assert pgid_alive(pid)  # still closing its database
+    with pytest.raises(ServiceError, match="still closing it cleanly"):
+        await env.service(cfg, "two").start(['{"chain": "sepolia"}'])
+    await wait_for(lambda: not pgid_alive(pid), 10, "the clean stop to finish")
+    again = env.service(cfg, "three")
+    await again.start(['{"chain": "sepolia"}'])
+    third = again.client_pid
+    assert third is not None
+    await again.shutdown()
+    await wait_for(lambda: not pgid_alive(third), 10, "the second clean stop to finish")
+    await asyncio.sleep(0.2)  # the runtime reaps the client it left closing
+
+
+@pytest.mark.asyncio
+async def test_fresh_datadir_client_gets_a_short_grace(env: Env, tmp_path: Path) -> None:
+    """A fresh datadir is deleted anyway: SIGTERM, then SIGKILL after STOP_GRACE (1 s)."""
+    erigon = fake_erigon_binary(tmp_path, stop_seconds=30.0)
+    cfg = env.make_config(clients={"erigon": {"binary": str(erigon)}}, chains=["sepolia"])
+    svc = env.service(cfg)
+    await svc.start(['{"chain": "sepolia"}'])
+    pid = svc.client_pid
+    assert pid is not None
+    t0 = time.monotonic()
+    await svc.shutdown()
+    took = time.monotonic() - t0
+    assert not pgid_alive(pid)
+    assert took < 3.0, took

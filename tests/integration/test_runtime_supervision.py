@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import json
 import os
+import re
 import signal
 import time
 from collections.abc import AsyncIterator
@@ -333,3 +334,60 @@ async def test_deploy_on_a_fresh_host_creates_no_nginx_dirs(env: SupEnv) -> None
     assert env.config.nginx.prefix is not None
     assert not (env.config.nginx.prefix / "registry").exists()
     assert nginx_mod.running_master_pid(env.config.nginx.prefix) is None
+
+
+# ----------------------------------------------------------------------------- dead datadirs
+
+
+def fresh_datadirs(cfg: RuntimeConfig) -> list[str]:
+    """Names of the fresh (per-instance) datadirs under data_dir."""
+    return sorted(p.name for p in cfg.data_dir.iterdir() if re.fullmatch(r"[0-9a-f]{16}", p.name))
+
+
+@pytest.mark.asyncio
+async def test_killed_runtimes_datadirs_are_reaped_never_a_kept_or_live_one(
+    env: SupEnv,
+) -> None:
+    """exe-unit SIGKILLs runtimes; their datadirs used to stay forever (21 left after 30 kills).
+
+    The next deploy moves them aside, the next start removes them; a provider-kept datadir
+    (even one inside data_dir with an instance-like name), a live instance's datadir and
+    anything else in data_dir stay.
+    """
+    data_dir = env.tmp_path / "data"
+    kept = data_dir / "0123456789abcdef"
+    kept.mkdir(parents=True)
+    (kept / "chaindata").write_text("synced")
+    (data_dir / "notes").mkdir()
+    cfg = env.make_config(keep_datadirs={"sepolia": str(kept)})
+    cfg_path = save_config(cfg, env.tmp_path / "runtime.json")
+    env._default = cfg
+    live = env.service(cfg, name="live")
+    out_live = await live.start([json.dumps(ANVIL)])
+    killed = []
+    for i in range(3):
+        out, _master = await _runtime_killed_with_an_instance(env, cfg_path, f"rt-{i}")
+        killed.append(out["instance"])
+    left = fresh_datadirs(cfg)
+    assert killed[-1] in left  # what the last kill left behind
+    assert not set(killed[:-1]) & set(left), left  # each later start reaped the ones before
+
+    from erigolem_runtime.client import RuntimeClient
+
+    await RuntimeClient(env.tmp_path / "rt-deploy", config_path=cfg_path).deploy()
+    assert killed[-1] not in fresh_datadirs(cfg)  # moved aside at once
+    assert killed[-1] in [p.name for p in (data_dir / ".reaping").iterdir()]
+
+    svc = env.service(cfg, name="next")
+    out = await svc.start([json.dumps(ANVIL)])
+    await wait_for(
+        lambda: not any((data_dir / ".reaping").iterdir()), 20, "the dead datadirs to go"
+    )
+    remaining = fresh_datadirs(cfg)
+    assert not set(killed) & set(remaining)
+    assert out_live["instance"] in remaining
+    assert out["instance"] in remaining
+    assert kept.name in remaining
+    assert (kept / "chaindata").read_text() == "synced"
+    assert (data_dir / "notes").is_dir()
+    assert (await rpc(out_live["url"], creds(out_live)))[0] == 200

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import shutil
 import socket
+import sys
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
@@ -43,3 +44,23 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
+
+
+FAKE_ERIGON = REPO / "tests" / "support" / "fake_erigon.py"
+
+
+def fake_erigon_binary(
+    directory: Path, version: str | None = None, *, stop_seconds: float | None = None
+) -> Path:
+    """An executable ``erigon`` wrapper running the Erigon stand-in with this interpreter.
+
+    ``version`` sets what ``erigon --version`` prints (``FAKE_ERIGON_VERSION``);
+    ``stop_seconds`` how long it takes to stop cleanly (``FAKE_ERIGON_STOP_SECONDS``).
+    """
+    wrapper = directory / "bin" / "erigon"
+    wrapper.parent.mkdir(parents=True, exist_ok=True)
+    env = f"FAKE_ERIGON_VERSION={version} " if version else ""
+    env += f"FAKE_ERIGON_STOP_SECONDS={stop_seconds} " if stop_seconds is not None else ""
+    wrapper.write_text(f'#!/bin/sh\n{env}exec "{sys.executable}" "{FAKE_ERIGON}" "$@"\n')
+    wrapper.chmod(0o755)
+    return wrapper

@@ -14,7 +14,10 @@ What it stands for: ``erigon`` started by the runtime with Erigon 3's command li
 It does no networking beyond loopback and holds no chain data. Environment knobs for tests:
 ``FAKE_ERIGON_SYNC_SECONDS`` (time until ``eth_syncing`` turns false, default 3600),
 ``FAKE_ERIGON_START_DELAY`` (seconds before the RPC port opens, default 0),
-``FAKE_ERIGON_EXIT_AFTER`` (exit with code 1 after this many seconds: a crash).
+``FAKE_ERIGON_EXIT_AFTER`` (exit with code 1 after this many seconds: a crash),
+``FAKE_ERIGON_STOP_SECONDS`` (seconds from SIGTERM/SIGINT to a clean exit, default 0: what a
+real Erigon spends closing its database), ``FAKE_ERIGON_VERSION`` (what ``--version`` prints after ``erigon version``, default
+``3.0.0-fake``).
 """
 
 from __future__ import annotations
@@ -286,7 +289,7 @@ def make_handler(state: _State) -> type[BaseHTTPRequestHandler]:
 
 def main(argv: list[str]) -> int:
     if argv[:1] in (["--version"], ["-v"], ["version"]):
-        print("erigon version 3.0.0-fake")
+        print(f"erigon version {os.environ.get('FAKE_ERIGON_VERSION', '3.0.0-fake')}")
         return 0
     try:
         flags = parse_args(argv)
@@ -306,8 +309,10 @@ def main(argv: list[str]) -> int:
     server = ThreadingHTTPServer((addr, port), make_handler(state))
     server.daemon_threads = True
     stop = threading.Event()
+    got: list[str] = []
 
     def on_term(signum: int, frame: Any) -> None:
+        got.append(signal.Signals(signum).name)
         stop.set()
 
     signal.signal(signal.SIGTERM, on_term)
@@ -320,7 +325,11 @@ def main(argv: list[str]) -> int:
     if not stop.is_set():
         print("[EROR] fake crash", flush=True)
         return 1
-    print("[INFO] Got interrupt, shutting down...", flush=True)
+    print(f"[INFO] Got interrupt ({got[0]}), shutting down...", flush=True)
+    closing = float(os.environ.get("FAKE_ERIGON_STOP_SECONDS", "0"))
+    if closing:  # what a real Erigon spends committing and closing its database
+        time.sleep(closing)
+    print(f"[INFO] Databases closed cleanly after {got[0]}", flush=True)
     return 0
 
 

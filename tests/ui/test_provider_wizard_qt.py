@@ -15,7 +15,7 @@ from erigolem_provider.wizard import SetupWizard
 from PySide6.QtWidgets import QApplication, QLabel, QLineEdit, QPlainTextEdit, QTextEdit
 from pytestqt.qtbot import QtBot
 
-from tests.support.binaries import REPO, free_port
+from tests.support.binaries import REPO, anvil_path, free_port
 
 
 @pytest.fixture
@@ -30,6 +30,8 @@ def wizard(tmp_path: Path, qtbot: QtBot) -> ProviderWizard:
         chains=["dev"],
         nginx_bin="/bin/true",  # stands in for nginx -t / reload: no system nginx is touched
         runtime_path=str(REPO / ".venv/bin/erigolem-runtime"),
+        anvil_bin=str(anvil_path() or ""),
+        allow_missing_exe_unit=True,  # no Golem under the test root
     )
     dlg = ProviderWizard(SetupWizard(Layout.for_root(tmp_path), answers), skip_self_test=True)
     qtbot.addWidget(dlg)

@@ -17,7 +17,7 @@ from erigolem_provider.pricing import PresetsError, Pricing, merged_presets
 from erigolem_provider.tui import run_tui
 from erigolem_provider.wizard import SetupWizard, StepInvalid
 
-from tests.support.binaries import REPO, free_port
+from tests.support.binaries import REPO, anvil_path, free_port
 
 
 @pytest.fixture
@@ -37,6 +37,8 @@ def wizard_for(layout: Layout, **kw: object) -> SetupWizard:
         listen_address="127.0.0.1",
         chains=["dev"],
         runtime_path=str(REPO / ".venv/bin/erigolem-runtime"),
+        anvil_bin=str(anvil_path() or ""),
+        allow_missing_exe_unit=True,  # no Golem under the test root
     )
     for k, v in kw.items():
         setattr(a, k, v)
@@ -221,7 +223,7 @@ def test_tui_walks_the_steps_with_scripted_answers(layout: Layout) -> None:
     wz = wizard_for(layout)
     port = wz.answers.port
     script = [
-        *([""] * 6),  # prereqs fields: keep
+        *([""] * 7),  # prereqs fields: keep
         "",  # continue
         *["dev", "", "", "", "", ""],  # runtime fields
         "",
@@ -229,7 +231,7 @@ def test_tui_walks_the_steps_with_scripted_answers(layout: Layout) -> None:
         "e",  # edit again
         *["node.example.org", str(port), "127.0.0.1", "", ""],
         "",
-        *["", "0", "0.5", "0.02"],  # pricing
+        *["0", "0.5", "0.02"],  # pricing
         "",
         "y",  # review: apply
     ]
@@ -247,7 +249,7 @@ def test_tui_walks_the_steps_with_scripted_answers(layout: Layout) -> None:
 
 def test_tui_quit_writes_nothing(layout: Layout) -> None:
     wz = wizard_for(layout)
-    answers = iter([""] * 6 + ["n"])
+    answers = iter([""] * 7 + ["n"])
     rc = run_tui(wz, ask=lambda _p: next(answers), say=lambda _m: None)
     assert rc == 2
     assert not layout.server_block_path.exists()

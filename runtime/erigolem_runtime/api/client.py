@@ -241,6 +241,39 @@ class RuntimeClient:
             raise RuntimeClientError(f"invalid deploy response (no 'valid'): {text[:200]!r}")
         return result
 
+    async def test(self, timeout: float = 60) -> RunResult:  # noqa: ASYNC109 (the seam)
+        """Run `<cmd> test` as ya-provider does at start-up (exit 0 = the runtime can serve).
+
+        Warnings are on stderr even when it passes; ya-provider aborts on a non-zero exit.
+        """
+        try:
+            proc = await asyncio.create_subprocess_exec(
+                *self.command,
+                "test",
+                stdin=asyncio.subprocess.DEVNULL,
+                stdout=asyncio.subprocess.PIPE,
+                stderr=asyncio.subprocess.PIPE,
+                env=self._env,
+                start_new_session=True,
+            )
+        except OSError as exc:
+            raise RuntimeClientError(
+                f"test: cannot start the runtime {self.command[0]!r}: {exc}"
+            ) from exc
+        try:
+            out, err = await asyncio.wait_for(proc.communicate(), timeout)
+        except TimeoutError:
+            await _kill_group(proc)
+            raise RuntimeClientError(
+                f"test did not finish within {timeout:g} s (runtime: {' '.join(self.command)})"
+            ) from None
+        finally:
+            if proc.returncode is None:
+                await _kill_group(proc)
+        return RunResult(
+            int(proc.returncode or 0), out, redact(err.decode("utf-8", "replace")).encode()
+        )
+
     # ------------------------------------------------------------------------ start
 
     async def start(self, start_arg: Mapping[str, Any], timeout: float = 120) -> dict[str, Any]:  # noqa: ASYNC109 (the seam)
