@@ -19,6 +19,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         from erigolem_runtime.cli import run_cli  # stdout stays the runtime's (protobuf) alone
 
         return int(run_cli(args[1:]))
+    if args in ([], ["--smoke"]):
+        from erigolem_desktop.qtcheck import qt_problem
+
+        problem = qt_problem()  # no display, a missing Qt library: a sentence, not Qt's abort
+        if problem:
+            print(f"erigolem: {problem}", file=sys.stderr)
+            return 1
     if args == ["--smoke"]:
         from erigolem_desktop.ui.smoke import run_smoke
 

@@ -55,14 +55,17 @@ def _search_roots() -> Iterator[Path]:
 
 
 def find_anvil() -> str | None:
-    """anvil: the npm platform binary in a node_modules above cwd or this package, else PATH,
-    else the npm wrapper `node_modules/.bin/anvil` (slower to start)."""
+    """anvil: the npm binary in a node_modules above cwd or this package, else PATH, else the
+    npm wrapper `node_modules/.bin/anvil` (slower to start). The binary is the platform
+    package's, or (Node < 20: npm skips that package, `engines: node>=20`) the copy the
+    wrapper's postinstall leaves at `@foundry-rs/anvil/anvil`; scripts/bootstrap checks both."""
     wanted = f"anvil-{_platform_tag()}"
     roots = list(_search_roots())
     for root in roots:
-        cand = root / "node_modules" / "@foundry-rs" / wanted / "bin" / "anvil"
-        if os.access(cand, os.X_OK):
-            return str(cand)
+        scope = root / "node_modules" / "@foundry-rs"
+        for cand in (scope / wanted / "bin" / "anvil", scope / "anvil" / "anvil"):
+            if os.access(cand, os.X_OK):
+                return str(cand)
     on_path = shutil.which("anvil")
     if on_path:
         return on_path

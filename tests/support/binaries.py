@@ -7,20 +7,15 @@ import socket
 import sys
 from pathlib import Path
 
+from erigolem_runtime.localconfig import find_anvil
+
 REPO = Path(__file__).resolve().parents[2]
 
 
 def anvil_path() -> Path | None:
-    """The anvil binary itself (not the node wrapper), from the project's node_modules or PATH."""
-    for cand in (
-        REPO / "node_modules/@foundry-rs/anvil-linux-amd64/bin/anvil",
-        REPO / "node_modules/@foundry-rs/anvil-linux-arm64/bin/anvil",
-        REPO / "node_modules/@foundry-rs/anvil-darwin-arm64/bin/anvil",
-        REPO / "node_modules/@foundry-rs/anvil-darwin-amd64/bin/anvil",
-    ):
-        if cand.exists():
-            return cand
-    found = shutil.which("anvil")
+    """The anvil the runtime itself would pick (`find_anvil`: the npm binary from this repo's
+    node_modules, the platform package's or the postinstall copy, else PATH); None if none."""
+    found = find_anvil()
     return Path(found) if found else None
 
 
