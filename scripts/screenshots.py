@@ -135,7 +135,7 @@ async def shoot(home: Path) -> None:
     ctx = AppContext(wallet=wallet, settings_store=store, settings=store.load(), manager=manager)
     window = MainWindow(ctx)
     window.on_quit = lambda: None
-    window.resize(1280, 820)
+    window.resize(1280, 800)
     window.start()
     window.show()
     try:
@@ -182,7 +182,12 @@ async def shoot(home: Path) -> None:
         await _settle()
         _save(window, "07_nodes_empty")
 
-        # start dialogs
+        # start dialogs: Golem not set up opens on this computer / dev
+        first = StartDialog(window, taken_names=[], golem_available=False, local_chains=["dev"])
+        first.show()
+        await _settle()
+        _save(first, "08a_start_node_no_golem")
+        first.close()
         dialog = StartDialog(window, taken_names=[], golem_available=True)
         dialog.show()
         await _settle()
@@ -207,6 +212,23 @@ async def shoot(home: Path) -> None:
         await _wait(lambda: window.detail.logs.toPlainText(), 10)
         await asyncio.sleep(1.2)
         _save(window, "10_nodes_running_detail")
+        size = window.size()
+        window.resize(window.minimumSize())
+        await _settle()
+        _save(window, "10b_nodes_running_detail_min_size")
+        window.select_node(second.id)
+        await _wait(lambda: window.detail.restart_button.isVisible(), 10)
+        await _settle()
+        _save(window, "10c_node_stopped_min_size")
+        window.resize(size)
+        await _settle()
+        _save(window, "10d_node_stopped_detail")
+        menu = window.node_menu(window.model.row_by_id(second.id))
+        menu.popup(window.mapToGlobal(window.rect().center()))
+        await _settle()
+        _save(menu, "10e_stopped_node_menu")
+        menu.close()
+        window.select_node(row.id)
 
         # detail of a syncing Erigon node (sample status: no Erigon can run here)
         sample = NodeRecord(

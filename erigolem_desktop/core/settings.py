@@ -26,6 +26,7 @@ KEYRING_SERVICE = "erigolem-desktop"
 APP_KEY_USER = "golem-app-key"
 FILE_NAME = "settings.json"
 PAYMENT_NETWORKS = ("holesky", "sepolia", "polygon", "mainnet")
+THEMES = ("system", "light", "dark")
 
 
 class SettingsError(HintedError):
@@ -42,6 +43,11 @@ class Settings:
     budget_glm: str = "5"
     auto_lock_minutes: int = 15
     keep_running: bool | None = None
+    # the Start dialog's last choices (it opens on them); "" = never started from the window
+    last_backend: str = ""
+    last_chain: str = ""
+    last_client: str = ""
+    theme: str = "system"  # light, dark or system (View menu)
 
     def validate(self) -> None:
         """Raise SettingsError naming the first bad value."""
@@ -68,6 +74,10 @@ class Settings:
             ) from exc
         if not budget.is_finite() or budget <= 0:
             raise SettingsError("The budget must be more than 0 GLM.", "Enter an amount in GLM.")
+        if self.theme not in THEMES:
+            raise SettingsError(
+                f"Unknown theme {self.theme!r}.", f"Choose one of {', '.join(THEMES)}."
+            )
         if not 0 <= self.auto_lock_minutes <= 24 * 60:
             raise SettingsError(
                 "Auto-lock must be between 0 (never) and 1440 minutes.", "Pick a number of minutes."

@@ -132,6 +132,22 @@ def checksum_address(address: str) -> str:
     return str(to_checksum_address("0x" + text.removeprefix("0x")))
 
 
+def recipient_address(address: str) -> str:
+    """The EIP-55 form of a typed recipient, refusing a mistyped one (as MetaMask does).
+
+    All-lower and all-upper hex carry no checksum and are accepted; mixed case is an EIP-55
+    checksum and must match, else one letter's case (or a digit) was probably mistyped.
+    """
+    checked = checksum_address(address)
+    body = address.strip().removeprefix("0x")
+    if body not in (body.lower(), body.upper()) and "0x" + body != checked:
+        raise WalletError(
+            f"The address {address.strip()} fails its EIP-55 checksum: it was probably mistyped.",
+            "Copy it again from its source. (All-lower-case addresses carry no checksum.)",
+        )
+    return checked
+
+
 def _scrypt_n_from_env() -> int:
     raw = os.environ.get(SCRYPT_N_ENV)
     if not raw:

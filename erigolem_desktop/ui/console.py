@@ -49,6 +49,7 @@ if TYPE_CHECKING:
 
 PRETTY_INLINE_BYTES = 256 * 1024  # smaller answers are pretty-printed in one go
 PRETTY_SLICE = 0.002  # seconds of formatting per loop turn for bigger ones
+BATCH_ENTRY = "(batch)"  # the history's method name for a batch (its params are the calls)
 
 
 def pretty(value: Any) -> str:
@@ -194,6 +195,7 @@ class RpcConsole(QWidget):
         self._client_node: tuple[str, str, str] | None = None  # id, url, password
         self._rows: dict[str, NodeRow] = {}
         self._last_value: Any = None
+        self._last_label = "result"
         self._shown = 0  # counts show_value calls: a slow formatting of an older one is dropped
 
         self.node_combo = QComboBox()
@@ -418,22 +420,32 @@ class RpcConsole(QWidget):
             method = self.catalog.get(name)
             params = method.template() if method else []
             calls = [{"method": name, "params": params}, {"method": "eth_chainId", "params": []}]
-            self.params_edit.setMaximumHeight(200)
+            self._batch_layout(True)
             self.params_edit.setPlainText(json.dumps(calls, indent=1))
-            self.method_edit.setEnabled(False)
         else:
-            self.params_edit.setMaximumHeight(90)
-            self.method_edit.setEnabled(True)
+            self._batch_layout(False)
             self.params_edit.clear()
 
+    def _batch_layout(self, on: bool) -> None:
+        """The editors' shape in batch mode (a tall params editor, no method field)."""
+        self.params_edit.setMaximumHeight(200 if on else 90)
+        self.method_edit.setEnabled(not on)
+
     def history_step(self, step: int) -> None:
+        """Recall the previous/next call; a batch comes back as a batch (Batch ticked)."""
         entry = self.history.previous() if step < 0 else self.history.next()
         if entry is None:
             if step > 0:
                 self.method_edit.clear()
                 self.params_edit.clear()
             return
-        self.method_edit.setText(entry.method)
+        batch = entry.method == BATCH_ENTRY
+        if batch != self.batch_check.isChecked():
+            self.batch_check.blockSignals(True)
+            self.batch_check.setChecked(batch)
+            self.batch_check.blockSignals(False)
+            self._batch_layout(batch)
+        self.method_edit.setText("" if batch else entry.method)
         self.params_edit.setPlainText(entry.params)
 
     # --- sending -------------------------------------------------------------------------
@@ -462,11 +474,15 @@ class RpcConsole(QWidget):
                 label = method
         except ValueError as exc:
             self._set_status(str(exc), "error")
+            self._shown += 1  # a big result still being formatted must not come back
+            self.result_view.show_plain("")  # the previous answer is not this call's
+            self._last_value, self._tree_stale = None, False
+            self.tree.clear()
             self.params_edit.setFocus()
             return
         secrets = tuple(s for s in (self._client_node[2] if self._client_node else "",) if s)
         if self.batch_check.isChecked():
-            self.history.add(HistoryEntry("(batch)", params_text), secrets)
+            self.history.add(HistoryEntry(BATCH_ENTRY, params_text), secrets)
             op: Op[Any] = Op.coro(lambda: client.batch(calls), label=label)
         else:
             self.history.add(HistoryEntry(method, params_text), secrets)
@@ -479,19 +495,20 @@ class RpcConsole(QWidget):
 
     def _answered(self, answer: RpcResult | list[RpcResult]) -> None:
         if isinstance(answer, list):
+            label = "batch"
             value: Any = [
                 {"method": r.method, **({"error": r.error} if r.error else {"result": r.result})}
                 for r in answer
             ]
             errors = sum(1 for r in answer if r.error)
-            summary = (
-                f"batch of {len(answer)} · {errors} errors" if errors else f"batch of {len(answer)}"
-            )
+            summary = f"batch of {len(answer)}"
+            if errors:
+                summary += f" · {errors} error{'s' if errors != 1 else ''}"
             if answer:
                 summary += f" · {answer[0].elapsed_ms:.1f} ms · {_size(answer[0].size_bytes)}"
             self._set_status(summary, "error" if errors else "ok")
         elif answer.error is not None:
-            value = answer.error
+            value, label = answer.error, "error"
             self._set_status(
                 f"{answer.method} returned an error {answer.error.get('code')}: "
                 f"{answer.error.get('message', '')} · {answer.elapsed_ms:.1f} ms. Check the "
@@ -499,7 +516,7 @@ class RpcConsole(QWidget):
                 "error",
             )
         else:
-            value = answer.result
+            value, label = answer.result, "result"
             self._set_status(
                 f"{answer.method} · {answer.elapsed_ms:.1f} ms · {_size(answer.size_bytes)}", "ok"
             )
@@ -508,13 +525,15 @@ class RpcConsole(QWidget):
             if isinstance(answer, list) and answer
             else getattr(answer, "size_bytes", 0)
         )
-        self.show_value(value, size_hint=size)
+        self.show_value(value, size_hint=size, label=label)
         self.answered.emit(answer)
 
-    def show_value(self, value: Any, *, size_hint: int = 0) -> None:
+    def show_value(self, value: Any, *, size_hint: int = 0, label: str = "result") -> None:
         """Pretty-print `value` (in loop-turn slices when big) and show it without blocking;
-        a later call replaces a big value still being formatted or inserted."""
+        a later call replaces a big value still being formatted or inserted. `label` names
+        the Tree view's root ("result", "error", "batch")."""
         self._last_value = value
+        self._last_label = label
         self._tree_stale = True
         self._shown += 1
         if self.result_tabs.currentWidget() is self.tree:
@@ -535,7 +554,7 @@ class RpcConsole(QWidget):
     def _tab_changed(self, _index: int) -> None:
         if self.result_tabs.currentWidget() is self.tree and self._tree_stale:
             self._tree_stale = False
-            self.tree.set_value(self._last_value)
+            self.tree.set_value(self._last_value, self._last_label)
 
     def _selection_changed(self) -> None:
         text = self.result_view.textCursor().selectedText()

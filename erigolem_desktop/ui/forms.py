@@ -37,8 +37,15 @@ def centered_column(
 
 
 def error_label() -> QLabel:
-    """A word-wrapped error line, hidden until `style.set_message` gives it text."""
+    """A word-wrapped error line, hidden until `style.set_message` gives it text.
+
+    It keeps its (one line) place while hidden, so the form does not jump under the pointer
+    when an error appears (a click aimed at a button would land elsewhere).
+    """
     lab = style.label("", "error", wrap=True)
+    policy = lab.sizePolicy()
+    policy.setRetainSizeWhenHidden(True)
+    lab.setSizePolicy(policy)
     lab.hide()
     return lab
 

@@ -146,10 +146,11 @@ class JsonTree(QTreeWidget):
         self.itemExpanded.connect(self._fill)
         self._values: dict[int, Any] = {}  # Python-side: converting to QVariant would deep-copy
 
-    def set_value(self, value: Any) -> None:
+    def set_value(self, value: Any, label: str = "result") -> None:
+        """Show `value` under one root item named `label` ("error" for an error object)."""
         self.clear()
         self._values.clear()
-        root = QTreeWidgetItem(["result", _summary(value)])
+        root = QTreeWidgetItem([label, _summary(value)])
         self._attach(root, value)
         self.addTopLevelItem(root)
         root.setExpanded(True)

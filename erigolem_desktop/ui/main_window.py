@@ -14,6 +14,7 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from erigolem_desktop.core.states import NodeState
 from erigolem_desktop.ui import ops, style
 from erigolem_desktop.ui.console import RpcConsole
 from erigolem_desktop.ui.context import AppContext
@@ -26,12 +27,15 @@ from erigolem_desktop.ui.qt import (
     QApplication,
     QCloseEvent,
     QEvent,
+    QHBoxLayout,
     QHeaderView,
     QItemSelection,
     QKeySequence,
     QLabel,
     QMainWindow,
+    QMenu,
     QObject,
+    QPoint,
     QPushButton,
     QScrollArea,
     QSizePolicy,
@@ -45,12 +49,13 @@ from erigolem_desktop.ui.qt import (
     QVBoxLayout,
     QWidget,
 )
-from erigolem_desktop.ui.start_dialog import StartDialog
+from erigolem_desktop.ui.start_dialog import StartChoice, StartDialog
 from erigolem_desktop.ui.tray import Tray, ask_keep_running
 from erigolem_desktop.ui.unlock import UnlockPage
 from erigolem_desktop.ui.welcome import WelcomePage
 
 if TYPE_CHECKING:
+    from erigolem_desktop.core.backends.base import NodeSpec
     from erigolem_desktop.core.manager import NodeManager
     from erigolem_desktop.ui.passphrase_dialog import PassphraseDialog
 
@@ -58,6 +63,7 @@ log = logging.getLogger(__name__)
 
 REFRESH_DEBOUNCE_MS = 100
 ACTIVITY_THROTTLE_S = 5.0
+MIN_WIDTH, MIN_HEIGHT = 960, 620  # the smallest window the screens are laid out (and shot) for
 
 
 class _ActivityFilter(QObject):
@@ -112,10 +118,13 @@ class MainWindow(QMainWindow):
         self._events_task: asyncio.Task[Any] | None = None
         self._refresh_pending = False
         self._changed: dict[str, Any] = {}  # node id -> latest record from the manager's events
+        self._removed: set[str] = set()  # node ids forgotten since the last flush
         self.passphrase_dialog: PassphraseDialog | None = None
+        self._served: list[str] | None = None  # chains the local runtime can run
         self.setWindowTitle("Erigolem")
         self.setWindowIcon(style.icon("app"))
-        self.resize(1180, 760)
+        self.setMinimumSize(MIN_WIDTH, MIN_HEIGHT)
+        self.resize(1280, 800)
 
         self.stack = QStackedWidget()
         self.setCentralWidget(self.stack)
@@ -215,15 +224,28 @@ class MainWindow(QMainWindow):
         left_lay.addWidget(self.active_view, 3)
         left_lay.addWidget(self.empty_hint)
         left_lay.addWidget(self.start_button, 0, Qt.AlignmentFlag.AlignLeft)
-        left_lay.addWidget(style.label("Stopped", "heading"))
+        self.clear_stopped_button = QPushButton("C&lear stopped")
+        self.clear_stopped_button.setToolTip("Remove every stopped or failed node from the list")
+        self.clear_stopped_button.setEnabled(False)
+        self.clear_stopped_button.clicked.connect(self.clear_stopped)
+        stopped_head = QHBoxLayout()
+        stopped_head.addWidget(style.label("Stopped", "heading"))
+        stopped_head.addStretch(1)
+        stopped_head.addWidget(self.clear_stopped_button)
+        left_lay.addLayout(stopped_head)
         left_lay.addWidget(self.stopped_view, 2)
 
         self.detail = NodeDetail()
         self.detail.open_console.connect(self.show_console)
+        self.detail.restart_requested.connect(self.restart_node)
+        for view in (self.active_view, self.stopped_view):
+            view.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
+            view.customContextMenuRequested.connect(lambda pos, v=view: self._context_menu(v, pos))
         scroll = QScrollArea()
         scroll.setWidget(self.detail)
         scroll.setWidgetResizable(True)
         scroll.setFrameShape(QScrollArea.Shape.NoFrame)
+        scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         scroll.setMinimumWidth(420)
 
         splitter = QSplitter(Qt.Orientation.Horizontal)
@@ -357,7 +379,12 @@ class MainWindow(QMainWindow):
         try:
             while True:
                 event = await queue.get()
-                self._changed[event.node_id] = event.record
+                if event.kind == "removed":  # EventKind.REMOVED (core.manager loads lazily)
+                    self._changed.pop(event.node_id, None)
+                    self._removed.add(event.node_id)
+                else:
+                    self._removed.discard(event.node_id)
+                    self._changed[event.node_id] = event.record
                 self._schedule_flush()
         finally:
             manager.unsubscribe(queue)
@@ -371,8 +398,12 @@ class MainWindow(QMainWindow):
         """Apply the records changed since the last flush (only those rows are touched)."""
         self._refresh_pending = False
         changed, self._changed = self._changed, {}
+        removed, self._removed = self._removed, set()
+        if removed:
+            self.model.remove_ids(removed)
         if changed:
             self.model.upsert_rows([NodeRow.from_record(r) for r in changed.values()])
+        if changed or removed:
             self._rows_changed()
 
     def refresh(self) -> None:
@@ -395,6 +426,7 @@ class MainWindow(QMainWindow):
         self.console.set_nodes(rows)
         if self.detail.row is not None:
             self.detail.show_row(self.model.row_by_id(self.detail.row.id))
+        self.clear_stopped_button.setEnabled(any(not r.state.active for r in rows))
         any_active = any(r.state.active for r in rows)
         self.empty_hint.setVisible(not any_active)
         self.start_button.setVisible(not any_active)
@@ -444,27 +476,70 @@ class MainWindow(QMainWindow):
     def open_start_dialog(self) -> None:
         self.start_dialog()
 
-    def start_dialog(self) -> StartDialog | None:
+    def start_dialog(self, last: StartChoice | None = None) -> StartDialog | None:
         """Open the Start node dialog (non-modal to the loop); returns it, for tests."""
         manager = self.ctx.manager
         if manager is None:
             self.show_error("The node manager is still starting.", "Try again in a moment.")
             return None
         taken = [r.name for r in self.model.rows() if r.state.active]
+        golem = manager.backends.get("golem")
+        settings = self.ctx.settings
         dialog = StartDialog(
             self,
             taken_names=taken,
-            golem_available="golem" in manager.backends,
+            golem_available=golem is not None
+            and bool(getattr(getattr(golem, "config", None), "app_key", None)),
+            local_chains=self._local_chains(manager),
+            last=last
+            or StartChoice(settings.last_backend, settings.last_chain, settings.last_client),
+            preflight=getattr(golem, "preflight", None),
         )
         dialog.accepted.connect(lambda: self._start_node(dialog))
         dialog.open()
         return dialog
 
+    def _local_chains(self, manager: NodeManager) -> list[str] | None:
+        """The chains this computer's runtime can run (read once), None when unknown."""
+        if self._served is None:
+            local = manager.backends.get("local")
+            served = getattr(local, "served_chains", None)
+            if served is None:
+                return None
+            try:
+                self._served = list(served())
+            except Exception as exc:
+                log.warning("local chains unknown: %s", exc)
+                return None
+        return self._served
+
+    def _remember_choice(self, choice: StartChoice) -> None:
+        settings = self.ctx.settings
+        if (settings.last_backend, settings.last_chain, settings.last_client) == (
+            choice.backend,
+            choice.chain,
+            choice.client,
+        ):
+            return
+        settings.last_backend, settings.last_chain, settings.last_client = (
+            choice.backend,
+            choice.chain,
+            choice.client,
+        )
+        try:
+            self.ctx.settings_store.save(settings)
+        except Exception as exc:
+            log.warning("could not save the start choices: %s", exc)
+
     def _start_node(self, dialog: StartDialog) -> None:
+        self._remember_choice(dialog.choice())
+        self.start_spec(dialog.spec(), dialog.backend())
+
+    def start_spec(self, spec: NodeSpec, backend: str) -> None:
+        """Start a node from `spec` on `backend` and select it (Start dialog, Restart)."""
         manager = self.ctx.manager
         if manager is None:
             return
-        spec, backend = dialog.spec(), dialog.backend()
         style.set_message(self.banner, "", "error")
         self.statusBar().showMessage(f"Starting {spec.name}…", 5000)
 
@@ -475,6 +550,77 @@ class MainWindow(QMainWindow):
         Op.coro(lambda: manager.start(spec, backend=backend), label="start node").success(
             started
         ).failure(lambda m, h: self.show_error(f"{spec.name} could not start: {m}", h)).run()
+
+    def _context_menu(self, view: QTableView, pos: QPoint) -> QMenu | None:
+        """The node's actions on a right click (running: console, rotate, stop; stopped:
+        restart, remove, clear stopped). Returns the menu (tests trigger its actions)."""
+        index = view.indexAt(pos)
+        if not index.isValid():
+            return None
+        view.selectRow(index.row())
+        row = self.detail.row
+        if row is None:
+            return None
+        menu = self.node_menu(row)
+        menu.popup(view.viewport().mapToGlobal(pos))
+        return menu
+
+    def node_menu(self, row: NodeRow) -> QMenu:
+        """The context menu of `row` (the detail pane's actions, shown selected)."""
+        menu = QMenu(self)
+        detail = self.detail
+        if row.state.active:
+            for text, slot, enabled in (
+                ("Open in &console", lambda: self.show_console(row.id), bool(row.url)),
+                ("&Rotate password…", detail.rotate, bool(row.url)),
+                ("S&top node…", detail.stop, row.state is not NodeState.STOPPING),
+            ):
+                act = menu.addAction(text)
+                act.setEnabled(enabled)
+                act.triggered.connect(slot)
+        else:
+            menu.addAction("R&estart").triggered.connect(lambda: self.restart_node(row.id))
+            menu.addAction("Re&move").triggered.connect(detail.remove)
+            menu.addSeparator()
+            menu.addAction("C&lear stopped").triggered.connect(self.clear_stopped)
+        return menu
+
+    def restart_node(self, node_id: str) -> StartDialog | None:
+        """Start a node like the stopped `node_id` (same chain, client, name).
+
+        Local: at once. Golem: the Start dialog opens on those choices, for budget and
+        duration (and the pre-flight check). Returns that dialog, for tests.
+        """
+        row = self.model.row_by_id(node_id)
+        if row is None or row.state.active:
+            return None
+        from erigolem_desktop.core.backends.base import NodeSpec
+
+        if row.backend != "golem":
+            self.start_spec(NodeSpec(chain=row.chain, client=row.client, name=row.name), "local")
+            return None
+        dialog = self.start_dialog(last=StartChoice(row.backend, row.chain, row.client))
+        if dialog is not None:
+            dialog.name_edit.setText(row.name)
+        return dialog
+
+    def clear_stopped(self) -> None:
+        """Remove every stopped or failed node from the list (records and leftovers)."""
+        manager = self.ctx.manager
+        if manager is None:
+            return
+        ids = [r.id for r in self.model.rows() if not r.state.active]
+
+        async def forget_all() -> int:
+            for node_id in ids:
+                await manager.forget(node_id)
+            return len(ids)
+
+        Op.coro(forget_all, label="clear stopped").success(
+            lambda n: self.statusBar().showMessage(
+                f"Removed {n} stopped node{'s' if n != 1 else ''}.", 4000
+            )
+        ).run()
 
     def stop_selected(self) -> None:
         if self.detail.row is not None and self.detail.row.state.active:

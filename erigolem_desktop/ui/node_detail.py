@@ -5,6 +5,7 @@ web3.py, ethers.js, cast) carry the real URL and user, and the password once rev
 
 Signals:
     open_console(str): the user wants the RPC console on this node (node id).
+    restart_requested(str): start a new node like this stopped/failed one (node id).
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from erigolem_desktop.ui.ops import Op
 from erigolem_desktop.ui.qt import (
     QFileDialog,
     QFormLayout,
+    QGridLayout,
     QGroupBox,
     QGuiApplication,
     QHBoxLayout,
@@ -50,6 +52,7 @@ MASK = "••••••••••••"
 LOG_LINES = 200
 SAVED_LOG_LINES = 20_000  # "Save log…" keeps far more than the pane shows
 SNIPPET_KINDS = ("curl", "web3.py", "ethers.js", "cast")
+CLIPBOARD_CLEAR_MS = 30_000  # a copied password leaves the clipboard after this, if still ours
 
 
 def url_with_auth(url: str, user: str, password: str) -> str:
@@ -85,7 +88,8 @@ def snippet(kind: str, url: str, user: str, password: str) -> str:
         return (
             'import { ethers } from "ethers";\n\n'
             f"const req = new ethers.FetchRequest({json.dumps(url)});\n"
-            f"req.setCredentials({json.dumps(user)}, {json.dumps(password)});\n"
+            f"req.setCredentials({json.dumps(user)}, "
+            f"{json.dumps(password, ensure_ascii=False)});\n"
             f"{insecure}"
             "const provider = new ethers.JsonRpcProvider(req);\n"
             "console.log(await provider.getBlockNumber());"
@@ -126,9 +130,12 @@ def _copy_button(tip: str) -> QToolButton:
 
 
 class NodeDetail(QWidget):
-    """Everything about the selected node, with Rotate, Stop and Console actions."""
+    """Everything about the selected node, with its actions at the top: Console, Rotate, Stop
+    for a running node; Restart and Remove for a stopped or failed one."""
 
     open_console = Signal(str)
+    restart_requested = Signal(str)
+    clipboard_clear_ms = CLIPBOARD_CLEAR_MS
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -171,7 +178,7 @@ class NodeDetail(QWidget):
 
         # snippets
         self.snippets = QTabWidget()
-        self.snippets.setFixedHeight(140)
+        self.snippets.setFixedHeight(124)
         self.snippet_edits: dict[str, QPlainTextEdit] = {}
         for kind in SNIPPET_KINDS:
             snip = QPlainTextEdit()
@@ -198,13 +205,23 @@ class NodeDetail(QWidget):
         )
         self.uptime_label = QLabel()
         sync_box = QGroupBox("Sync")
-        sync_form = QFormLayout(sync_box)
-        sync_form.addRow("Progress", self.sync_bar)
-        sync_form.addRow("Stage", self.stage_label)
-        sync_form.addRow("Block", self.block_label)
-        sync_form.addRow("Peers", self.peers_label)
-        sync_form.addRow("Requests", self.requests_label)
-        sync_form.addRow("Uptime", self.uptime_label)
+        sync_grid = QGridLayout(sync_box)  # two label/value pairs a row: fits 1280x800
+        sync_grid.addWidget(QLabel("Progress"), 0, 0)
+        sync_grid.addWidget(self.sync_bar, 0, 1, 1, 3)
+        sync_grid.addWidget(QLabel("Stage"), 1, 0)
+        sync_grid.addWidget(self.stage_label, 1, 1, 1, 3)
+        for i, (text, value) in enumerate(
+            (
+                ("Block", self.block_label),
+                ("Peers", self.peers_label),
+                ("Requests", self.requests_label),
+                ("Uptime", self.uptime_label),
+            )
+        ):
+            sync_grid.addWidget(QLabel(text), 2 + i // 2, (i % 2) * 2)
+            sync_grid.addWidget(value, 2 + i // 2, (i % 2) * 2 + 1)
+        sync_grid.setColumnStretch(1, 1)
+        sync_grid.setColumnStretch(3, 1)
 
         # logs
         self.logs = QPlainTextEdit()
@@ -213,6 +230,7 @@ class NodeDetail(QWidget):
         self.logs.setMaximumBlockCount(2000)
         self.logs.setTabChangesFocus(True)
         self.logs.setLineWrapMode(QPlainTextEdit.LineWrapMode.NoWrap)
+        self.logs.setMinimumHeight(90)
         self.refresh_logs = QToolButton()
         self.refresh_logs.setIcon(style.icon("refresh"))
         self.refresh_logs.setToolTip("Reload the log")
@@ -222,22 +240,36 @@ class NodeDetail(QWidget):
         self.save_logs.setToolTip("Save the log to a file (for a bug report or a provider)")
         self.save_logs.setAccessibleName("Save the log to a file")
         logs_box = QGroupBox("Log")
-        logs_lay = QVBoxLayout(logs_box)
-        logs_lay.addWidget(self.logs)
-        logs_lay.addLayout(self._row(self.save_logs, self.refresh_logs, stretch_first=True))
+        logs_lay = QHBoxLayout(logs_box)  # tools beside the log, so the log gets the height
+        logs_lay.addWidget(self.logs, 1)
+        log_tools = QVBoxLayout()
+        log_tools.addWidget(self.refresh_logs)
+        log_tools.addWidget(self.save_logs)
+        log_tools.addStretch(1)
+        logs_lay.addLayout(log_tools)
 
         # actions
-        self.console_button = QPushButton("Open in &console")
+        self.console_button = QPushButton("&Console")
+        self.console_button.setToolTip("Open this node in the RPC console")
         self.console_button.setIcon(style.icon("console"))
-        self.rotate_button = QPushButton("&Rotate credentials")
+        self.rotate_button = QPushButton("&Rotate password")
+        self.rotate_button.setToolTip("Give the node a new password; the old one stops at once")
         self.rotate_button.setIcon(style.icon("key"))
-        self.stop_button = QPushButton("S&top node")
+        self.stop_button = QPushButton("S&top")
+        self.stop_button.setToolTip("Stop the node (Ctrl+Shift+S)")
         self.stop_button.setIcon(style.icon("stop"))
+        self.restart_button = QPushButton("R&estart")
+        self.restart_button.setIcon(style.icon("start"))
+        self.restart_button.setToolTip("Start a new node with the same chain, client and name")
+        self.remove_button = QPushButton("Re&move")
+        self.remove_button.setToolTip("Remove this stopped node from the list")
         actions = QHBoxLayout()
         actions.addWidget(self.console_button)
+        actions.addWidget(self.restart_button)
         actions.addStretch(1)
         actions.addWidget(self.rotate_button)
         actions.addWidget(self.stop_button)
+        actions.addWidget(self.remove_button)
 
         header = QHBoxLayout()
         header.addWidget(self.title)
@@ -249,17 +281,17 @@ class NodeDetail(QWidget):
         lay.setContentsMargins(0, 0, 0, 0)
         lay.setSpacing(style.SPACING)
         lay.addLayout(header)
+        lay.addLayout(actions)
         lay.addWidget(self.phase)
         lay.addWidget(self.error)
         lay.addWidget(endpoint)
         snip_box = QGroupBox("Connect from your code")
         snip_lay = QVBoxLayout(snip_box)
+        self.snippets.setCornerWidget(self.copy_snippet)  # beside the tabs: no row of its own
         snip_lay.addWidget(self.snippets)
-        snip_lay.addLayout(self._row(self.copy_snippet, stretch_first=True))
         lay.addWidget(snip_box)
         lay.addWidget(sync_box)
         lay.addWidget(logs_box, 1)
-        lay.addLayout(actions)
 
         self.empty = style.label(
             "Select a node to see its endpoint and credentials, ready-made snippets, its sync "
@@ -277,13 +309,19 @@ class NodeDetail(QWidget):
 
         self.copy_url.clicked.connect(lambda: self._copy(self.url_edit.text(), "URL"))
         self.copy_user.clicked.connect(lambda: self._copy(self.user_edit.text(), "user"))
-        self.copy_password.clicked.connect(lambda: self._copy(self._password, "password"))
+        self.copy_password.clicked.connect(
+            lambda: self._copy(self._password, "password", secret=True)
+        )
         self.reveal.toggled.connect(self._set_revealed)
         self.copy_snippet.clicked.connect(self._copy_snippet)
         self.refresh_logs.clicked.connect(self.load_logs)
         self.save_logs.clicked.connect(self.ask_save_logs)
         self.rotate_button.clicked.connect(self.rotate)
         self.stop_button.clicked.connect(self.stop)
+        self.restart_button.clicked.connect(
+            lambda: self.restart_requested.emit(self.row.id) if self.row else None
+        )
+        self.remove_button.clicked.connect(self.remove)
         self.console_button.clicked.connect(
             lambda: self.open_console.emit(self.row.id) if self.row else None
         )
@@ -334,26 +372,43 @@ class NodeDetail(QWidget):
             reason = row.reason or "The node stopped unexpectedly."
             style.set_message(
                 self.error,
-                f"{reason} See the log below; start a new node to try again.",
+                f"{reason} See the log below; Restart starts it again.",
                 "error",
             )
         else:
             style.set_message(self.error, "", "error")
-        self.url_edit.setText(row.url)
+        active = row.state.active
+        # a stopped node's URL and password no longer work: do not offer them
+        self.url_edit.setText(row.url if active else "")
+        self.url_edit.setPlaceholderText("" if active else "stopped: this URL no longer works")
         self.url_edit.setCursorPosition(0)
-        self.user_edit.setText(row.user)
+        self.user_edit.setText(row.user if active else "")
+        if not active:
+            self._password = ""
+            self.password_edit.clear()
+        for button in (
+            self.copy_url,
+            self.copy_user,
+            self.copy_password,
+            self.copy_snippet,
+            self.reveal,
+        ):
+            button.setEnabled(active)
         self._update_snippets()
         self._update_sync(row)
-        active = row.state.active
         self.stop_button.setEnabled(active and row.state is not NodeState.STOPPING)
         self.rotate_button.setEnabled(active and bool(row.url))
         self.console_button.setEnabled(active and bool(row.url))
+        for button in (self.console_button, self.rotate_button, self.stop_button):
+            button.setVisible(active)
+        for button in (self.restart_button, self.remove_button):
+            button.setVisible(not active)
         if active:
             self._log_timer.start()
         else:
             self._log_timer.stop()
-        if new_node:
-            self.load_logs()
+        if new_node or (previous is not None and previous.state.active and not active):
+            self.load_logs()  # a node that just ended: its last lines say why (read from disk)
 
     def _update_sync(self, row: NodeRow) -> None:
         if row.state is NodeState.READY:
@@ -434,23 +489,49 @@ class NodeDetail(QWidget):
             return
         password = self._password if self._revealed else MASK
         url = row.url or "(no URL yet)"
-        key = (url, row.user, password)
+        key = (url if row.state.active else "", row.user, password)
         if key == self._snippet_key:
             return
         self._snippet_key = key
         for kind, edit in self.snippet_edits.items():
-            edit.setPlainText(snippet(kind, url, row.user, password))
+            if row.state.active:
+                edit.setPlainText(snippet(kind, url, row.user, password))
+            else:
+                edit.setPlainText("The node is stopped: its URL and password no longer work.")
 
     # --- actions -------------------------------------------------------------------------
-    def _copy(self, text: str, what: str) -> None:
-        QGuiApplication.clipboard().setText(text)
-        self.window().statusBar().showMessage(f"Copied the {what}.", 3000)  # type: ignore[attr-defined]
+    def _say(self, text: str, ms: int) -> None:
+        """A short note in the window's status bar (when the pane sits in the main window)."""
+        bar = getattr(self.window(), "statusBar", None)
+        if bar is not None:
+            bar().showMessage(text, ms)
+
+    def _copy(self, text: str, what: str, *, secret: bool = False) -> None:
+        """Put `text` on the clipboard; a `secret` is cleared after CLIPBOARD_CLEAR_MS if the
+        clipboard still holds it (what the user copied since is left alone)."""
+        clipboard = QGuiApplication.clipboard()
+        clipboard.setText(text)
+        if secret and text:
+            seconds = self.clipboard_clear_ms // 1000
+            self._say(f"Copied the {what}; it is cleared from the clipboard in {seconds} s.", 3000)
+
+            def clear() -> None:
+                if clipboard.text() == text:
+                    clipboard.clear()
+
+            QTimer.singleShot(self.clipboard_clear_ms, clear)
+        else:
+            self._say(f"Copied the {what}.", 3000)
 
     def _copy_snippet(self) -> None:
         if self.row is None:
             return
         kind = SNIPPET_KINDS[self.snippets.currentIndex()]
-        self._copy(snippet(kind, self.row.url, self.row.user, self._password), f"{kind} snippet")
+        self._copy(
+            snippet(kind, self.row.url, self.row.user, self._password),
+            f"{kind} snippet",
+            secret=bool(self._password),
+        )
 
     def _auto_logs(self) -> None:
         if self.isVisible() and not self._loading_logs:
@@ -515,9 +596,7 @@ class NodeDetail(QWidget):
         def saved(lines: int) -> None:
             if self.error.text().startswith("Could not save the log"):
                 style.set_message(self.error, "", "error")
-            self.window().statusBar().showMessage(  # type: ignore[attr-defined]
-                f"Saved {lines:,} log lines of {name} to {path}.", 5000
-            )
+            self._say(f"Saved {lines:,} log lines of {name} to {path}.", 5000)
 
         return (
             Op.coro(fetch_and_write, label="save log")
@@ -556,13 +635,23 @@ class NodeDetail(QWidget):
             if self.row is not None and self.row.id == node_id:
                 self._load_password()
                 self._update_snippets()
-                self.window().statusBar().showMessage(  # type: ignore[attr-defined]
-                    f"{row.name} has a new password; the old one no longer works.", 5000
-                )
+                self._say(f"{row.name} has a new password; the old one no longer works.", 5000)
 
         Op.coro(lambda: manager.rotate(node_id), label="rotate").success(done).failure(
             lambda m, h: style.set_message(self.error, f"Rotation failed: {m} {h}".strip(), "error")
         ).finally_(lambda: self.rotate_button.setEnabled(True)).run()
+
+    def remove(self) -> None:
+        """Remove the stopped/failed node's record (its log stays on disk until then)."""
+        row, manager = self.row, self.manager
+        if row is None or manager is None or row.state.active:
+            return
+        node_id, name = row.id, row.name
+        Op.coro(lambda: manager.forget(node_id), label="remove").success(
+            lambda _r: self._say(f"Removed {name}.", 4000)
+        ).failure(
+            lambda m, h: style.set_message(self.error, f"Removing failed: {m} {h}".strip(), "error")
+        ).run()
 
     def stop(self) -> None:
         row, manager = self.row, self.manager

@@ -176,12 +176,7 @@ class NodesModel(QAbstractTableModel):
         """Replace the rows: changed rows emit dataChanged, new ones are inserted, gone removed."""
         new_ids = [r.id for r in rows]
         by_id = {r.id: r for r in rows}
-        # removals (from the bottom so indexes stay valid)
-        for i in range(len(self._rows) - 1, -1, -1):
-            if self._rows[i].id not in by_id:
-                self.beginRemoveRows(QModelIndex(), i, i)
-                del self._rows[i]
-                self.endRemoveRows()
+        self.remove_ids({r.id for r in self._rows} - set(by_id))
         # updates
         changes: list[tuple[int, NodeRow, NodeRow]] = []
         for i, row in enumerate(self._rows):
@@ -198,6 +193,14 @@ class NodesModel(QAbstractTableModel):
             self.beginInsertRows(QModelIndex(), start, start + len(fresh) - 1)
             self._rows.extend(fresh)
             self.endInsertRows()
+
+    def remove_ids(self, ids: set[str]) -> None:
+        """Drop the rows of `ids` (forgotten records), from the bottom so indexes stay valid."""
+        for i in range(len(self._rows) - 1, -1, -1):
+            if self._rows[i].id in ids:
+                self.beginRemoveRows(QModelIndex(), i, i)
+                del self._rows[i]
+                self.endRemoveRows()
 
     def upsert_rows(self, rows: Sequence[NodeRow]) -> None:
         """Update (or add) just these rows: dataChanged for the changed cells, nothing else."""

@@ -13,6 +13,8 @@ from typing import TYPE_CHECKING, Any
 
 from erigolem_desktop.core import units
 from erigolem_desktop.core.errors import HintedError
+from erigolem_desktop.core.wallet import recipient_address
+from erigolem_desktop.core.wallet_errors import WalletError
 from erigolem_desktop.ui import forms, style
 from erigolem_desktop.ui.ops import Op
 from erigolem_desktop.ui.qt import (
@@ -30,7 +32,6 @@ if TYPE_CHECKING:
     from erigolem_desktop.core.rpc import JsonRpcClient
     from erigolem_desktop.core.wallet import Wallet
 
-ADDRESS_RE = re.compile(r"^0x[0-9a-fA-F]{40}$")
 DATA_RE = re.compile(r"^0x([0-9a-fA-F]{2})*$")
 RECEIPT_TIMEOUT = 180.0
 DEFAULT_TIP = 10**9  # 1 gwei when the node has no eth_maxPriorityFeePerGas
@@ -162,9 +163,10 @@ class SendTransactionDialog(QDialog):
         if sender is None:
             self._error("The wallet is locked. Close this dialog, unlock it (Ctrl+L), try again.")
             return
-        to = self.to_edit.text().strip()
-        if not ADDRESS_RE.match(to):
-            self._error("The recipient is not an address: 0x followed by 40 hex digits.")
+        try:
+            to = recipient_address(self.to_edit.text())
+        except WalletError as exc:
+            self._error(f"{exc.message} {exc.hint}".strip())
             self.to_edit.setFocus()
             return
         try:

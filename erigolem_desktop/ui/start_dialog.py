@@ -1,18 +1,25 @@
 """The *Start node* dialog: backend, chain, client, a friendly name; budget and duration for Golem.
 
-It only builds a NodeSpec (and names the backend); the main window hands it to the manager.
+It builds a NodeSpec (and names the backend); the main window hands it to the manager. It opens
+on the user's last choices (`StartChoice`), on *This computer / dev* when Golem is not set up,
+offers for *This computer* only the chains the local runtime can run, and before a Golem start
+runs the window's pre-flight check (yagna reachable, app key accepted, gftp installed), so a
+start that cannot work is refused in the dialog instead of becoming a failed node.
 """
 
 from __future__ import annotations
 
 import re
 import secrets
-from collections.abc import Iterable
+from collections.abc import Awaitable, Callable, Iterable, Sequence
+from dataclasses import dataclass
 from datetime import timedelta
 from decimal import Decimal
 
 from erigolem_desktop.core.backends.base import NodeSpec
+from erigolem_desktop.core.chains import default_client, network_table
 from erigolem_desktop.ui import forms, style
+from erigolem_desktop.ui.ops import Op
 from erigolem_desktop.ui.qt import (
     QComboBox,
     QDialog,
@@ -25,9 +32,30 @@ from erigolem_desktop.ui.qt import (
     QWidget,
 )
 
-CHAINS = ("sepolia", "holesky", "hoodi", "mainnet", "dev")
 CLIENTS = {"erigon": "Erigon", "anvil": "anvil (dev chain)"}
-NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9 _.-]{0,47}$")
+NAME_MAX = 48
+# Any script's letters and digits (a name is a label only: node ids reach nginx and argv).
+NAME_RE = re.compile(rf"^[^\W_][\w .-]{{0,{NAME_MAX - 1}}}$")
+_CHAIN_ORDER = ("sepolia", "hoodi", "mainnet", "gnosis", "dev")
+
+
+def all_chains() -> list[str]:
+    """Every chain a node can run (the runtime's client profiles), common ones first."""
+    networks, _defaults = network_table()
+    chains = {c for cs in networks.values() for c in cs}
+    known = [c for c in _CHAIN_ORDER if c in chains]
+    return known + sorted(chains - set(known))
+
+
+@dataclass(frozen=True)
+class StartChoice:
+    """What the user picked last time (kept in Settings so the dialog opens on it)."""
+
+    backend: str = ""
+    chain: str = ""
+    client: str = ""
+
+
 _ADJECTIVES = ("brave", "calm", "eager", "gentle", "lucky", "nimble", "quiet", "swift", "bright")
 _ANIMALS = ("otter", "falcon", "lynx", "heron", "badger", "marten", "ibis", "puffin", "wren")
 
@@ -53,25 +81,36 @@ class StartDialog(QDialog):
         taken_names: Iterable[str] = (),
         golem_available: bool = True,
         default_budget: Decimal = Decimal("1"),
+        local_chains: Sequence[str] | None = None,
+        last: StartChoice | None = None,
+        preflight: Callable[[], Awaitable[object]] | None = None,
     ) -> None:
+        """Args:
+        golem_available: Golem is set up (backend present, app key configured).
+        local_chains: chains *This computer* can run (None: every chain).
+        last: the previous choices to open on.
+        preflight: awaited before accepting a Golem start; its failure stays in the dialog.
+        """
         super().__init__(parent)
         self.setWindowTitle("Start a node")
         self.setMinimumWidth(460)
         self._taken = set(taken_names)
         self._name_touched = False
+        self._chains = all_chains()
+        self._local_chains = [c for c in self._chains if local_chains is None or c in local_chains]
+        self._preflight = preflight
+        self._suggested = ""
 
         self.backend_combo = QComboBox()
         self.backend_combo.addItem("Golem network (rented)", "golem")
         self.backend_combo.addItem("This computer (local)", "local")
-        if not golem_available:
-            self.backend_combo.setCurrentIndex(1)
         self.chain_combo = QComboBox()
-        for chain in CHAINS:
-            self.chain_combo.addItem(chain, chain)
         self.client_combo = QComboBox()
         for key, text in CLIENTS.items():
             self.client_combo.addItem(text, key)
-        self.name_edit = QLineEdit(friendly_name(CHAINS[0], self._taken))
+        self.name_edit = QLineEdit()
+        self.name_edit.setMaxLength(NAME_MAX)
+        self.name_edit.setPlaceholderText("a name for this node")
         self.budget = QDoubleSpinBox()
         self.budget.setRange(0.01, 10_000)
         self.budget.setDecimals(2)
@@ -103,7 +142,18 @@ class StartDialog(QDialog):
         lay.addWidget(self.error)
         lay.addWidget(self.buttons)
 
-        self.backend_combo.currentIndexChanged.connect(self._refresh)
+        last = last or StartChoice()
+        backend = last.backend if last.backend in ("golem", "local") else "golem"
+        if not golem_available:
+            backend = "local"
+        self.backend_combo.setCurrentIndex(self.backend_combo.findData(backend))
+        chain = last.chain or ("sepolia" if backend == "golem" else "dev")
+        self._fill_chains(chain)
+        if last.client and last.client in CLIENTS:
+            self._pick_client(last.client)
+        self._suggest_name()
+
+        self.backend_combo.currentIndexChanged.connect(self._backend_changed)
         self.chain_combo.currentIndexChanged.connect(self._chain_changed)
         self.client_combo.currentIndexChanged.connect(self._client_changed)
         self.budget.valueChanged.connect(self._refresh)
@@ -116,29 +166,65 @@ class StartDialog(QDialog):
     def backend(self) -> str:
         return str(self.backend_combo.currentData())
 
+    def choice(self) -> StartChoice:
+        """The choices to remember for next time."""
+        return StartChoice(
+            self.backend(),
+            str(self.chain_combo.currentData()),
+            str(self.client_combo.currentData()),
+        )
+
+    def _fill_chains(self, wanted: str) -> None:
+        """The chain list for the current backend (local: only what it can run)."""
+        chains = self._chains if self.backend() == "golem" else self._local_chains
+        self.chain_combo.blockSignals(True)
+        self.chain_combo.clear()
+        for chain in chains:
+            self.chain_combo.addItem(chain, chain)
+        index = self.chain_combo.findData(wanted)
+        if index < 0:
+            index = self.chain_combo.findData("dev" if self.backend() == "local" else "sepolia")
+        self.chain_combo.setCurrentIndex(max(index, 0))
+        self.chain_combo.blockSignals(False)
+        self._pick_client(default_client(str(self.chain_combo.currentData())))
+
+    def _pick_client(self, client: str) -> None:
+        self.client_combo.blockSignals(True)
+        self.client_combo.setCurrentIndex(max(self.client_combo.findData(client), 0))
+        self.client_combo.blockSignals(False)
+
+    def _suggest_name(self) -> None:
+        self._suggested = friendly_name(str(self.chain_combo.currentData() or "node"), self._taken)
+        if not self._name_touched:
+            self.name_edit.setText(self._suggested)
+
+    def _backend_changed(self) -> None:
+        self._fill_chains(str(self.chain_combo.currentData()))
+        self._suggest_name()
+        self._refresh()
+
     def spec(self) -> NodeSpec:
         golem = self.backend() == "golem"
         return NodeSpec(
             chain=str(self.chain_combo.currentData()),
             client=str(self.client_combo.currentData()),
-            name=self.name_edit.text().strip(),
+            name=self.name_edit.text().strip() or self._suggested,
             budget_glm=Decimal(str(round(self.budget.value(), 2))) if golem else None,
             duration=timedelta(hours=self.hours.value()) if golem else None,
         )
 
     def _chain_changed(self) -> None:
-        chain = str(self.chain_combo.currentData())
-        if chain == "dev":
-            self.client_combo.setCurrentIndex(list(CLIENTS).index("anvil"))
-        elif self.client_combo.currentData() == "anvil":
-            self.client_combo.setCurrentIndex(list(CLIENTS).index("erigon"))
-        if not self._name_touched:
-            self.name_edit.setText(friendly_name(chain, self._taken))
+        self._pick_client(default_client(str(self.chain_combo.currentData())))
+        self._suggest_name()
         self._refresh()
 
     def _client_changed(self) -> None:
         if self.client_combo.currentData() == "anvil" and self.chain_combo.currentData() != "dev":
-            self.chain_combo.setCurrentIndex(CHAINS.index("dev"))
+            index = self.chain_combo.findData("dev")
+            if index >= 0:
+                self.chain_combo.setCurrentIndex(index)
+        elif self.client_combo.currentData() != "anvil" and self.chain_combo.currentData() == "dev":
+            self._pick_client("anvil")  # the dev chain is anvil's
         self._refresh()
 
     def _refresh(self) -> None:
@@ -164,12 +250,13 @@ class StartDialog(QDialog):
         style.set_message(self.error, "", "error")
 
     def _accept(self) -> None:
-        name = self.name_edit.text().strip()
+        name = self.name_edit.text().strip() or self._suggested
         if not NAME_RE.match(name):
             style.set_message(
                 self.error,
-                "The name must start with a letter or digit and use only letters, digits, "
-                "spaces, '.', '_' or '-' (at most 48 characters).",
+                "The name must start with a letter or digit (any language) and use only "
+                f"letters, digits, spaces, '.', '_' or '-' (at most {NAME_MAX} characters). "
+                "Leave it empty to use the suggested name.",
                 "error",
             )
             self.name_edit.setFocus()
@@ -182,4 +269,27 @@ class StartDialog(QDialog):
             )
             self.name_edit.setFocus()
             return
+        if self.backend() == "golem" and self._preflight is not None:
+            self._run_preflight(self._preflight)
+            return
         self.accept()
+
+    def _run_preflight(self, check: Callable[[], Awaitable[object]]) -> None:
+        """Check Golem first (yagna, app key, gftp); a failure stays here, in plain words."""
+        ok = self.buttons.button(QDialogButtonBox.StandardButton.Ok)
+        ok.setEnabled(False)
+        style.set_message(self.error, "Checking the Golem setup (yagna, app key, gftp)…", "muted")
+
+        async def run() -> None:
+            await check()
+
+        def failed(message: str, hint: str) -> None:
+            style.set_message(
+                self.error,
+                f"Golem is not ready: {message} {hint} Or run the node on this computer.".strip(),
+                "error",
+            )
+
+        Op.coro(run, label="golem pre-flight").success(lambda _r: self.accept()).failure(
+            failed
+        ).finally_(lambda: ok.setEnabled(True)).run()

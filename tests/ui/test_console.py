@@ -256,8 +256,36 @@ async def test_completion_follows_rpc_modules_and_batch_and_auth_errors(
         console.send()
         await wait_until(lambda: answers, 10)
         assert [r.method for r in answers[0]] == ["eth_chainId", "debug_nope"]
-        assert "1 errors" in console.status.text()
+        assert "1 error ·" in console.status.text()  # singular, not "1 errors"
         assert '"0xaa36a7"' in console.result_view.toPlainText()
+
+        # history recalls the batch as a batch (Batch ticked), and it is sent as one
+        console.batch_check.setChecked(False)
+        console.method_edit.setText("eth_chainId")
+        console.history_step(-1)
+        assert console.batch_check.isChecked()
+        assert not console.method_edit.isEnabled()
+        assert console.method_edit.text() == ""
+        assert "debug_nope" in console.params_edit.toPlainText()
+        console.send()
+        await wait_until(lambda: len(answers) == 2, 10)
+        assert [r.method for r in answers[1]] == ["eth_chainId", "debug_nope"]
+        console.tree.set_value(None)  # the Tree view names an error object "error"
+        console.batch_check.setChecked(False)
+        console.method_edit.setText("debug_nope")
+        console.params_edit.setPlainText("[]")
+        console.send()
+        await wait_until(lambda: len(answers) == 3, 10)
+        console.result_tabs.setCurrentWidget(console.tree)
+        root = console.tree.topLevelItem(0)
+        assert root is not None
+        assert root.text(0) == "error"
+        console.result_tabs.setCurrentWidget(console.result_view)
+        # a JSON error clears the previous answer: it is not this call's
+        console.params_edit.setPlainText("[1,")
+        console.send()
+        assert console.status.property("role") == "error"
+        assert console.result_view.toPlainText() == ""
 
         # wrong credentials: said inline, with what to do
         console.manager = _Passwords("wrong")  # type: ignore[assignment]
@@ -273,7 +301,7 @@ async def test_completion_follows_rpc_modules_and_batch_and_auth_errors(
         )
         assert "rejected the credentials" in console.status.text()
         assert "Rotate" in console.status.text()
-        assert len(answers) == 1
+        assert len(answers) == 3  # no answer for the refused call
     finally:
         await console.close_client()
         await runner.cleanup()

@@ -185,6 +185,12 @@ async def test_create_start_console_send_stop(
         from erigolem_desktop.ui.send_tx import SendTransactionDialog
 
         dialog = console.findChildren(SendTransactionDialog)[-1]
+        # a mistyped (bad EIP-55 checksum) recipient is refused before anything is built
+        dialog.to_edit.setText("0x70997970c51812DC3A010C7d01b50e0d17dc79C8")
+        dialog.amount_edit.setText("0.5 ether")
+        dialog.review()
+        assert "EIP-55" in dialog.message.text()
+        assert not dialog.send_button.isEnabled()
         dialog.to_edit.setText(RECIPIENT)
         dialog.amount_edit.setText("0.5 ether")
         dialog.review()
@@ -251,9 +257,14 @@ async def test_node_failing_while_its_detail_is_open(
         assert detail.row is not None
         assert detail.row.state is NodeState.FAILED
         assert detail.error.isVisibleTo(detail)
-        assert "start a new node" in detail.error.text()
+        assert "Restart starts it again" in detail.error.text()
         assert not detail.stop_button.isEnabled()
         assert not detail.rotate_button.isEnabled()
+        assert detail.restart_button.isVisibleTo(detail)
+        assert detail.remove_button.isVisibleTo(detail)
+        # "See the log below": the log is read again (from disk, the runtime is gone)
+        await wait_until(lambda: not detail._loading_logs and detail.logs.toPlainText(), 10)
+        assert "Could not read the log" not in detail.logs.toPlainText()
         assert any("failed" in n for n in window.tray.notifications)
         assert any("is ready" in n for n in window.tray.notifications)
         await window.console.close_client()

@@ -410,3 +410,19 @@ def test_default_scrypt_cost_unlocks(wallet: Wallet, memory_keyring: MemoryKeyri
     )
     w.unlock(info.address, PASS)
     assert w.is_unlocked
+
+
+def test_recipient_address_checks_eip55_like_metamask() -> None:
+    """Mixed case is a checksum and must match; all-lower / all-upper carry none."""
+    from erigolem_desktop.core.wallet import recipient_address
+
+    good = "0x70997970C51812dc3A010C7d01b50e0d17dc79C8"
+    assert recipient_address(good) == good
+    assert recipient_address(good.lower()) == good
+    assert recipient_address("0x" + good[2:].upper()) == good
+    assert recipient_address(f"  {good} ") == good
+    with pytest.raises(WalletError, match="EIP-55 checksum") as bad:
+        recipient_address("0x70997970c51812DC3A010C7d01b50e0d17dc79C8")  # the issue's typo
+    assert "Copy it again" in bad.value.hint
+    with pytest.raises(WalletError, match="not an Ethereum address"):
+        recipient_address("0x1234")

@@ -244,8 +244,10 @@ class LocalBackend:
             try:
                 result = await client.run("logs", str(lines), timeout=RUN_TIMEOUT)
             except RuntimeClientError as exc:
-                raise self._error("Reading the logs", exc, node_id) from exc
-            if result.return_code == 0:
+                if client.running:
+                    raise self._error("Reading the logs", exc, node_id) from exc
+                result = None  # the runtime died meanwhile: its log file is still there
+            if result is not None and result.return_code == 0:
                 text: str = result.stdout.decode("utf-8", "replace")
                 return text
         return await asyncio.to_thread(_tail, self.workdir(node_id) / CLIENT_LOG, lines)

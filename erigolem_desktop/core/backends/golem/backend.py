@@ -163,6 +163,17 @@ class GolemBackend:
                 "Check the yagna API URL in Settings / YAGNA_API_URL.",
             ) from exc
 
+    async def preflight(self) -> str:
+        """Before a start: gftp installed, yagna reachable, app key accepted; yagna's node id.
+
+        Raises the GolemError that names what to fix (MissingAppKey, GftpMissing,
+        YagnaNotRunning, WrongAppKey), so the window can refuse the start before a record exists.
+        """
+        if not self.config.app_key:
+            raise errors.MissingAppKey()
+        errors.check_gftp()
+        return await self.check_connection()
+
     def _on_event(self, event: Any) -> None:
         """yapapi's event stream: agreement, activity and money per node."""
         name = type(event).__name__
