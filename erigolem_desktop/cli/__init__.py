@@ -8,7 +8,7 @@ import sys
 from collections.abc import Sequence
 
 # Modules that add subcommands; each defines `register(subparsers)` and sets `func` on its parsers.
-COMMAND_MODULES = ("wallet_cmd", "node_cmd", "rpc_cmd", "serve_cmd")
+COMMAND_MODULES = ("wallet_cmd", "node_cmd", "rpc_cmd", "serve_cmd", "gateway_cmd")
 
 
 def build_parser() -> argparse.ArgumentParser:
