@@ -25,7 +25,7 @@ from erigolem_desktop.ui.qt import (
     QWidget,
 )
 
-CHAINS = ("sepolia", "holesky", "hoodi", "mainnet", "dev")
+CHAINS = ("sepolia", "hoodi", "mainnet", "dev")  # holesky and goerli are shut down
 CLIENTS = {"erigon": "Erigon", "anvil": "anvil (dev chain)"}
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9 _.-]{0,47}$")
 _ADJECTIVES = ("brave", "calm", "eager", "gentle", "lucky", "nimble", "quiet", "swift", "bright")
