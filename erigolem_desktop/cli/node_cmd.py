@@ -633,7 +633,7 @@ def register(subparsers: Any) -> None:
     p.add_argument(
         "--chain",
         default="dev",
-        help="dev (anvil), mainnet, sepolia, holesky, hoodi… (default: dev)",
+        help="dev (anvil), mainnet, sepolia, hoodi… (default: dev)",
     )
     p.add_argument("--client", help="anvil or erigon (default: anvil for dev, else erigon)")
     p.add_argument("--name", help="a name to tell your nodes apart")

@@ -8,8 +8,17 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-#: Networks that were shut down; asking for one gets a hint instead of "unknown".
-RETIRED_NETWORKS = frozenset({"goerli", "rinkeby", "ropsten", "kovan", "morden"})
+#: Networks that were shut down, with the testnet to use instead; asking for one gets that hint
+#: instead of "unknown" (holesky was shut down in 2025; hoodi took its place).
+SUCCESSORS = {
+    "goerli": "sepolia or hoodi",
+    "holesky": "hoodi",
+    "rinkeby": "sepolia",
+    "ropsten": "sepolia",
+    "kovan": "sepolia",
+    "morden": "sepolia",
+}
+RETIRED_NETWORKS = frozenset(SUCCESSORS)
 
 
 def default_client(chain: str) -> str:
@@ -21,7 +30,10 @@ def network_table() -> tuple[dict[str, tuple[str, ...]], dict[str, str]]:
     """(networks by client, default client by network) from the runtime's client profiles."""
     from erigolem_runtime.profiles import PROFILES
 
-    networks = {name: tuple(p.chains) for name, p in PROFILES.items()}
+    networks = {
+        name: tuple(c for c in p.chains if c not in RETIRED_NETWORKS)
+        for name, p in PROFILES.items()
+    }
     chains = {c for cs in networks.values() for c in cs}
     return networks, {c: default_client(c) for c in sorted(chains)}
 
@@ -46,7 +58,10 @@ def resolve_client(
     if not isinstance(chain, str):
         raise ValueError(f"the {noun} should be a name: one of {choices}")
     if chain in RETIRED_NETWORKS:
-        raise ValueError(f"the {noun} {chain!r} has been shut down; choose one of {choices}")
+        raise ValueError(
+            f"the {noun} {chain!r} has been shut down; use {SUCCESSORS[chain]} instead "
+            f"(choices: {choices})"
+        )
     if chain not in all_chains:
         if chain.strip().lower() in all_chains:
             raise ValueError(

@@ -25,7 +25,7 @@ log = logging.getLogger(__name__)
 KEYRING_SERVICE = "erigolem-desktop"
 APP_KEY_USER = "golem-app-key"
 FILE_NAME = "settings.json"
-PAYMENT_NETWORKS = ("holesky", "sepolia", "polygon", "mainnet")
+PAYMENT_NETWORKS = ("hoodi", "sepolia", "polygon", "mainnet")  # testnet first: yagna's default
 THEMES = ("system", "light", "dark")
 
 
@@ -39,7 +39,7 @@ class Settings:
 
     yagna_api_url: str = "http://127.0.0.1:7465"
     subnet: str = "public"
-    payment_network: str = "holesky"
+    payment_network: str = "hoodi"
     budget_glm: str = "5"
     auto_lock_minutes: int = 15
     keep_running: bool | None = None
@@ -60,6 +60,12 @@ class Settings:
             raise SettingsError(
                 f"The subnet {self.subnet!r} is not valid.",
                 "Use letters, digits, '-', '_' or '.', e.g. public.",
+            )
+        if self.payment_network == "holesky":
+            raise SettingsError(
+                "The payment network holesky was shut down in 2025; yagna pays on hoodi now.",
+                "Choose hoodi (the testnet) in Settings, then fund it with "
+                "`yagna payment fund --network hoodi`.",
             )
         if self.payment_network not in PAYMENT_NETWORKS:
             raise SettingsError(

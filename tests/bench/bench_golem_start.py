@@ -2,7 +2,7 @@
 
 Run: `python -m tests.bench.bench_golem_start [N]` (default N=3 starts on one engine).
 Arrangement as in tests/integration/test_golem_yagna.py: real yagna daemons (requestor + one
-provider, central net) with anvil as holesky, the provider agent and activity API stand-ins,
+provider, central net) with anvil as hoodi, the provider agent and exe-unit stand-ins,
 the real erigolem-runtime behind nginx. Prints the engine start, then per start the split into
 negotiation (demand -> agreement created), agreement (created -> approved), deploy+start
 (activity -> running), first RPC answer (eth_chainId through nginx), and the total; and as a

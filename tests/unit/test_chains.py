@@ -30,6 +30,7 @@ def test_valid_choices_resolve(chain: str, client: str | None, expected: str) ->
     [
         ("sepolai", None, "unknown chain 'sepolai'; choose one of "),
         ("goerli", None, "the chain 'goerli' has been shut down"),
+        ("holesky", None, "the chain 'holesky' has been shut down; use hoodi instead"),
         (
             "mainnet",
             "anvil",
@@ -51,3 +52,13 @@ def test_bad_choices_say_what_to_pick(chain: object, client: str | None, message
 def test_the_rest_api_says_network() -> None:
     with pytest.raises(ValueError, match="unknown network 'x'"):
         resolve_client("x", None, noun="network")
+
+
+def test_retired_chains_are_not_offered_as_choices() -> None:
+    networks, defaults = network_table()
+    assert "holesky" not in defaults
+    assert all("holesky" not in chains for chains in networks.values())
+    with pytest.raises(ValueError) as info:
+        resolve_client("sepolai", None)
+    assert "holesky" not in str(info.value)
+    assert "hoodi" in str(info.value)

@@ -34,12 +34,11 @@ async def test_debit_notes_and_invoices_make_the_cost_and_the_budget_stops_the_n
         return events.DebitNoteAccepted(job=job, agreement=agreement, debit_note=debit)  # type: ignore[arg-type]
 
     backend._on_event(note("0.2"))
-    assert backend.strategy.agreement_budgets == {"agr-1": Decimal("1")}
     usage = await backend.usage("n1")
     assert usage is not None
     assert usage.cost_glm == Decimal("0.2")
     assert not handle.stop_requested
-    backend._on_event(note("0.96"))  # past 95 % of the node's budget: stop it
+    backend._on_event(note("0.96"))  # at this pace the next note passes the budget: stop
     assert handle.stop_requested
     invoice = SimpleNamespace(agreement_id="agr-1", amount="0.97")
     backend._on_event(events.InvoiceAccepted(job=job, agreement=agreement, invoice=invoice))

@@ -88,21 +88,25 @@ async def test_price_caps_per_counter_and_fixed_price() -> None:
 @pytest.mark.asyncio
 async def test_provider_with_failed_start_is_excluded() -> None:
     strategy = ErigonStrategy(GolemConfig())
-    strategy.excluded_providers.add("0xbad")
+    strategy.exclude("node-1", "0xbad")
     assert await strategy.score_offer(_offer(0.0001, 0.00001, issuer="0xbad")) < 0
     assert await strategy.score_offer(_offer(0.0001, 0.00001, issuer="0xgood")) > 0
 
 
 @pytest.mark.asyncio
-async def test_debit_notes_and_invoices_accepted_up_to_the_node_budget() -> None:
-    strategy = ErigonStrategy(GolemConfig())
-    strategy.agreement_budgets["agr"] = Decimal("0.5")
+async def test_debit_notes_and_invoices_accepted_as_far_as_the_acceptor_allows() -> None:
+    asked: list[tuple[str, Decimal]] = []
+
+    def acceptor(agreement_id: str, amount: Decimal) -> Decimal:
+        asked.append((agreement_id, amount))
+        return min(amount, Decimal("0.5"))
+
+    strategy = ErigonStrategy(GolemConfig(), acceptor=acceptor)
     note = SimpleNamespace(agreement_id="agr", total_amount_due="0.2")
     over = SimpleNamespace(agreement_id="agr", amount="0.7")
-    other = SimpleNamespace(agreement_id="other", amount="3")
     assert await strategy.debit_note_accepted_amount(note) == Decimal("0.2")
     assert await strategy.invoice_accepted_amount(over) == Decimal("0.5")  # < amount: not accepted
-    assert await strategy.invoice_accepted_amount(other) == Decimal("3")
+    assert asked == [("agr", Decimal("0.2")), ("agr", Decimal("0.7"))]
 
 
 def test_start_output_must_carry_url_and_auth() -> None:

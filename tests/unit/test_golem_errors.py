@@ -125,8 +125,9 @@ async def test_allocation_refused_real_yagna(lone_yagna: YagnaDaemon, gftp_on_pa
     progress: list[str] = []
     with pytest.raises(errors.NoFunds) as info:
         await backend.start("n1", _spec(), progress.append)
-    assert "erc20-holesky-tglm" in str(info.value)
-    assert "yagna payment status" in info.value.hint
+    assert "erc20-hoodi-tglm" in str(info.value)  # hoodi is the default testnet now
+    assert "yagna payment status --network hoodi" in info.value.hint
+    assert "yagna payment fund --network hoodi" in info.value.hint
     assert progress[0] == "Connecting to yagna…"
     assert not backend.is_running("n1")
     await backend.close()

@@ -158,20 +158,32 @@ async def provider_side(
     offer_timeout: float = 60,
     presets: dict[int, Preset] | None = None,
     debit_note_interval: float = 2.0,
+    refuse_activities: tuple[int, ...] = (),
+    extra_counters: dict[int, dict[str, Decimal]] | None = None,
 ) -> AsyncIterator[ProviderSide]:
     """Agents (one per provider yagna), each with exe-unit stand-ins for its activities.
 
     `broken` providers fail every deploy and price with the CHEAP preset, so the strategy picks
     them first and the retry on another provider is exercised deterministically. `presets`
-    overrides the pricing of chosen providers.
+    overrides the pricing of chosen providers; `refuse_activities` providers fail every
+    activity creation; `extra_counters` adds priced counters to a provider's usage vector.
     """
     template = offer_template(runtime_config)
     agents: list[ProviderAgent] = []
     try:
         for i, daemon in enumerate(net.providers):
-            preset = (presets or {}).get(i) or (CHEAP if i in broken else PRESET)
+            preset = (presets or {}).get(i) or (
+                CHEAP if i in broken or i in refuse_activities else PRESET
+            )
+            extra = (extra_counters or {}).get(i, {})
+            offer_template_i = template
+            if extra:
+                preset = Preset({**preset.coeffs, **extra}, CHEAP.initial_price)
+                props = dict(template["properties"])
+                props["golem.com.usage.vector"] = [*props["golem.com.usage.vector"], *extra]
+                offer_template_i = {**template, "properties": props}
             offer = build_offer(
-                template,
+                offer_template_i,
                 preset,
                 node_name=f"erigolem-provider-{i}",
                 identity=daemon.identity,
@@ -184,6 +196,7 @@ async def provider_side(
                 runtime_config=runtime_config,
                 debit_note_interval=debit_note_interval,
                 broken=i in broken,
+                refuse_activities=i in refuse_activities,
             )
             await agent.start()
             agents.append(agent)

@@ -121,6 +121,8 @@ class ProviderAgent:
             terminates it (ya-provider ends idle agreements too).
         broken: approve agreements but have every deploy fail (the exe-unit's runtime "is not
             installed"), to prove a failed start is retried on another provider.
+        refuse_activities: start no exe-unit and set each new activity Terminated over the
+            provider REST API (an exe-unit that dies at once), so the creation fails.
     """
 
     def __init__(
@@ -133,8 +135,10 @@ class ProviderAgent:
         debit_note_interval: float = 2.0,
         idle_agreement: float = 8.0,
         broken: bool = False,
+        refuse_activities: bool = False,
     ) -> None:
         self.daemon = daemon
+        self.refuse_activities = refuse_activities
         self.offer = dict(offer)
         self.workdir = workdir
         self.runtime_config = runtime_config
@@ -385,6 +389,17 @@ class ProviderAgent:
         if record is None:
             return
         record.activities.append(activity_id)
+        if self.refuse_activities:
+            await self._call(
+                "PUT",
+                f"/activity-api/v1/activity/{activity_id}/state",
+                {
+                    "state": ["Terminated", None],
+                    "reason": "exe-unit failed to start",
+                    "errorMessage": "the erigon runtime crashed at start-up",
+                },
+            )
+            return
         unit = ExeUnit(
             f"tcp://127.0.0.1:{self.daemon.gsb_port}",
             activity_id,
@@ -403,7 +418,11 @@ class ProviderAgent:
         record = self.agreements.get(agreement_id)
         if record is None or record.terminated:
             return
-        live = [a for a in record.activities if self.exe_units[a].state != "Terminated"]
+        live = [
+            a
+            for a in record.activities
+            if a in self.exe_units and self.exe_units[a].state != "Terminated"
+        ]
         if not live:
             await self.terminate(agreement_id, "No activity on the agreement")
 
@@ -427,6 +446,8 @@ class ProviderAgent:
         record = self.agreements.get(agreement_id)
         total = [0.0] * len(self._vector)
         for activity_id in record.activities if record else []:
+            if activity_id not in self.exe_units:
+                continue
             usage = self.exe_units[activity_id].usage()
             total = [a + b for a, b in zip(total, usage, strict=False)]
         return total
@@ -479,6 +500,11 @@ class ProviderAgent:
     async def fetch_agreement(self, agreement_id: str) -> dict[str, Any]:
         """The agreement as the provider daemon's market knows it now."""
         return dict(await self._call("GET", f"/market-api/v1/agreements/{agreement_id}"))
+
+    async def invoice(self, agreement_id: str) -> dict[str, Any]:
+        """The agreement's invoice as the provider daemon's payment API has it."""
+        record = self.agreements[agreement_id]
+        return dict(await self._call("GET", f"/payment-api/v1/invoices/{record.invoice_id}"))
 
     async def invoice_status(self, agreement_id: str) -> str | None:
         record = self.agreements.get(agreement_id)

@@ -19,7 +19,7 @@ from erigolem_desktop.core.backends.base import NodeSpec, ProgressCallback, Star
 from erigolem_desktop.core.backends.golem import errors
 from erigolem_desktop.core.backends.golem.config import GolemConfig
 from erigolem_desktop.core.backends.golem.payload import ErigonPayload
-from erigolem_desktop.core.backends.golem.service import ErigonService
+from erigolem_desktop.core.backends.golem.service import ErigonService, _first_line
 from erigolem_desktop.core.backends.golem.service_manager import (
     EngineLike,
     ServiceHandle,
@@ -46,6 +46,23 @@ class _Node:
     invoices: dict[str, Decimal] = field(default_factory=dict)  # agreement -> accepted amount
     usage: dict[str, float] = field(default_factory=dict)
     last_status: NodeStatus | None = None
+    previous_due: dict[str, Decimal] = field(default_factory=dict)  # agreement -> note before
+    create_failures: list[str] = field(default_factory=list)  # "provider: cause"
+    started_at: float = field(default_factory=time.monotonic)
+
+    def budget(self, default: Decimal) -> Decimal:
+        return self.spec.budget_glm or default
+
+    def cost_without(self, agreement_id: str) -> Decimal:
+        """What the node's other agreements cost (invoiced, else last accepted note)."""
+        return sum(
+            (
+                self.invoices.get(a, self.debit_notes.get(a, Decimal(0)))
+                for a in self.agreements
+                if a != agreement_id
+            ),
+            Decimal(0),
+        )
 
     def cost(self) -> Decimal:
         """Invoiced amount per agreement, or the last accepted debit note while it runs."""
@@ -106,7 +123,7 @@ class GolemBackend:
         invoice_wait: float = 10.0,
     ) -> None:
         self.config = config or GolemConfig.load()
-        self.strategy = ErigonStrategy(self.config)
+        self.strategy = ErigonStrategy(self.config, acceptor=self._acceptable)
         self.invoice_wait = invoice_wait
         self._nodes: dict[str, _Node] = {}
         self._by_agreement: dict[str, _Node] = {}
@@ -192,8 +209,6 @@ class GolemBackend:
         if agreement is not None and node is not None and agreement.id not in node.agreements:
             node.agreements.add(agreement.id)
             self._by_agreement[agreement.id] = node
-            budget = node.spec.budget_glm or self.config.node_budget_glm
-            self.strategy.agreement_budgets[agreement.id] = budget
         if agreement is not None:
             node = node or self._by_agreement.get(agreement.id)
         if node is None:
@@ -212,16 +227,70 @@ class GolemBackend:
             self.events.append((time.monotonic(), node_id, name))
         if name == "DebitNoteAccepted":
             note = event.debit_note
-            node.debit_notes[str(note.agreement_id)] = Decimal(note.total_amount_due)
-            self._check_budget(node)
+            agreement_id = str(note.agreement_id)
+            due = Decimal(note.total_amount_due)
+            before = node.debit_notes.get(agreement_id)
+            if before is not None:
+                node.previous_due[agreement_id] = before
+            node.debit_notes[agreement_id] = due
+            self._check_budget(node, agreement_id)
         elif name == "InvoiceAccepted":
             node.invoices[str(event.invoice.agreement_id)] = Decimal(event.invoice.amount)
+        elif name == "ActivityCreateFailed":
+            self._activity_create_failed(node_id, node, event)
 
-    def _check_budget(self, node: _Node) -> None:
-        budget = node.spec.budget_glm or self.config.node_budget_glm
-        if node.cost() >= budget * Decimal("0.95") and not node.handle.stop_requested:
-            log.warning("node reached %s of its %s GLM budget: stopping", node.cost(), budget)
-            node.handle.stop()
+    def _activity_create_failed(self, node_id: str, node: _Node, event: Any) -> None:
+        """Count a failed activity creation as an attempt and exclude that provider."""
+        exc = (getattr(event, "exc_info", None) or (None, None, None))[1]
+        cause = _first_line(exc) if exc is not None else "activity creation failed"
+        provider = ""
+        with contextlib.suppress(Exception):
+            provider = str(event.provider_id)
+        node.create_failures.append(
+            f"{provider or 'a provider'}: activity creation failed: {cause}"
+        )
+        if provider:
+            self.strategy.exclude(node_id, provider)
+        service = node.handle.service
+        attempts = len(node.create_failures) + (getattr(service, "attempts", 0) or 0)
+        if attempts >= self.config.start_attempts:
+            node.handle.fail(f"{node.create_failures[-1]} (tried {attempts} provider(s))")
+
+    def _acceptable(self, agreement_id: str, amount: Decimal) -> Decimal:
+        """How much of a note/invoice we accept: all of it while the node stays in budget."""
+        node = self._by_agreement.get(agreement_id)
+        if node is None:
+            return amount
+        budget = node.budget(self.config.node_budget_glm)
+        total = node.cost_without(agreement_id) + amount
+        if total <= budget:
+            return amount
+        self._stop_for_budget(
+            node, f"the next payment would bring it to {total} GLM, over its budget of {budget} GLM"
+        )
+        return max(budget - node.cost_without(agreement_id), Decimal(0))
+
+    def _check_budget(self, node: _Node, agreement_id: str) -> None:
+        """Stop the node when the next debit note (at the pace seen so far, plus one interval
+        for the stop) would pass the budget, so no note or invoice above it is left unpaid."""
+        budget = node.budget(self.config.node_budget_glm)
+        due = node.debit_notes[agreement_id]
+        step = max(due - node.previous_due.get(agreement_id, due), Decimal(0))
+        # the next note, plus one interval for the stop itself (the invoice counts up to then)
+        projected = node.cost_without(agreement_id) + due + 2 * step
+        if projected > budget:
+            self._stop_for_budget(
+                node,
+                f"it has spent {node.cost()} GLM and the next debit note (about {projected} GLM) "
+                f"would pass its budget of {budget} GLM",
+            )
+
+    def _stop_for_budget(self, node: _Node, why: str) -> None:
+        if node.handle.stop_requested:
+            return
+        reason = f"stopped by its budget: {why}"
+        log.warning("node %s", reason)
+        node.handle.stop(reason)
 
     # --- Backend protocol -----------------------------------------------------------------
 
@@ -246,7 +315,7 @@ class GolemBackend:
             "status_interval": self.config.status_interval,
             "max_attempts": self.config.start_attempts,
             "on_status": on_status,
-            "on_provider_failed": self.strategy.excluded_providers.add,
+            "on_provider_failed": lambda provider: self.strategy.exclude(node_id, provider),
         }
         handle = self._manager.create_service(
             ErigonService,
@@ -263,6 +332,8 @@ class GolemBackend:
         except BaseException:
             await self._manager.stop_and_wait(handle, within=30)
             raise
+        finally:
+            self.strategy.release(node_id)  # exclusions are for this node's start only
 
     async def _wait_started(
         self, node_id: str, node: _Node, progress: ProgressCallback
@@ -279,6 +350,8 @@ class GolemBackend:
 
         say("negotiating", "Negotiating with providers…")
         while True:
+            for n, failure in enumerate(node.create_failures):
+                say(f"create-failed-{n}", f"{failure}; trying another provider…")
             status = handle.status
             if "AgreementConfirmed" in handle.phases:
                 say("agreement", "Agreement signed; creating the activity…")
@@ -312,12 +385,19 @@ class GolemBackend:
                 and "AgreementConfirmed" not in handle.phases
                 and (time.monotonic() > deadline)
             ):
+                seen = self.strategy.seen_since(node.started_at)
                 raise errors.NoOffers(
-                    "erigon", node.spec.chain, self.config.offer_timeout.total_seconds()
+                    "erigon",
+                    node.spec.chain,
+                    self.config.offer_timeout.total_seconds(),
+                    subnet=self.config.subnet,
+                    refused=[f"{s.issuer}: {s.refused}" for s in seen if s.refused],
+                    offers=len(seen),
                 )
             if time.monotonic() > give_up:
                 service = handle.service
                 why = service.failure_reason() if isinstance(service, ErigonService) else None
+                why = why or (node.create_failures[-1] if node.create_failures else None)
                 limit = self.config.start_timeout.total_seconds()
                 raise errors.ProviderFailed(
                     f"the start took longer than {limit:.0f} s" + (f" ({why})" if why else ""),
@@ -338,7 +418,7 @@ class GolemBackend:
             raise errors.UnknownNode(node_id)
         status = node.handle.status
         if status is not ServiceStatus.RUNNING:
-            reason = node.handle.reason or str(status)
+            reason = node.handle.reason or node.handle.stop_reason or str(status)
             raise errors.NodeLost(node_id, reason)
         service = node.handle.service
         assert isinstance(service, ErigonService)

@@ -12,7 +12,7 @@ from typing import Any
 DEFAULT_API_URL = "http://127.0.0.1:7465"
 DEFAULT_SUBNET = "public"
 DEFAULT_DRIVER = "erc20"
-DEFAULT_NETWORK = "holesky"
+DEFAULT_NETWORK = "hoodi"  # yagna 0.17.6's default testnet; holesky was shut down in 2025
 MAINNET_NETWORKS = frozenset({"mainnet", "polygon"})
 
 

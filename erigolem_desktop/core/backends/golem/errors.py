@@ -42,11 +42,19 @@ class MissingAppKey(GolemError):
 
 class NoFunds(GolemError):
     def __init__(self, platform: str, detail: str) -> None:
+        # the platform is driver-network-token, e.g. erc20-hoodi-tglm
+        parts = platform.split("-")
+        network = parts[1] if len(parts) == 3 else "hoodi"
+        fund = (
+            "buy GLM and ETH for gas"
+            if network in ("mainnet", "polygon")
+            else f"`yagna payment fund --network {network}`"
+        )
         super().__init__(
             f"yagna refused to reserve the budget on {platform}: {detail}",
-            "Check the balance with `yagna payment status` and top it up (on testnets "
-            "`yagna payment fund`), or lower the budget; make sure the payment network's "
-            "Ethereum RPC is reachable.",
+            f"Check the balance with `yagna payment status --network {network}` and top it up "
+            f"({fund}), or lower the budget; make sure the {network} network's Ethereum RPC is "
+            "reachable.",
         )
 
 
@@ -59,11 +67,39 @@ class GftpMissing(GolemError):
 
 
 class NoOffers(GolemError):
-    def __init__(self, runtime: str, chain: str, waited: float) -> None:
-        super().__init__(
-            f"No provider offered the `{runtime}` runtime for chain {chain} within {waited:.0f} s.",
-            "Try again later, raise the price caps in Settings, or pick another chain.",
-        )
+    """No agreement within the wait: either no offer came at all, or offers came and were
+    refused (above the price caps, excluded, unknown counters) - the message says which."""
+
+    def __init__(
+        self,
+        runtime: str,
+        chain: str,
+        waited: float,
+        *,
+        subnet: str = "",
+        offers: int = 0,
+        refused: list[str] | None = None,
+    ) -> None:
+        refused = refused or []
+        where = f" on subnet {subnet}" if subnet else ""
+        if not offers:
+            super().__init__(
+                f"No provider offered the `{runtime}` runtime for chain {chain}{where} within "
+                f"{waited:.0f} s: no offer arrived at all (no provider runs this runtime for "
+                "this chain on this subnet, or none is online).",
+                "Try again later, pick another chain, or check the subnet (Settings / "
+                "YAGNA_SUBNET).",
+            )
+        else:
+            shown = "; ".join(refused[:3]) + (
+                f"; and {len(refused) - 3} more" if len(refused) > 3 else ""
+            )
+            super().__init__(
+                f"{offers} offer(s) for the `{runtime}` runtime for chain {chain}{where} arrived "
+                f"within {waited:.0f} s, but none was taken: {shown or 'none fit'}.",
+                "Raise the price caps in Settings if the prices are acceptable, or try again "
+                "later.",
+            )
 
 
 class ProviderFailed(GolemError):

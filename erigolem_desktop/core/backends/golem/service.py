@@ -94,6 +94,7 @@ class ErigonService(Service):
         self._on_status = on_status
         self._on_provider_failed = on_provider_failed
         self._requests: asyncio.Queue[tuple[tuple[str, ...], asyncio.Future[str]]] = asyncio.Queue()
+        self.run_ended: str | None = None  # why the run loop is over (then `call` fails at once)
 
     # --- handlers (async generators yielding Scripts, as yapapi wants) -----------------------
 
@@ -121,30 +122,42 @@ class ErigonService(Service):
             raise
 
     async def run(self) -> AsyncGenerator[Script, Any]:
-        while True:
-            argv: tuple[str, ...] = ("status",)
-            future: asyncio.Future[str] | None = None
-            with contextlib.suppress(TimeoutError):
-                argv, future = await asyncio.wait_for(self._requests.get(), self.status_interval)
-            script = self.ctx.new_script(timeout=COMMAND_TIMEOUT)
-            result = script.run(*argv)
-            try:
-                yield script
-                out = (await result).stdout or ""
-            except Exception as exc:  # CommandExecutionError is thrown in at the yield
+        future: asyncio.Future[str] | None = None
+        try:
+            while True:
+                argv: tuple[str, ...] = ("status",)
+                future = None
+                with contextlib.suppress(TimeoutError):
+                    argv, future = await asyncio.wait_for(
+                        self._requests.get(), self.status_interval
+                    )
+                script = self.ctx.new_script(timeout=COMMAND_TIMEOUT)
+                result = script.run(*argv)
+                try:
+                    yield script
+                    out = (await result).stdout or ""
+                except Exception as exc:  # CommandExecutionError is thrown in at the yield
+                    if future is not None and not future.done():
+                        future.set_exception(exc)
+                    elif future is None:
+                        log.warning("status of %s failed: %s", self.provider_name, exc)
+                        self.status_failures += 1
+                        await self._check_alive(exc)
+                    continue
+                self.status_failures = 0
+                if argv[0] in ("status", "rotate-credentials"):
+                    with contextlib.suppress(StartOutputError):
+                        self._publish(parse_node_json(out, argv[0]))
                 if future is not None and not future.done():
-                    future.set_exception(exc)
-                elif future is None:
-                    log.warning("status of %s failed: %s", self.provider_name, exc)
-                    self.status_failures += 1
-                    await self._check_alive(exc)
-                continue
-            self.status_failures = 0
-            if argv[0] in ("status", "rotate-credentials"):
-                with contextlib.suppress(StartOutputError):
-                    self._publish(parse_node_json(out, argv[0]))
-            if future is not None and not future.done():
-                future.set_result(out)
+                    future.set_result(out)
+        finally:  # whoever waits for a command, or asks later, learns at once that it is over
+            self.run_ended = self.lost or "the node's command loop ended"
+            waiting = [future] + [
+                self._requests.get_nowait()[1] for _ in range(self._requests.qsize())
+            ]
+            for pending in waiting:
+                if pending is not None and not pending.done():
+                    pending.set_exception(NodeGone(self.run_ended))
 
     async def _check_alive(self, exc: BaseException) -> None:
         """Give up on a provider whose activity ended or that stopped answering `status`."""
@@ -168,6 +181,8 @@ class ErigonService(Service):
 
     async def call(self, *argv: str, within: float = 90) -> str:
         """Run one runtime command on the provider (while running) and return its stdout."""
+        if self.run_ended is not None:
+            raise NodeGone(self.run_ended)
         if str(self.state.value) != "running":
             raise RuntimeError(f"the node is {self.state.value}, not running")
         future: asyncio.Future[str] = asyncio.get_running_loop().create_future()
@@ -179,6 +194,7 @@ class ErigonService(Service):
         return bool(super().restart_condition) and self.attempts < self.max_attempts
 
     async def reset(self) -> None:
+        self.run_ended = None
         self.start_output = None
         self.last_status = None
 

@@ -23,6 +23,8 @@ from typing import Any, Protocol
 
 log = logging.getLogger(__name__)
 
+CANCEL_WAIT = 5.0  # seconds a cancelled service task gets to unwind before Stop returns
+
 
 class ServiceStatus(StrEnum):
     PENDING = "pending"
@@ -85,6 +87,7 @@ class ServiceHandle:
     id: str = field(default_factory=lambda: uuid.uuid4().hex)
     cluster: ClusterLike | None = None
     stop_requested: bool = False
+    stop_reason: str | None = None
     failure: str | None = None
     error: BaseException | None = None
     created_at: datetime = field(default_factory=datetime.now)
@@ -149,8 +152,14 @@ class ServiceHandle:
             self.error = error
         self.changed.set()
 
-    def stop(self) -> None:
-        """Ask the service to stop (idempotent; safe before the cluster exists)."""
+    def stop(self, reason: str | None = None) -> None:
+        """Ask the service to stop (idempotent; safe before the cluster exists).
+
+        Args:
+            reason: why, when it was not the user (e.g. the budget); shown to the user.
+        """
+        if reason and self.stop_reason is None:
+            self.stop_reason = reason
         if not self.stop_requested and self.failure is None:
             service = self.service
             if service is not None and str(service.state.value) in ("terminated", "unresponsive"):
@@ -300,9 +309,10 @@ class ServiceManager:
         if not done:
             task = self._tasks.get(handle.id)
             if task is not None:
-                task.cancel()
-                with contextlib.suppress(asyncio.CancelledError, Exception):
-                    await task
+                task.cancel()  # every wait is bounded: Stop always returns
+                await asyncio.wait({task}, timeout=CANCEL_WAIT)
+            handle._finished.set()
+            handle.changed.set()
         return done
 
     async def close(self, wait_for_payments: bool = True) -> None:
