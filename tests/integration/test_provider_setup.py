@@ -121,8 +121,9 @@ def test_setup_writes_valid_files_is_idempotent_and_uninstalls_to_the_same_tree(
     assert desc[0]["supervisor-path"] == "exe-unit"
     assert desc[0]["extra-args"] == ["--runtime-managed-image"]
     assert Path(desc[0]["runtime-path"]).is_file()
-    names = {v["name"] for v in desc[0]["config"]["counters"].values()}
-    assert names == {"duration", "requests"}
+    counters = desc[0]["config"]["counters"].values()
+    assert {v["name"] for v in counters if v["price"]} == {"duration", "requests"}
+    assert {v["name"] for v in counters if not v["price"]} == {"cpu"}  # for golemsp's CPU=…
     # presets.json V1 with our preset active and both counters priced
     presets = json.loads((root / "root/.local/share/ya-provider/presets.json").read_text())
     assert presets["ver"] == "V1"

@@ -372,7 +372,7 @@ async def test_killed_runtimes_datadirs_are_reaped_never_a_kept_or_live_one(
     assert killed[-1] in left  # what the last kill left behind
     assert not set(killed[:-1]) & set(left), left  # each later start reaped the ones before
 
-    from erigolem_runtime.client import RuntimeClient
+    from erigolem_runtime.api.client import RuntimeClient
 
     await RuntimeClient(env.tmp_path / "rt-deploy", config_path=cfg_path).deploy()
     assert killed[-1] not in fresh_datadirs(cfg)  # moved aside at once
