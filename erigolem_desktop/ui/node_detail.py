@@ -19,8 +19,8 @@ from urllib.parse import quote, urlsplit, urlunsplit
 
 from erigolem_desktop.core.atomicfile import atomic_write_text
 from erigolem_desktop.core.states import NodeState
-from erigolem_desktop.ui import style
-from erigolem_desktop.ui.nodes_model import NodeRow, format_duration
+from erigolem_desktop.ui import ops, style
+from erigolem_desktop.ui.nodes_model import NodeRow, format_duration, restart_meaning
 from erigolem_desktop.ui.ops import Op
 from erigolem_desktop.ui.qt import (
     QFileDialog,
@@ -150,6 +150,8 @@ class NodeDetail(QWidget):
         self.phase = style.label("", "muted", wrap=True)
         self.error = style.label("", "error", wrap=True, selectable=True)
         self.error.hide()
+        self.restarts = style.label("", "warning", wrap=True)  # client restarts, what they mean
+        self.restarts.hide()
 
         # endpoint
         self.url_edit = QLineEdit()
@@ -284,6 +286,7 @@ class NodeDetail(QWidget):
         lay.addLayout(actions)
         lay.addWidget(self.phase)
         lay.addWidget(self.error)
+        lay.addWidget(self.restarts)
         lay.addWidget(endpoint)
         snip_box = QGroupBox("Connect from your code")
         snip_lay = QVBoxLayout(snip_box)
@@ -377,6 +380,7 @@ class NodeDetail(QWidget):
             )
         else:
             style.set_message(self.error, "", "error")
+        style.set_message(self.restarts, restart_meaning(row.client, row.restarts), "warning")
         active = row.state.active
         # a stopped node's URL and password no longer work: do not offer them
         self.url_edit.setText(row.url if active else "")
@@ -407,7 +411,8 @@ class NodeDetail(QWidget):
             self._log_timer.start()
         else:
             self._log_timer.stop()
-        if new_node or (previous is not None and previous.state.active and not active):
+        ended = previous is not None and previous.state.active and not active
+        if new_node or (ended and ops.loop_alive()):  # not while the app tears down
             self.load_logs()  # a node that just ended: its last lines say why (read from disk)
 
     def _update_sync(self, row: NodeRow) -> None:

@@ -101,6 +101,7 @@ class NodeRow:
     cost: Decimal | None
     reason: str
     phase: str
+    restarts: int = 0  # times the runtime restarted the client (it died or hung)
 
     @classmethod
     def from_record(cls, rec: NodeRecord | Mapping[str, Any]) -> NodeRow:
@@ -138,7 +139,28 @@ class NodeRow:
             cost=Decimal(str(cost)) if cost is not None else None,
             reason=str(_get(rec, "reason", default="") or status.reason or ""),
             phase=phase if isinstance(phase, str) else "",
+            restarts=status.restarts,
         )
+
+
+def restart_meaning(client: str, restarts: int) -> str:
+    """What `restarts` client restarts mean for the user, in plain words ("" for none).
+
+    anvil keeps its chain in memory, so a restarted dev chain starts over at block 0 with
+    its pre-funded accounts only; Erigon keeps its data on disk and syncs on.
+    """
+    if restarts <= 0:
+        return ""
+    times = "once" if restarts == 1 else f"{restarts} times"
+    if client == "anvil":
+        return (
+            f"The dev chain crashed and was restarted {times}: its state was lost (blocks, "
+            "balances, deployed contracts start over from block 0)."
+        )
+    return (
+        f"The {client or 'node'} client crashed or hung and was restarted {times}; its data "
+        "on disk is kept and it carries on from where it was."
+    )
 
 
 def _status(rec: NodeRecord | Mapping[str, Any]) -> NodeStatus:

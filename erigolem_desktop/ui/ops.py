@@ -145,6 +145,14 @@ class Op(Generic[T]):
         return task
 
 
+def loop_alive() -> bool:
+    """Whether there is a loop to run operations on (False while the app is tearing down)."""
+    try:
+        return not asyncio.get_event_loop().is_closed()
+    except RuntimeError:
+        return False
+
+
 def spawn(coro: Awaitable[Any], *, label: str = "task") -> asyncio.Task[Any]:
     """Run a fire-and-forget coroutine, keeping a reference; errors go to `report_error`."""
 

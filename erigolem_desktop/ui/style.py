@@ -42,6 +42,7 @@ QLabel[role="heading"] { font-size: 12pt; font-weight: 600; }
 QLabel[role="muted"] { color: palette(placeholder-text); }
 QLabel[role="error"] { color: #d0443e; }
 QLabel[role="ok"] { color: #2e9e5b; }
+QLabel[role="warning"] { color: #b8860b; }
 QLabel[role="mnemonic"] { font-family: monospace; font-size: 11pt; padding: 4px 8px;
     border: 1px solid palette(mid); border-radius: 4px; }
 QPushButton { padding: 5px 14px; }

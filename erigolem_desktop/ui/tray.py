@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from erigolem_desktop.core.states import NodeState
 from erigolem_desktop.ui import style
-from erigolem_desktop.ui.nodes_model import NodeRow
+from erigolem_desktop.ui.nodes_model import NodeRow, restart_meaning
 from erigolem_desktop.ui.qt import (
     QAction,
     QCheckBox,
@@ -35,6 +35,7 @@ class Tray(QObject):
         super().__init__(window)
         self.window = window
         self._states: dict[str, NodeState] = {}
+        self._restarts: dict[str, int] = {}
         self.notifications: list[str] = []  # what was announced (for tests and the log)
         self.icon: QSystemTrayIcon | None = None
         if QSystemTrayIcon.isSystemTrayAvailable():
@@ -56,8 +57,17 @@ class Tray(QObject):
         return self.icon is not None
 
     def observe(self, rows: list[NodeRow]) -> None:
-        """Compare with the last states seen; announce nodes that became ready or failed."""
+        """Compare with the last states seen; announce nodes that became ready or failed, and
+        client restarts (a restarted dev chain lost its state)."""
         for row in rows:
+            seen = self._restarts.get(row.id)
+            self._restarts[row.id] = row.restarts
+            if seen is not None and row.restarts > seen:
+                self.notify(
+                    f"{row.name} was restarted",
+                    restart_meaning(row.client, row.restarts),
+                    error=True,
+                )
             before = self._states.get(row.id)
             self._states[row.id] = row.state
             if before is None or before == row.state:
@@ -80,15 +90,27 @@ class Tray(QObject):
         self.window.statusBar().showMessage(f"{title}: {text}", 10000)
 
 
-def keep_running_box(parent: QWidget, running: int) -> tuple[QMessageBox, QCheckBox]:
-    """The "keep nodes running?" box (buttons: Keep running, Stop and quit, Cancel)."""
+def keep_running_box(
+    parent: QWidget, running: int, *, tray: bool | None = None
+) -> tuple[QMessageBox, QCheckBox]:
+    """The "keep nodes running?" box (buttons: Keep running, Stop and quit, Cancel).
+
+    `tray`: whether a system tray exists (None: ask Qt); without one the window is minimized
+    instead, and the box says so rather than promising a tray icon.
+    """
+    if tray is None:
+        tray = QSystemTrayIcon.isSystemTrayAvailable()
     box = QMessageBox(parent)
-    box.setWindowTitle("Nodes are running")
-    plural = "node is" if running == 1 else "nodes are"
-    box.setText(f"{running} {plural} still running.")
+    one = running == 1
+    box.setWindowTitle("A node is running" if one else "Nodes are running")
+    box.setText("1 node is still running." if one else f"{running} nodes are still running.")
+    it, them = ("it", "it") if one else ("they", "them")
+    where = (
+        "the app stays in the tray" if tray else "the window is minimized: there is no tray here"
+    )
     box.setInformativeText(
-        "Keep them running in the background (the app stays in the tray), or stop them and "
-        "quit? Golem providers are paid only while nodes run."
+        f"Keep {them} running in the background ({where}), or stop {them} and quit? Golem "
+        f"providers are paid only while {it} {'runs' if one else 'run'}."
     )
     keep = box.addButton("Keep running", QMessageBox.ButtonRole.AcceptRole)
     box.addButton("Stop and quit", QMessageBox.ButtonRole.DestructiveRole)

@@ -520,12 +520,19 @@ class NodeService:
                 reason = hang
             if self.restarts_recent >= policy.max_restarts:
                 self.state = RuntimeState.FAILED
+                # plain words for the status (users read it); the knobs for operators, in the log
                 self.reason = (
-                    f"{reason}; gave up after {self.restarts_recent} restart(s) "
-                    f"(restart.max_restarts = {policy.max_restarts}; the count starts over after "
-                    f"restart.stable_sec = {policy.stable_sec:g} s of healthy running)"
+                    f"{reason}; gave up after {self.restarts_recent} restart(s) in a row: it "
+                    "keeps crashing, so it is not restarted again"
                 )
-                log.error("instance %s failed: %s", self.instance_id, self.reason)
+                log.error(
+                    "instance %s failed: %s (restart.max_restarts = %d; the count starts over "
+                    "after restart.stable_sec = %g s of healthy running)",
+                    self.instance_id,
+                    self.reason,
+                    policy.max_restarts,
+                    policy.stable_sec,
+                )
                 return
             self.restarts += 1
             self.restarts_recent += 1

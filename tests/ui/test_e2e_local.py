@@ -268,3 +268,43 @@ async def test_node_failing_while_its_detail_is_open(
         assert any("failed" in n for n in window.tray.notifications)
         assert any("is ready" in n for n in window.tray.notifications)
         await window.console.close_client()
+
+
+def _cmdline(pid: int) -> bytes:
+    return Path(f"/proc/{pid}/cmdline").read_bytes()
+
+
+def _children(pid: int) -> list[int]:
+    """Direct children of `pid` (a runtime this test started), from /proc."""
+    found: list[int] = []
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        text = (task / "children").read_text().split()
+        found.extend(int(c) for c in text)
+    return found
+
+
+@pytest.mark.asyncio
+async def test_a_restarted_dev_chain_says_its_state_was_lost(
+    make_window: Any, ctx: Any, wallet: Any, erigolem_home: Path, anvil_bin: Path, nginx_bin: Path
+) -> None:
+    """Kill the anvil that our runtime started: the runtime restarts it, and the window says
+    what that means (in the detail pane and as a notification), not only the runtime's log."""
+    info, _ = wallet.create(GOOD)
+    wallet.unlock(info.address, GOOD)
+    async with local_manager(erigolem_home) as manager:
+        ctx.manager = manager
+        window = make_window()
+        window.start()
+        row = await start_dev_node(window)
+        record = manager.get(row.id)
+        assert record is not None
+        runtime_pid = int(record.runtime["runtime_pid"])
+        anvils = [c for c in _children(runtime_pid) if b"anvil" in _cmdline(c)]
+        assert len(anvils) == 1, anvils
+        os.killpg(anvils[0], signal.SIGKILL)  # the client runs in its own group
+        await wait_until(lambda: window.model.row_by_id(row.id).restarts == 1, 30)
+        detail = window.detail
+        await wait_until(lambda: detail.restarts.isVisibleTo(detail), 5)
+        assert "state was lost" in detail.restarts.text()
+        assert any("was restarted" in n and "block 0" in n for n in window.tray.notifications)
+        await window.console.close_client()
