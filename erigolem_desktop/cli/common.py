@@ -100,10 +100,10 @@ def json_mode(args: argparse.Namespace) -> bool:
 # --- secrets input -------------------------------------------------------------------------
 
 
-def read_secret_file(path: str, what: str = "secret") -> str:
+def read_secret_file(path: str, what: str = "secret", *, allow_empty: bool = False) -> str:
     """The content of `path` (or stdin for `-`) without the trailing newline.
 
-    Raises UsageError when the file cannot be read or is empty.
+    Raises UsageError when the file cannot be read, or is empty (unless `allow_empty`).
     """
     try:
         if path == "-":
@@ -121,7 +121,7 @@ def read_secret_file(path: str, what: str = "secret") -> str:
             f"The {what} file {path} is not UTF-8 text.", "Save it as plain UTF-8 text."
         ) from exc
     text = text.rstrip("\r\n")
-    if not text.strip():
+    if not text.strip() and not allow_empty:
         raise UsageError(f"The {what} file {path} is empty.", f"Put the {what} into the file.")
     return text
 
@@ -138,13 +138,15 @@ def read_passphrase(
     env_var: str = PASSPHRASE_ENV,
     flag: str = "--passphrase-file",
     validate: Callable[[str], str] | None = None,
+    allow_empty: bool = False,
 ) -> str:
     """The passphrase from `--passphrase-file`, else `$ERIGOLEM_PASSPHRASE`, else a prompt.
 
     `confirm=True` asks twice at the prompt (for new passphrases). Without a terminal and without
     a file or the variable, raises UsageError naming `flag` and `env_var`. `validate` (for new
     passphrases) returns why a value is refused, or ''; a refusal is a UsageError, raised before
-    the prompt asks for the repetition.
+    the prompt asks for the repetition. `allow_empty` accepts '' (an empty file, the variable
+    set to nothing, Enter at the prompt): geth writes keystores with an empty password.
     """
 
     def checked(value: str) -> str:
@@ -157,9 +159,9 @@ def read_passphrase(
 
     path = getattr(args, "passphrase_file", None)
     if path:
-        return checked(_first_line(read_secret_file(path, "passphrase")))
+        return checked(_first_line(read_secret_file(path, "passphrase", allow_empty=allow_empty)))
     value = os.environ.get(env_var)
-    if value:
+    if value or (allow_empty and value is not None):
         return checked(value)
     if not sys.stdin.isatty():
         raise UsageError(
@@ -168,7 +170,7 @@ def read_passphrase(
         )
     try:
         first = getpass.getpass(prompt)
-        if not first:
+        if not first and not allow_empty:
             raise UsageError("The passphrase is empty.", "Type a passphrase.")
         checked(first)
         if confirm and getpass.getpass("Repeat the passphrase: ") != first:

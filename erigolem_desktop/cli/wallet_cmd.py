@@ -88,6 +88,7 @@ def _read_keystore_password(args: argparse.Namespace) -> str:
         prompt="Password of the keystore file: ",
         env_var=KEYSTORE_PASSWORD_ENV,
         flag="--keystore-password-file",
+        allow_empty=True,  # geth writes keystores with an empty password; the core opens them
     )
 
 

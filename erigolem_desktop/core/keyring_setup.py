@@ -9,13 +9,20 @@ Decision (`ensure_keyring()`), in this order:
 
 1. An explicit choice wins: `PYTHON_KEYRING_BACKEND`, a `keyringrc.cfg`, or a backend already
    set in code with `keyring.set_keyring()` (tests). Explicitly choosing the fail or null
-   backend raises `KeyringUnavailable` (the null one would silently drop the wallet's keys).
+   backend raises `KeyringUnavailable` (the null one would silently drop the wallet's keys),
+   and so does a file backend that rewrites its file in place (keyrings.alt's PlaintextKeyring
+   and EncryptedKeyring, keyrings.cryptfile): one kill mid-write there truncates the file and
+   loses every key in it (issue 11: 16-19 of 30 keystores gone after one SIGKILL), so the app
+   refuses them and names `DataDirKeyring`, the atomic file store below, instead.
 2. Otherwise the platform's own store if it is usable: macOS Keychain, Windows Credential
    Locker, the Secret Service or KWallet on Linux (picked out of the chainer, skipping
    backends that prompt).
 3. Otherwise (typically Linux without a running Secret Service) a file backend that never
-   prompts: `DataDirKeyring`, a JSON file under `data_dir()/keyring/` (0600, atomic writes; our
-   own rather than keyrings.alt's PlaintextKeyring, which rewrites its file in place). `ERIGOLEM_KEYRING_FALLBACK=0` disables this step; then
+    prompts: `DataDirKeyring`, a JSON file under `data_dir()/keyring/` (0600, atomic writes; our
+   own rather than keyrings.alt's PlaintextKeyring, which rewrites its file in place).
+   Temp files a kill left behind (`.keyring.json.*.tmp`, which hold keystores) are removed when
+   the store is first used; a service entry that is not an object is moved to
+   `keyring.set-aside.json` (0600) with a warning rather than failing every read. `ERIGOLEM_KEYRING_FALLBACK=0` disables this step; then
    `KeyringUnavailable` says how to get a real keyring.
 
 What that file holds, and why this is acceptable:
@@ -37,6 +44,7 @@ import json
 import logging
 import os
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -99,21 +107,89 @@ class DataDirKeyring(KeyringBackend):
 
     def __init__(self) -> None:
         super().__init__()  # type: ignore[no-untyped-call]
+        self._swept: set[Path] = set()
 
     @property
     def file_path(self) -> Path:
         return keyring_dir() / "keyring.json"
 
-    def _load(self) -> dict[str, dict[str, str]]:
+    @property
+    def set_aside_path(self) -> Path:
+        return keyring_dir() / "keyring.set-aside.json"
+
+    def sweep(self) -> None:
+        """Remove temp copies a killed writer left (they hold keystores); once per directory.
+
+        Done under the write lock (every writer holds it while its temp file exists), so no
+        live writer's temp file is taken away.
+        """
+        directory = self.file_path.parent
+        if directory in self._swept:
+            return
+        with self._locked():
+            self._swept.add(directory)
+            for stale in directory.glob(f".{self.file_path.name}.*.tmp"):
+                with contextlib.suppress(OSError):
+                    stale.unlink()
+                    log.info("keyring: removed %s, left by an interrupted write", stale.name)
+
+    def _read(self) -> dict[str, Any]:
         try:
             data = json.loads(self.file_path.read_text(encoding="utf-8"))
         except FileNotFoundError:
             return {}
-        except (OSError, ValueError) as exc:
-            raise KeyringError(f"the keyring file {self.file_path} cannot be read: {exc}") from exc
+        except (OSError, ValueError, RecursionError) as exc:
+            raise KeyringError(
+                f"the keyring file {self.file_path} cannot be read ({type(exc).__name__}); "
+                "restore it from a backup, or move it away and import the accounts again"
+            ) from None
         if not isinstance(data, dict):
-            raise KeyringError(f"the keyring file {self.file_path} is not a JSON object")
+            raise KeyringError(
+                f"the keyring file {self.file_path} is not a JSON object; restore it from a "
+                "backup, or move it away and import the accounts again"
+            )
         return data
+
+    def _load(self) -> dict[str, dict[str, str]]:
+        """The services that are well-formed (service -> {user: value}); others are skipped."""
+        return self._load_from(self._read())
+
+    def _load_for_write(self) -> dict[str, dict[str, str]]:
+        """Like `_load`, but damaged entries are first saved to the set-aside file (not lost)."""
+        raw = self._read()
+        good = self._load_from(raw)
+        damaged = {
+            service: users
+            for service, users in raw.items()
+            if service not in good or good[service] != users
+        }
+        if damaged:
+            aside = self._read_set_aside()
+            aside.update({f"{s}@{_now_stamp()}": v for s, v in damaged.items()})
+            atomic_write(self.set_aside_path, json.dumps(aside, indent=1, sort_keys=True))
+            log.warning(
+                "keyring: set aside %d damaged entr%s of %s in %s",
+                len(damaged),
+                "y" if len(damaged) == 1 else "ies",
+                self.file_path.name,
+                self.set_aside_path,
+            )
+        return good
+
+    @staticmethod
+    def _load_from(raw: dict[str, Any]) -> dict[str, dict[str, str]]:
+        return {
+            service: {u: v for u, v in users.items() if isinstance(v, str)}
+            for service, users in raw.items()
+            if isinstance(users, dict)
+        }
+
+    def _read_set_aside(self) -> dict[str, Any]:
+        try:
+            data = json.loads(self.set_aside_path.read_text(encoding="utf-8"))
+        except (OSError, ValueError, RecursionError):
+            return {}
+        return data if isinstance(data, dict) else {}
 
     @contextlib.contextmanager
     def _locked(self) -> Iterator[None]:
@@ -131,19 +207,35 @@ class DataDirKeyring(KeyringBackend):
 
     def set_password(self, service: str, username: str, password: str) -> None:
         with self._locked():
-            data = self._load()
+            data = self._load_for_write()
             data.setdefault(service, {})[username] = password
             atomic_write(self.file_path, json.dumps(data, indent=1, sort_keys=True))
 
     def delete_password(self, service: str, username: str) -> None:
         with self._locked():
-            data = self._load()
+            data = self._load_for_write()
             if username not in data.get(service, {}):
                 raise PasswordDeleteError(f"no entry for {username} in {service}")
             del data[service][username]
             if not data[service]:
                 del data[service]
             atomic_write(self.file_path, json.dumps(data, indent=1, sort_keys=True))
+
+
+def _now_stamp() -> str:
+    return time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+
+
+# File backends that rewrite their file in place (open 'w', then write): a kill in between
+# leaves a truncated file and loses every key in it. Refused (module docstring, step 1).
+_NON_ATOMIC = ("keyrings.cryptfile.",)
+
+
+def rewrites_in_place(backend: keyring.backend.KeyringBackend) -> bool:
+    """True for a backend known to write its store non-atomically (refused by ensure_keyring)."""
+    from keyrings.alt.file_base import Keyring as FileBackedKeyring
+
+    return isinstance(backend, FileBackedKeyring) or backend_name(backend).startswith(_NON_ATOMIC)
 
 
 def backend_name(backend: keyring.backend.KeyringBackend) -> str:
@@ -217,7 +309,15 @@ def ensure_keyring() -> str:
 
     explicit = _explicit_choice()
     if isinstance(current, DataDirKeyring):
+        current.sweep()
         return backend_name(current)  # its path follows data_dir() on every call
+    if rewrites_in_place(current):
+        raise _unavailable(
+            f"the configured backend {backend_name(current)} rewrites its file in place, so a "
+            "crash or kill while it writes can lose every stored key; use "
+            "PYTHON_KEYRING_BACKEND=erigolem_desktop.core.keyring_setup.DataDirKeyring "
+            "(the same idea, written atomically) or the platform's keyring"
+        )
     if explicit is not None and not _is_chainer(current):
         if _is_unusable(current):
             raise _unavailable(f"the configured backend {backend_name(current)} cannot store keys")

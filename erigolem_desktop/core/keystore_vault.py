@@ -24,11 +24,13 @@ import contextlib
 import hashlib
 import json
 import logging
+import re
 from typing import Any
 
 import keyring
 from keyring.errors import KeyringError, PasswordDeleteError
 
+from erigolem_desktop.core.signing import SECP256K1_N
 from erigolem_desktop.core.wallet_errors import (
     KeyringUnavailable,
     KeystoreCorrupt,
@@ -42,6 +44,10 @@ SERVICE = "erigolem-wallet"
 CHUNK_CHARS = 1000  # well under Windows' ~1,280 UTF-16 characters per credential
 _CHUNK_PREFIX = "erigolem-chunks:"
 DEFAULT_SCRYPT_N = 2**18  # eth-account's default (geth's "standard"): ~0.5-1 s per unlock
+IMPORT_HINT = (
+    "Choose a keystore v3 JSON file (as saved by geth, MetaMask or `erigolem wallet export`). "
+    "Nothing was changed."
+)
 
 
 # --- keystore v3 -----------------------------------------------------------------------------
@@ -57,12 +63,113 @@ def encrypt_key(private_key: bytes, passphrase: str, scrypt_n: int = DEFAULT_SCR
     return json.dumps(keystore, separators=(",", ":"))
 
 
+# Bounds on what a keystore may ask the KDF for, checked before deriving anything. geth writes
+# scrypt n=2**18 r=8 p=1 ("standard") or n=2**12 p=6 ("light"), MetaMask/ethers n=2**17 r=8
+# p=1, eth-account pbkdf2 c=10**6; all with dklen 32. The bounds leave headroom above those (4x
+# geth's memory, ~10x its work) and refuse what would take gigabytes or minutes.
+SCRYPT_MAX_MEMORY = 2**30  # bytes: scrypt uses 128 * r * n
+SCRYPT_MAX_WORK = 2**23  # n * r * p (geth standard: 2**21)
+SCRYPT_MAX_R = 32
+SCRYPT_MAX_P = 16
+PBKDF2_MAX_C = 10_000_000
+DKLEN_RANGE = (32, 64)
+MAX_KEYSTORE_CHARS = 64 * 1024
+CIPHER = "aes-128-ctr"
+_KDF_HINT = (
+    "The keystore asks for key-derivation parameters far beyond what geth or MetaMask write; "
+    "it is damaged or made to stall this computer. Export it again from the wallet it came from."
+)
+
+
+def _kdf_int(params: dict[str, Any], name: str, low: int, high: int) -> int:
+    value = params.get(name)
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise KeystoreCorrupt(
+            f"The keystore's crypto.kdfparams.{name} is {str(value)[:40]!r}, not a whole number.",
+            IMPORT_HINT,
+        )
+    if not low <= value <= high:
+        raise KeystoreCorrupt(
+            f"The keystore's crypto.kdfparams.{name} = {value} is outside {low}..{high}.",
+            _KDF_HINT,
+        )
+    return value
+
+
+def check_crypto_params(crypto: dict[str, Any]) -> None:
+    """KeystoreCorrupt unless cipher and KDF parameters are ones geth/MetaMask could have written.
+
+    Cheap (no derivation): run before the KDF so a hostile file cannot use gigabytes or minutes.
+    """
+    if crypto.get("cipher") != CIPHER:
+        raise KeystoreCorrupt(
+            f"The keystore's cipher {str(crypto.get('cipher'))[:40]!r} is not supported "
+            f"(only {CIPHER}, as geth and MetaMask write).",
+            IMPORT_HINT,
+        )
+    cipherparams = crypto.get("cipherparams")
+    iv = cipherparams.get("iv") if isinstance(cipherparams, dict) else None
+    if not isinstance(iv, str) or not re.fullmatch(r"[0-9a-fA-F]{32}", iv):
+        raise KeystoreCorrupt("The keystore's crypto.cipherparams.iv is not 16 bytes of hex.")
+    ciphertext = crypto.get("ciphertext")
+    if not isinstance(ciphertext, str) or not re.fullmatch(r"(?:[0-9a-fA-F]{2}){1,64}", ciphertext):
+        raise KeystoreCorrupt("The keystore's crypto.ciphertext is not hex of a key's length.")
+    params = crypto.get("kdfparams")
+    if not isinstance(params, dict):
+        raise KeystoreCorrupt("The keystore's crypto.kdfparams is not an object.")
+    salt = params.get("salt")
+    if not isinstance(salt, str) or not re.fullmatch(r"(?:[0-9a-fA-F]{2}){0,256}", salt):
+        raise KeystoreCorrupt("The keystore's crypto.kdfparams.salt is not hex (up to 256 bytes).")
+    _kdf_int(params, "dklen", *DKLEN_RANGE)
+    kdf = crypto.get("kdf")
+    if kdf == "scrypt":
+        n = _kdf_int(params, "n", 2, 2**20)
+        if n & (n - 1):
+            raise KeystoreCorrupt(
+                f"The keystore's crypto.kdfparams.n = {n} is not a power of two.", IMPORT_HINT
+            )
+        r = _kdf_int(params, "r", 1, SCRYPT_MAX_R)
+        p = _kdf_int(params, "p", 1, SCRYPT_MAX_P)
+        if 128 * r * n > SCRYPT_MAX_MEMORY or n * r * p > SCRYPT_MAX_WORK:
+            raise KeystoreCorrupt(
+                f"The keystore's scrypt parameters (n={n}, r={r}, p={p}) would need "
+                f"{128 * r * n // 2**20} MiB and {n * r * p} rounds; the limit is "
+                f"{SCRYPT_MAX_MEMORY // 2**20} MiB and {SCRYPT_MAX_WORK} rounds.",
+                _KDF_HINT,
+            )
+    elif kdf == "pbkdf2":
+        if params.get("prf") != "hmac-sha256":
+            raise KeystoreCorrupt(
+                f"The keystore's pbkdf2 prf {str(params.get('prf'))[:40]!r} is not supported "
+                "(only hmac-sha256).",
+                IMPORT_HINT,
+            )
+        _kdf_int(params, "c", 1, PBKDF2_MAX_C)
+    else:
+        raise KeystoreCorrupt(
+            f"The keystore's KDF {str(kdf)[:40]!r} is not supported (scrypt or pbkdf2).",
+            IMPORT_HINT,
+        )
+
+
 def parse_keystore(json_text: str) -> dict[str, Any]:
-    """Check that `json_text` is a keystore v3 document; KeystoreCorrupt says what is wrong."""
+    """Check that `json_text` is a keystore v3 document; KeystoreCorrupt says what is wrong.
+
+    Checks the cipher and bounds the KDF parameters too (`check_crypto_params`), so everything
+    that passes can be decrypted in bounded time and memory.
+    """
+    if len(json_text) > MAX_KEYSTORE_CHARS:
+        raise KeystoreCorrupt(
+            f"The keystore is {len(json_text)} characters long; a keystore is under "
+            f"{MAX_KEYSTORE_CHARS}.",
+            IMPORT_HINT,
+        )
     try:
         data = json.loads(json_text)
     except json.JSONDecodeError as exc:
         raise KeystoreCorrupt(f"The keystore is not valid JSON ({exc.msg}).") from None
+    except RecursionError:
+        raise KeystoreCorrupt("The keystore is not a keystore (JSON nested too deeply).") from None
     if not isinstance(data, dict):
         raise KeystoreCorrupt("The keystore is not a JSON object.")
     crypto = data.get("crypto", data.get("Crypto"))
@@ -71,6 +178,12 @@ def parse_keystore(json_text: str) -> dict[str, Any]:
     for field in ("cipher", "ciphertext", "cipherparams", "kdf", "kdfparams", "mac"):
         if field not in crypto:
             raise KeystoreCorrupt(f"The keystore is missing crypto.{field}.")
+    check_crypto_params(crypto)
+    named = data.get("address")
+    if named is not None and (
+        not isinstance(named, str) or not re.fullmatch(r"(0x)?[0-9a-fA-F]{40}", named)
+    ):
+        raise KeystoreCorrupt(f"The keystore's address {str(named)[:60]!r} is not an address.")
     return data
 
 
@@ -81,10 +194,14 @@ def decrypt_keystore(
     expected_address: str | None = None,
     wrong: WrongPassphrase | None = None,
 ) -> bytes:
-    """The private key inside a keystore v3 JSON.
+    """The private key (32 bytes) inside a keystore v3 JSON.
 
-    Raises WrongPassphrase (`wrong` when given) on a MAC mismatch, KeystoreCorrupt when the
-    document is damaged or holds the key of another address.
+    The decrypted key must belong to `expected_address` when given, and to the address the file
+    names when it names one (as geth checks: "key content mismatch"); the v3 MAC covers the
+    ciphertext only, so a damaged iv would otherwise decrypt to another account silently. Keys
+    stored shorter than 32 bytes (geth's 31/30-byte vectors: leading zero bytes dropped) are
+    left-padded. Raises WrongPassphrase (`wrong` when given) on a MAC mismatch, KeystoreCorrupt
+    when the document is damaged or holds the key of another address.
     """
     from eth_account import Account
     from eth_keyfile.exceptions import EthKeyfileValueError
@@ -100,11 +217,18 @@ def decrypt_keystore(
         raise KeystoreCorrupt(
             f"The keystore cannot be decrypted ({type(exc).__name__}: {exc})."
         ) from None
-    if expected_address is not None:
-        actual = Account.from_key(key).address
-        if actual.lower() != expected_address.lower():
+    if len(key) < 32:
+        key = key.rjust(32, b"\0")
+    if len(key) != 32 or not 0 < int.from_bytes(key, "big") < SECP256K1_N:
+        raise KeystoreCorrupt("The keystore decrypts to something that is not a private key.")
+    actual = str(Account.from_key(key).address)
+    named = data.get("address")
+    for wanted, what in ((expected_address, "the account"), (named, "the file's address")):
+        if wanted is not None and actual.lower() != "0x" + wanted.lower().removeprefix("0x"):
             raise KeystoreCorrupt(
-                f"The stored keystore holds the key of {actual}, not of {expected_address}."
+                f"The keystore decrypts to the key of {actual}, not of {what} "
+                f"{wanted if wanted.startswith('0x') else '0x' + wanted}: it is damaged "
+                "(key content mismatch).",
             )
     return key
 

@@ -2,8 +2,8 @@
 
 On a real platform keyring (Keychain, Credential Locker, Secret Service) the password is stored
 as it is: that store is the protection. On a plain-text file backend (the headless fallback
-`DataDirKeyring`, or keyrings.alt's PlaintextKeyring chosen by the user) a raw password would sit
-in plain text on disk, so it is sealed first with AES-256-GCM under a random 256-bit key kept in
+`DataDirKeyring`; keyrings.alt's PlaintextKeyring is refused, see keyring_setup.py) a raw
+password would sit in plain text on disk, so it is sealed first with AES-256-GCM under a random 256-bit key kept in
 `data_dir()/keyring/secret-store.key` (0600). That keeps node passwords out of a copied keyring
 file, out of grep and out of logs; it does not stop malware running as the same user, who can
 read the key file too (keyring_setup.py's docstring discusses this choice). Sealed values look

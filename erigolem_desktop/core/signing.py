@@ -24,14 +24,34 @@ def sign_message(private_key: bytes, text: str) -> str:
     return _hex(signed.signature)
 
 
+SECP256K1_N = 0xFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFEBAAEDCE6AF48A03BBFD25E8CD0364141
+
+
+def is_canonical_signature(sig: bytes) -> bool:
+    """True for a 65-byte (r, s, v) signature in the one form Ethereum signers produce.
+
+    Refused: s in the upper half of the curve order (the malleated twin of a valid signature,
+    EIP-2), v other than 27/28 (0/1 is the raw recovery id some tools emit; accepting both
+    makes two texts of one signature), and r or s outside 1..n-1.
+    """
+    if len(sig) != 65:
+        return False
+    r = int.from_bytes(sig[:32], "big")
+    s = int.from_bytes(sig[32:64], "big")
+    return 0 < r < SECP256K1_N and 0 < s <= SECP256K1_N // 2 and sig[64] in (27, 28)
+
+
 def recover_message_signer(text: str, signature: str) -> str | None:
-    """The checksum address that signed `text` (EIP-191), or None for a malformed signature."""
+    """The checksum address that signed `text` (EIP-191), or None for a malformed signature.
+
+    Only canonical signatures count (`is_canonical_signature`).
+    """
     from eth_account import Account
     from eth_account.messages import encode_defunct
 
     try:
         sig = bytes.fromhex(signature.removeprefix("0x").removeprefix("0X"))
-        if len(sig) != 65:
+        if not is_canonical_signature(sig):
             return None
         return str(Account.recover_message(encode_defunct(text=text), signature=sig))
     except Exception:  # eth-keys raises BadSignature/ValidationError/ValueError

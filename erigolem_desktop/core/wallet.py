@@ -52,12 +52,14 @@ from erigolem_desktop.core.atomicfile import atomic_write_text
 from erigolem_desktop.core.keyring_setup import ensure_keyring
 from erigolem_desktop.core.keystore_vault import (
     DEFAULT_SCRYPT_N,
+    IMPORT_HINT,
     KeyringVault,
     decrypt_keystore,
     encrypt_key,
     parse_keystore,
 )
 from erigolem_desktop.core.paths import data_dir as default_data_dir
+from erigolem_desktop.core.signing import SECP256K1_N
 from erigolem_desktop.core.siwe import SiweMessage
 from erigolem_desktop.core.wallet_errors import (
     KeyringUnavailable,
@@ -91,7 +93,6 @@ STAGED_SUFFIX = "#staged"  # keyring username of a new keystore while the passph
 _MIN_SCRYPT_N = 2**12
 _ADDRESS_RE = re.compile(r"^(0x)?[0-9a-fA-F]{40}$")
 _KEY_RE = re.compile(r"^(0x)?[0-9a-fA-F]{64}$")
-_SECP256K1_N = 0xFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFEBAAEDCE6AF48A03BBFD25E8CD0364141
 
 
 @dataclass(frozen=True)
@@ -238,6 +239,17 @@ def _now_iso() -> str:
     return datetime.now(UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z")
 
 
+def _well_formed(entry: Any) -> bool:
+    """An account entry the wallet can use: an object with a checksummable address."""
+    if not isinstance(entry, dict) or not isinstance(entry.get("address"), str):
+        return False
+    try:
+        entry["address"] = checksum_address(entry["address"])
+    except WalletError:
+        return False
+    return True
+
+
 def _listed(data: Mapping[str, Any]) -> list[dict[str, Any]]:
     """The entries that are accounts (not being added or removed)."""
     return [e for e in data["accounts"] if e.get("pending") not in ("add", "remove")]
@@ -273,10 +285,12 @@ def _check_keystore_address(json_text: str, address: str) -> None:
         raise KeystoreCorrupt(f"The stored keystore is not that of {address}.")
 
 
-IMPORT_KEYSTORE_HINT = (
-    "Choose a keystore v3 JSON file (as saved by geth, MetaMask or `erigolem wallet export`). "
-    "Nothing was changed."
-)
+IMPORT_KEYSTORE_HINT = IMPORT_HINT
+
+
+def _import_hint(exc: KeystoreCorrupt) -> str:
+    """The hint for a refused import: the specific one when there is one, else the generic."""
+    return exc.hint if exc.hint != KeystoreCorrupt.DEFAULT_HINT else IMPORT_KEYSTORE_HINT
 
 
 def check_keystore_file(json_text: str) -> None:
@@ -284,7 +298,7 @@ def check_keystore_file(json_text: str) -> None:
     try:
         parse_keystore(json_text)
     except KeystoreCorrupt as exc:
-        raise KeystoreCorrupt(exc.message, IMPORT_KEYSTORE_HINT) from None
+        raise KeystoreCorrupt(exc.message, _import_hint(exc)) from None
 
 
 class Wallet:
@@ -354,6 +368,17 @@ class Wallet:
             raise WalletError(
                 f"The wallet's account list {self.metadata_path} is damaged.",
                 "Restore it from a backup, or move it away and import the accounts again.",
+            )
+        bad = [e for e in data["accounts"] if not _well_formed(e)]
+        if bad:  # set aside in the same file (kept, never listed) instead of failing every call
+            data["accounts"] = [e for e in data["accounts"] if _well_formed(e)]
+            aside = data.get("set_aside")
+            data["set_aside"] = [*(aside if isinstance(aside, list) else []), *bad]
+            log.warning(
+                "wallet: %d damaged entr%s of %s set aside (under 'set_aside'): no address",
+                len(bad),
+                "y" if len(bad) == 1 else "ies",
+                self.metadata_path,
             )
         return data
 
@@ -509,7 +534,7 @@ class Wallet:
                 "That is not a private key.", "A private key is 64 hex digits, with or without 0x."
             )
         key = bytes.fromhex(text.removeprefix("0x"))
-        if not 0 < int.from_bytes(key, "big") < _SECP256K1_N:
+        if not 0 < int.from_bytes(key, "big") < SECP256K1_N:
             raise WalletError(
                 "That private key is out of range.", "Check that it was copied whole."
             )
@@ -541,7 +566,7 @@ class Wallet:
                 ),
             )
         except KeystoreCorrupt as exc:
-            raise KeystoreCorrupt(exc.message, IMPORT_KEYSTORE_HINT) from None
+            raise KeystoreCorrupt(exc.message, _import_hint(exc)) from None
         return self._add(key, passphrase, label)
 
     def export_keystore(self, address: str, passphrase: str) -> str:

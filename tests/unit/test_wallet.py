@@ -123,7 +123,7 @@ def test_bad_imports_are_rejected_and_nothing_stored(
     assert "Choose a keystore v3 JSON file" in bad.value.hint  # not "remove the account"
     tampered = json.loads(ks)
     tampered["crypto"]["kdf"] = "bogus"
-    with pytest.raises(KeystoreCorrupt, match="cannot be decrypted") as bogus:
+    with pytest.raises(KeystoreCorrupt, match="KDF 'bogus' is not supported") as bogus:
         wallet.import_keystore(json.dumps(tampered), "other", PASS)
     assert "Choose a keystore v3 JSON file" in bogus.value.hint
     assert wallet.accounts() == []

@@ -295,3 +295,31 @@ def test_verify_rejects_a_malformed_signature(cli_env: dict[str, str]) -> None:
     wrong = run(cli_env, "wallet", "verify", "hi", "--signature", other, "--address", ANVIL0)
     assert wrong.returncode == 1
     assert "INVALID" in wrong.stdout
+
+
+def test_keystores_with_an_empty_password_import_from_the_cli(
+    cli_env: dict[str, str], tmp_path: Path
+) -> None:
+    """geth writes keystores with an empty password: by file, stdin and environment (issue 11)."""
+    accounts = [Account.create() for _ in range(3)]
+    files = []
+    for n, acct in enumerate(accounts):
+        path = tmp_path / f"ks{n}.json"
+        path.write_text(json.dumps(Account.encrypt(acct.key, "", iterations=4096)))
+        files.append(str(path))
+    empty = tmp_path / "empty-password"
+    empty.write_text("")
+    by_file = run(
+        cli_env, "wallet", "import", "--keystore", files[0], "--keystore-password-file", str(empty)
+    )
+    by_stdin = run(
+        cli_env, "wallet", "import", "--keystore", files[1], "--keystore-password-file", "-"
+    )
+    by_env = run(cli_env, "wallet", "import", "--keystore", files[2], ERIGOLEM_KEYSTORE_PASSWORD="")
+    for result in (by_file, by_stdin, by_env):
+        assert result.returncode == 0, result.stderr
+    listed = {a["address"] for a in json.loads(run(cli_env, "--json", "wallet", "list").stdout)}
+    assert listed == {a.address for a in accounts}
+    wrong = run(cli_env, "wallet", "import", "--keystore", files[0], ERIGOLEM_KEYSTORE_PASSWORD="x")
+    assert wrong.returncode in (1, 3)  # already imported or wrong password, never a traceback
+    assert "Traceback" not in wrong.stderr

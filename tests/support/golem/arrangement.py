@@ -233,7 +233,7 @@ async def cli_start(root: Path, config: GolemConfig) -> tuple[float, int]:
         "YAGNA_SUBNET": config.subnet,
         "ERIGOLEM_HOME": str(root / "cli-home"),
         "XDG_DATA_HOME": str(root / "cli-xdg"),
-        "PYTHON_KEYRING_BACKEND": "keyrings.alt.file.PlaintextKeyring",
+        "PYTHON_KEYRING_BACKEND": "erigolem_desktop.core.keyring_setup.DataDirKeyring",
         "PYTHONWARNINGS": "ignore",
     }
     argv = [sys.executable, "-m", "erigolem_desktop", "node", "start", "--golem", "--json"]
