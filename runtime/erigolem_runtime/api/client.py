@@ -196,38 +196,55 @@ class RuntimeClient:
 
     # ----------------------------------------------------------------------- deploy
 
-    async def deploy(self, timeout: float = 30) -> dict[str, Any]:  # noqa: ASYNC109 (the seam)
-        """Run `<cmd> --workdir W deploy --` once and return its deploy JSON."""
-        self.workdir.mkdir(parents=True, exist_ok=True)
+    async def _run_once(
+        self,
+        what: str,
+        argv: Sequence[str],
+        timeout: float,  # noqa: ASYNC109 (the seam)
+        *,
+        cwd: Path | None = None,
+    ) -> tuple[int, bytes, bytes]:
+        """Run one short-lived runtime command (deploy, test) in its own session.
+
+        The whole process group is killed on a timeout or when the caller is cancelled.
+        """
         try:
             proc = await asyncio.create_subprocess_exec(
-                *self._argv("deploy", "--"),
+                *argv,
                 stdin=asyncio.subprocess.DEVNULL,
                 stdout=asyncio.subprocess.PIPE,
                 stderr=asyncio.subprocess.PIPE,
-                cwd=self.workdir,
+                cwd=cwd,
                 env=self._env,
                 start_new_session=True,
             )
         except OSError as exc:
             raise RuntimeClientError(
-                f"deploy: cannot start the runtime {self.command[0]!r}: {exc}"
+                f"{what}: cannot start the runtime {self.command[0]!r}: {exc}"
             ) from exc
         try:
             out, err = await asyncio.wait_for(proc.communicate(), timeout)
         except TimeoutError:
             await _kill_group(proc)
             raise RuntimeClientError(
-                f"deploy did not finish within {timeout:g} s (runtime: {' '.join(self.command)})",
-                stderr_tail=tail_logs(self.workdir),
+                f"{what} did not finish within {timeout:g} s (runtime: {' '.join(self.command)})",
+                stderr_tail=tail_logs(cwd) if cwd is not None else "",
             ) from None
         finally:
             if proc.returncode is None:
                 await _kill_group(proc)
+        return int(proc.returncode or 0), out, err
+
+    async def deploy(self, timeout: float = 30) -> dict[str, Any]:  # noqa: ASYNC109 (the seam)
+        """Run `<cmd> --workdir W deploy --` once and return its deploy JSON."""
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        returncode, out, err = await self._run_once(
+            "deploy", self._argv("deploy", "--"), timeout, cwd=self.workdir
+        )
         err_text = redact(err.decode("utf-8", "replace").strip())
-        if proc.returncode != 0:
+        if returncode != 0:
             raise RuntimeClientError(
-                f"deploy failed with exit code {proc.returncode}: {err_text or 'no message'}"
+                f"deploy failed with exit code {returncode}: {err_text or 'no message'}"
             )
         text = out.decode("utf-8", "replace")
         brace = text.find("{")
@@ -246,33 +263,8 @@ class RuntimeClient:
 
         Warnings are on stderr even when it passes; ya-provider aborts on a non-zero exit.
         """
-        try:
-            proc = await asyncio.create_subprocess_exec(
-                *self.command,
-                "test",
-                stdin=asyncio.subprocess.DEVNULL,
-                stdout=asyncio.subprocess.PIPE,
-                stderr=asyncio.subprocess.PIPE,
-                env=self._env,
-                start_new_session=True,
-            )
-        except OSError as exc:
-            raise RuntimeClientError(
-                f"test: cannot start the runtime {self.command[0]!r}: {exc}"
-            ) from exc
-        try:
-            out, err = await asyncio.wait_for(proc.communicate(), timeout)
-        except TimeoutError:
-            await _kill_group(proc)
-            raise RuntimeClientError(
-                f"test did not finish within {timeout:g} s (runtime: {' '.join(self.command)})"
-            ) from None
-        finally:
-            if proc.returncode is None:
-                await _kill_group(proc)
-        return RunResult(
-            int(proc.returncode or 0), out, redact(err.decode("utf-8", "replace")).encode()
-        )
+        returncode, out, err = await self._run_once("test", [*self.command, "test"], timeout)
+        return RunResult(returncode, out, redact(err.decode("utf-8", "replace")).encode())
 
     # ------------------------------------------------------------------------ start
 
