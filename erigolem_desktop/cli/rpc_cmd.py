@@ -69,11 +69,9 @@ def _cmd(args: argparse.Namespace) -> int:
 
 
 async def _rpc(args: argparse.Namespace) -> int:
+    from erigolem_desktop.core.app_context import open_manager
     from erigolem_desktop.core.catalog import load_catalog
-    from erigolem_desktop.core.manager import NodeManager
-    from erigolem_desktop.core.records import NodeStore
     from erigolem_desktop.core.rpc import JsonRpcClient, RpcResult
-    from erigolem_desktop.core.secrets import SecretStore
 
     if args.batch and args.method:
         raise common.UsageError("Give either METHOD or --batch FILE, not both.")
@@ -85,7 +83,7 @@ async def _rpc(args: argparse.Namespace) -> int:
         else [(args.method, [parse_param(p, i) for i, p in enumerate(args.params, 1)])]
     )
     # Only the record and the password are needed: no backend, no recovery (fast start-up).
-    mgr = NodeManager(NodeStore(), {}, SecretStore())
+    mgr = open_manager(backends={})
     rec = mgr.resolve(args.node)
     if not rec.active or not rec.url:
         raise common.CliError(

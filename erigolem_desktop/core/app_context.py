@@ -1,7 +1,9 @@
-"""Build the NodeManager with its backends the same way for the CLI and the REST server.
+"""The one factory of the NodeManager, for the window, the CLI and the REST server.
 
 Local is always there. Golem joins when asked (`golem=True`), or, with `golem=None`, when yagna
-settings are present: an app key in the settings' keyring entry or in `YAGNA_APPKEY`.
+settings are present: an app key in the settings' keyring entry or in `YAGNA_APPKEY`. The window
+builds its backends off the loop and passes them in (`open_manager(backends=...)`); the Golem
+settings are read by `golem_settings` alone.
 """
 
 from __future__ import annotations
@@ -9,35 +11,42 @@ from __future__ import annotations
 import logging
 import os
 import warnings
-from typing import Any
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
 
-from erigolem_desktop.core.backends.base import Backend
-from erigolem_desktop.core.manager import NodeManager
+if TYPE_CHECKING:
+    from erigolem_desktop.core.backends.base import Backend
+    from erigolem_desktop.core.manager import NodeManager
+    from erigolem_desktop.core.settings import Settings, SettingsStore
 
 log = logging.getLogger(__name__)
 
 
-def golem_settings() -> dict[str, Any]:
+def golem_settings(
+    store: SettingsStore | None = None, settings: Settings | None = None
+) -> dict[str, Any]:
     """The Golem backend's settings (GolemConfig field names) from the app's settings store.
 
-    Only what the user saved: without a settings file, the environment (YAGNA_*) keeps its say.
+    `settings`: the values in use (the window's, defaults included). Without them, only what the
+    user saved counts: with no settings file, the environment (YAGNA_*) keeps its say.
     """
     from erigolem_desktop.core.settings import SettingsStore
 
-    store = SettingsStore()
+    store = SettingsStore() if store is None else store
     try:
         app_key = store.app_key()
     except Exception:  # a keyring that cannot be read: the environment may still have a key
         log.warning("could not read the yagna app key from the keyring", exc_info=True)
         app_key = None
     values: dict[str, Any] = {"app_key": app_key}
-    if store.path.exists():
-        s = store.load()
+    if settings is None and store.path.exists():
+        settings = store.load()
+    if settings is not None:
         values.update(
-            api_url=s.yagna_api_url,
-            subnet=s.subnet,
-            payment_network=s.payment_network,
-            budget_glm=s.budget_glm,
+            api_url=settings.yagna_api_url,
+            subnet=settings.subnet,
+            payment_network=settings.payment_network,
+            budget_glm=settings.budget_glm,
         )
     return values
 
@@ -59,6 +68,17 @@ def golem_backend(settings: dict[str, Any] | None = None) -> Backend:
     return GolemBackend(GolemConfig.load(values))
 
 
+def try_golem_backend(settings: dict[str, Any]) -> Backend | None:
+    """`golem_backend`, or None (logged) when this build lacks it or it cannot be set up."""
+    try:
+        return golem_backend(settings)
+    except ImportError:
+        log.info("the Golem backend is not available in this build")
+    except Exception:
+        log.warning("the Golem backend could not be set up", exc_info=True)
+    return None
+
+
 def build_backends(*, golem: bool | None = False) -> dict[str, Backend]:
     """Backends by kind: "local", plus "golem" when `golem` is True (or None and configured)."""
     from erigolem_desktop.core.backends.local import LocalBackend
@@ -77,16 +97,25 @@ def build_backends(*, golem: bool | None = False) -> dict[str, Backend]:
 
 
 def open_manager(
-    *, golem: bool | None = False, poll_interval: float = 5.0, owner_kind: str | None = None
+    *,
+    backends: Mapping[str, Backend] | None = None,
+    golem: bool | None = False,
+    poll_interval: float = 5.0,
+    owner_kind: str | None = None,
 ) -> NodeManager:
-    """The manager of this data directory (NodeStore, keyring SecretStore) with `build_backends`."""
+    """The manager of this data directory (NodeStore, keyring SecretStore).
+
+    `backends`: exactly these (``{}`` for a reader that only needs records and passwords, e.g.
+    `erigolem rpc`); None builds them with `build_backends(golem=golem)`.
+    """
+    from erigolem_desktop.core.manager import NodeManager
     from erigolem_desktop.core.records import NodeStore
     from erigolem_desktop.core.secrets import SecretStore
 
     secrets = SecretStore()  # chooses the keyring before the settings read the app key
     return NodeManager(
         NodeStore(),
-        build_backends(golem=golem),
+        build_backends(golem=golem) if backends is None else backends,
         secrets,
         poll_interval=poll_interval,
         owner_kind=owner_kind,

@@ -2,9 +2,9 @@
 
 Qt-free and asyncio-only, so the window (via qasync), the CLI and the REST server share it.
 
-The API in short::
+The API in short (`core.app_context.open_manager` builds it for the app, the CLI and the server)::
 
-    manager = NodeManager(NodeStore(), {"local": LocalBackend(data_dir())}, SecretStore())
+    manager = open_manager()                      # NodeStore, SecretStore, the Local backend
     await manager.recover()                       # once at startup
     rec = await manager.start(NodeSpec("dev", "anvil", "my node"))   # returns at once: pending
     rec = await manager.wait(rec.id)              # ... until ready / syncing / failed / stopped

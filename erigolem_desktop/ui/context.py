@@ -62,27 +62,15 @@ class AppContext:
         store = SettingsStore()
         return cls(wallet=Wallet.open(data_dir()), settings_store=store, settings=store.load())
 
-    def golem_settings(self) -> dict[str, Any]:
-        """The Golem backend's settings mapping (names of GolemConfig's fields)."""
-        s = self.settings
-        return {
-            "api_url": s.yagna_api_url,
-            "app_key": self.settings_store.app_key(),
-            "subnet": s.subnet,
-            "payment_network": s.payment_network,
-            "budget_glm": s.budget_glm,
-        }
-
     async def ensure_manager(self) -> NodeManager:
         """Build the NodeManager with the Local backend (and Golem when it can be built)."""
         if self.manager is not None:
             return self.manager
         loop = asyncio.get_running_loop()
         await loop.run_in_executor(None, _import_core)  # first use: off the loop
+        from erigolem_desktop.core.app_context import open_manager
         from erigolem_desktop.core.backends.local import LocalBackend
-        from erigolem_desktop.core.manager import OWNER_APP, NodeManager
-        from erigolem_desktop.core.records import NodeStore
-        from erigolem_desktop.core.secrets import SecretStore
+        from erigolem_desktop.core.manager import OWNER_APP
 
         backends: dict[str, Any] = dict(self.backends)
         backends.setdefault("local", LocalBackend(data_dir()))
@@ -94,23 +82,16 @@ class AppContext:
                 backends["golem"] = golem
         self.backends = backends
         # OWNER_APP: `erigolem node stop` in a terminal must not signal the window
-        manager = NodeManager(NodeStore(), backends, SecretStore(), owner_kind=OWNER_APP)
+        manager = open_manager(backends=backends, owner_kind=OWNER_APP)
         await manager.recover()
         self.manager = manager
         return manager
 
     def _golem_backend(self) -> Any:
-        try:
-            from erigolem_desktop.core.backends.golem.backend import GolemBackend
-            from erigolem_desktop.core.backends.golem.config import GolemConfig
-        except ImportError:
-            log.info("Golem backend not available in this build")
-            return None
-        try:
-            return GolemBackend(GolemConfig.load(self.golem_settings()))
-        except Exception:
-            log.warning("Golem backend could not be set up", exc_info=True)
-            return None
+        """A Golem backend from the settings in use, or None when it cannot be built."""
+        from erigolem_desktop.core.app_context import golem_settings, try_golem_backend
+
+        return try_golem_backend(golem_settings(self.settings_store, self.settings))
 
     def apply_golem_settings(self) -> bool:
         """Rebuild the Golem backend from the saved settings when it runs no node yet.
