@@ -148,9 +148,9 @@ def _export(args: argparse.Namespace) -> int:
     if out is None:
         sys.stdout.write(keystore + "\n")
         return common.EXIT_OK
-    from erigolem_desktop.core.atomicfile import atomic_write_text
+    from erigolem_runtime.api.files import atomic_write
 
-    atomic_write_text(out, keystore + "\n", mode=0o600)
+    atomic_write(out, keystore + "\n", mode=0o600)
     common.emit(
         args,
         {"address": address, "file": str(out)},

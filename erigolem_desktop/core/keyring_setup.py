@@ -3,7 +3,7 @@
 Why: on a headless Linux box `keyring`'s default is either the *fail* backend (no Secret
 Service, every call raises) or, with keyrings.alt / keyrings.cryptfile installed, a chainer whose
 first backend asks for a master password through `getpass` (EOFError without a TTY; a hang in a
-GUI). See reference/environment.md §5.
+GUI). Both seen on Debian bookworm with keyring 25 (keyrings.alt 5.0, keyrings.cryptfile 1.3).
 
 Decision (`ensure_keyring()`), in this order:
 
@@ -51,7 +51,7 @@ from typing import Any
 
 import keyring
 import keyring.backend
-from erigolem_runtime.fsutil import atomic_write
+from erigolem_runtime.api.files import atomic_write
 from keyring.backend import KeyringBackend
 from keyring.backends import fail, null
 from keyring.errors import KeyringError, PasswordDeleteError

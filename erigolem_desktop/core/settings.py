@@ -15,7 +15,7 @@ from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
 
-from erigolem_runtime.fsutil import atomic_write
+from erigolem_runtime.api.files import atomic_write
 
 from erigolem_desktop.core.errors import HintedError
 from erigolem_desktop.core.paths import data_dir

@@ -46,9 +46,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from erigolem_runtime.api.files import atomic_write
+
 from erigolem_desktop.core import mnemonic as bip39
 from erigolem_desktop.core import signing
-from erigolem_desktop.core.atomicfile import atomic_write_text
 from erigolem_desktop.core.keyring_setup import ensure_keyring
 from erigolem_desktop.core.keystore_vault import (
     DEFAULT_SCRYPT_N,
@@ -383,7 +384,7 @@ class Wallet:
         return data
 
     def _save(self, data: Mapping[str, Any]) -> None:
-        atomic_write_text(self.metadata_path, json.dumps(data, indent=2) + "\n")
+        atomic_write(self.metadata_path, json.dumps(data, indent=2) + "\n")
 
     @contextlib.contextmanager
     def _transaction(self) -> Iterator[dict[str, Any]]:

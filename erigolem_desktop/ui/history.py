@@ -13,7 +13,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from erigolem_runtime.fsutil import atomic_write
+from erigolem_runtime.api.files import atomic_write
 
 from erigolem_desktop.core.paths import data_dir
 

@@ -17,7 +17,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, urlsplit, urlunsplit
 
-from erigolem_desktop.core.atomicfile import atomic_write_text
+from erigolem_runtime.api.files import atomic_write
+
 from erigolem_desktop.core.states import NodeState
 from erigolem_desktop.ui import ops, style
 from erigolem_desktop.ui.nodes_model import NodeRow, format_duration, restart_meaning
@@ -594,7 +595,7 @@ class NodeDetail(QWidget):
         async def fetch_and_write() -> int:
             text = str(await manager.logs(node_id, SAVED_LOG_LINES) or "")
             await asyncio.get_running_loop().run_in_executor(
-                None, lambda: atomic_write_text(path, text, mode=0o600)
+                None, lambda: atomic_write(path, text, mode=0o600)
             )
             return text.count("\n")
 

@@ -170,12 +170,3 @@ def spawn(coro: Awaitable[Any], *, label: str = "task") -> asyncio.Task[Any]:
     _tasks.add(task)
     task.add_done_callback(_tasks.discard)
     return task
-
-
-async def cancel_all() -> None:
-    """Cancel every operation still running (app exit)."""
-    pending = [t for t in _tasks if not t.done()]
-    for task in pending:
-        task.cancel()
-    if pending:
-        await asyncio.gather(*pending, return_exceptions=True)

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any, Literal, NoReturn
 from urllib.parse import urlsplit
 
+from .api.files import atomic_write
 from .api.paths import (
     CONFIG_ENV,
     PRIVATE_HTPASSWD_DIR,
@@ -26,7 +27,6 @@ from .api.paths import (
     SYSTEM_LOG_DIR,
     default_config_path,
 )
-from .fsutil import atomic_write
 
 NginxMode = Literal["private", "system"]
 PRUNE_MODES = ("archive", "full", "minimal", "blocks")

@@ -27,8 +27,8 @@ from typing import Any
 
 from erigolem_runtime import profiles
 from erigolem_runtime.api import DURATION_COUNTER, REQUESTS_COUNTER, RUNTIME_NAME
+from erigolem_runtime.api.files import atomic_write
 from erigolem_runtime.config import RuntimeConfig
-from erigolem_runtime.fsutil import atomic_write
 from erigolem_runtime.version import runtime_version, semver_of
 
 PROP = "golem.runtime.erigon."

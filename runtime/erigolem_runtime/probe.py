@@ -160,17 +160,6 @@ class RpcConnection:
                 await writer.wait_closed()
 
 
-async def rpc_call(
-    port: int, method: str, params: list[Any] | None = None, *, call_timeout: float = 5.0
-) -> Any:
-    """One JSON-RPC call on a fresh connection to 127.0.0.1:``port``."""
-    conn = RpcConnection(port, timeout=call_timeout)
-    try:
-        return await conn.call(method, params)
-    finally:
-        await conn.close()
-
-
 async def wait_ready(
     port: int,
     *,

@@ -2,8 +2,8 @@
 
 Each frame is a protobuf message prefixed by its length as a protobuf varint. The supervisor
 sends `Request`s and the runtime sends `Response`s (replies and events). Field numbers follow the
-`ya_runtime_api` schema as described in `shared/reference/runtime-protocol.md` §6.2; the code is
-written from those field tables (no generated code). Both directions encode and decode, because
+`ya_runtime_api` schema (yagna's `exe-unit/runtime-api/src/runtime.proto`, crate ya-runtime-api
+0.7; GPL, read, not copied); the code is written from its field numbers (no generated code). Both directions encode and decode, because
 the server (runtime) and the client (supervisor role) both live in this package.
 
 Malformed input always raises `ProtocolError` with a message saying what is wrong and where;

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from erigolem_runtime.fsutil import atomic_write
+from erigolem_runtime.api.files import atomic_write
 
 
 def _mode(path: Path) -> int:

@@ -9,7 +9,7 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
-from erigolem_runtime.fsutil import atomic_write
+from erigolem_runtime.api.files import atomic_write
 
 from erigolem_desktop.core.gateway.config import ChainRoute, GatewayConfigError, UpstreamSpec
 from erigolem_desktop.core.manager import NodeManager

@@ -8,7 +8,9 @@ runs it as the runtime executable.) Submodules, each the one place for its job:
 - `errors`: `ServiceError` with an `ErrorKind` and context that survive the wire;
 - `output`: parsing what the runtime prints (`parse_output`);
 - `paths`: the config file location and the nginx include-dir layout;
-- `process`: /proc parsing, start-time tokens, process-group signalling.
+- `process`: /proc parsing, start-time tokens, process-group signalling;
+- `files`: crash-safe file writes (`atomic_write`);
+- `client`: `RuntimeClient`, the supervisor-side client (Local backend, provider self-test).
 
 The names below are re-exported for convenience; other issues extend these modules (new
 status fields, error kinds, process readers): add them there, not in a new module.

@@ -22,11 +22,11 @@ import time
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
+from erigolem_runtime.api.files import atomic_write
 from erigolem_runtime.api.paths import COMMON
 from erigolem_runtime.api.process import pid_alive, start_time
 from erigolem_runtime.config import RuntimeConfig
 from erigolem_runtime.credentials import validate_instance_id, validate_password, validate_user
-from erigolem_runtime.fsutil import atomic_write
 from erigolem_runtime.nginx import control
 from erigolem_runtime.nginx.errors import NginxError
 from erigolem_runtime.nginx.htpasswd import Htpasswd

@@ -1,7 +1,8 @@
-"""anvil as the hoodi payment chain for yagna's erc20 driver (reference/environment.md §2b).
+"""anvil as the hoodi payment chain for yagna's erc20 driver (set as its chain's RPC URL).
 
 yagna reads balances through the "wrapper contract"'s `callWithDetails`; anvil gets a stub at
 that address (via `anvil_setCode`) that answers chain id, block, time, 10 ETH and 1000 GLM.
+The driver drops an endpoint whose head block is over 120 s old, so anvil runs with a block time.
 """
 
 from __future__ import annotations

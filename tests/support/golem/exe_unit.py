@@ -9,8 +9,8 @@ reports the activity's state (`/local/activity/SetActivityState`: Initialized on
 Deployed, Ready, Terminated) and usage (`/local/activity/SetActivityUsage` every second, the
 duration of the activity and the runtime's own counters, in the agreement's usage-vector
 order), and runs ExeScript commands (deploy, start, run, terminate) against the REAL
-`erigolem-runtime` through `RuntimeClient`, following exe-unit's rules (reference/
-runtime-protocol.md §7): a failing command ends its batch; results are kept per batch and
+`erigolem-runtime` through `RuntimeClient`, following exe-unit's rules (its
+`exe_unit.rs` ExeScript state machine): a failing command ends its batch; results are kept per batch and
 `GetExecBatchResults` waits (up to the request's timeout) for `commandIndex` as exe-unit does.
 `StreamExecBatchResults` is not bound: yapapi polls (stream_output=False), and a streaming
 request gets "endpoint address not found" from the daemon, visible in a test.

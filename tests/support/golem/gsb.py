@@ -1,4 +1,7 @@
-"""A small client of yagna's service bus (GSB), written from `shared/reference/golem-bus.md`.
+"""A small client of yagna's service bus (GSB), as yagna 0.17.6 speaks it.
+
+Facts read from yagna's sources (ya-service-bus 0.7.3, ya-sb-proto 0.6.2; GPL: read, not copied)
+and checked against the real daemons of PyPI `golem-node`.
 
 Test-support code: it lets the exe-unit stand-in (`exe_unit.py`) bind services on the REAL
 provider daemon's bus and call the daemon's local services, as yagna's exe-unit process does.

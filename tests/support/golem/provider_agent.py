@@ -3,7 +3,7 @@
 It drives the REAL provider yagna through its REST APIs exactly where ya-provider would:
 - market: publishes an offer built the way ya-provider builds one (runtime descriptor props +
   the runtime's real `offer-template` output + a linear pricing preset filtered to the template's
-  usage vector, §3 of reference/runtime-protocol.md), counter-proposes (accepting the
+  usage vector, as ya-provider's `market/presets.rs` does), counter-proposes (accepting the
   requestor's negotiable `…?` properties), approves agreements;
 - activity (provider side): on the daemon's CreateActivity event (its `eventType` is an object,
   `{"CreateActivity": {}}`) it starts an exe-unit stand-in (`exe_unit.py`) for the activity,
