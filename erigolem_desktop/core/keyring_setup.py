@@ -51,18 +51,13 @@ from typing import Any
 
 import keyring
 import keyring.backend
-from erigolem_runtime.api.files import atomic_write
+from erigolem_runtime.api.files import atomic_write, locked
 from keyring.backend import KeyringBackend
 from keyring.backends import fail, null
 from keyring.errors import KeyringError, PasswordDeleteError
 from keyrings.alt.file import PlaintextKeyring
 
 from erigolem_desktop.core.paths import data_dir
-
-try:
-    import fcntl
-except ImportError:  # Windows: the fallback is for Linux; writes stay atomic, just unlocked
-    fcntl = None  # type: ignore[assignment]
 from erigolem_desktop.core.wallet_errors import KeyringUnavailable
 
 log = logging.getLogger(__name__)
@@ -193,14 +188,8 @@ class DataDirKeyring(KeyringBackend):
 
     @contextlib.contextmanager
     def _locked(self) -> Iterator[None]:
-        lock_path = keyring_dir() / "keyring.lock"
-        fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o600)
-        try:
-            if fcntl is not None:
-                fcntl.flock(fd, fcntl.LOCK_EX)
+        with locked(keyring_dir() / "keyring.lock"):
             yield
-        finally:
-            os.close(fd)  # closing releases the lock
 
     def get_password(self, service: str, username: str) -> str | None:
         return self._load().get(service, {}).get(username)

@@ -38,7 +38,6 @@ import json
 import logging
 import os
 import re
-import sys
 import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import asdict, dataclass
@@ -46,7 +45,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from erigolem_runtime.api.files import atomic_write
+from erigolem_runtime.api.files import atomic_write, locked
 
 from erigolem_desktop.core import mnemonic as bip39
 from erigolem_desktop.core import signing
@@ -175,34 +174,6 @@ def _scrypt_n_from_env() -> int:
     return n
 
 
-if sys.platform == "win32":
-    import msvcrt
-
-    def _try_lock(fd: int) -> bool:
-        try:
-            msvcrt.locking(fd, msvcrt.LK_NBLCK, 1)
-        except OSError:
-            return False
-        return True
-
-    def _unlock(fd: int) -> None:
-        with contextlib.suppress(OSError):
-            msvcrt.locking(fd, msvcrt.LK_UNLCK, 1)
-
-else:
-    import fcntl
-
-    def _try_lock(fd: int) -> bool:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            return False
-        return True
-
-    def _unlock(fd: int) -> None:
-        fcntl.flock(fd, fcntl.LOCK_UN)
-
-
 @contextlib.contextmanager
 def file_lock(path: Path, timeout: float = LOCK_TIMEOUT_SECONDS) -> Iterator[None]:
     """Hold an exclusive inter-process lock on `path` (created 0600) for the `with` block.
@@ -210,25 +181,16 @@ def file_lock(path: Path, timeout: float = LOCK_TIMEOUT_SECONDS) -> Iterator[Non
     Polls (no blocking call has a timeout on every platform); after `timeout` seconds raises
     WalletError naming the lock file. A crashed holder releases it (the OS closes its file).
     """
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
-    try:
-        deadline = time.monotonic() + timeout
-        delay = 0.001
-        while not _try_lock(fd):
-            if time.monotonic() >= deadline:
-                raise WalletError(
-                    f"Another Erigolem program has been changing the wallet for over "
-                    f"{timeout:.0f} s (lock file {path}).",
-                    "Wait for it to finish or close it, then try again.",
-                )
-            time.sleep(delay)
-            delay = min(delay * 2, 0.02)
-        try:
-            yield
-        finally:
-            _unlock(fd)
-    finally:
-        os.close(fd)
+
+    def busy() -> WalletError:
+        return WalletError(
+            f"Another Erigolem program has been changing the wallet for over "
+            f"{timeout:.0f} s (lock file {path}).",
+            "Wait for it to finish or close it, then try again.",
+        )
+
+    with locked(path, timeout, busy):
+        yield
 
 
 def _check_passphrase(passphrase: str) -> None:

@@ -16,8 +16,6 @@ removing is removed by the next reap.
 from __future__ import annotations
 
 import contextlib
-import errno
-import fcntl
 import logging
 import os
 import re
@@ -25,6 +23,7 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
+from erigolem_runtime.api.files import lock_held
 from erigolem_runtime.config import RuntimeConfig
 
 log = logging.getLogger(__name__)
@@ -37,23 +36,6 @@ REAPING = ".reaping"
 def slots_dir(config: RuntimeConfig) -> Path:
     """Where live instances hold their slot locks (``InstanceSlots``)."""
     return config.state_dir / "instances"
-
-
-def lock_held(path: Path) -> bool:
-    """True when some process holds an flock on ``path`` (False when it does not exist)."""
-    try:
-        fd = os.open(path, os.O_RDWR | os.O_CLOEXEC)
-    except FileNotFoundError:
-        return False
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except OSError as exc:
-        if exc.errno in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
-            return True
-        raise
-    finally:
-        os.close(fd)  # closing drops the lock we may just have taken
-    return False
 
 
 def _kept(config: RuntimeConfig) -> list[Path]:

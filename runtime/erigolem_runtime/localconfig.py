@@ -8,9 +8,7 @@ so the nodes' URLs) as long as it is still valid; only what went stale is refres
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
-import fcntl
 import os
 import platform
 import random
@@ -19,6 +17,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from .api.files import locked
 from .api.paths import CONFIG_FILE_NAME
 from .config import (
     ConfigError,
@@ -109,16 +108,6 @@ def pick_port_block(size: int, attempts: int = 200) -> int:
     )
 
 
-@contextlib.contextmanager
-def _dir_lock(directory: Path) -> Iterator[None]:
-    fd = os.open(directory / ".local-config.lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
-        yield
-    finally:
-        os.close(fd)
-
-
 def _fresh(directory: Path, anvil: str | None, erigon: str | None) -> dict[str, Any]:
     first = pick_port_block(PORT_BLOCK + 1)
     listen = first
@@ -169,7 +158,7 @@ def write_local_config(directory: Path) -> Path:
     directory.mkdir(parents=True, exist_ok=True, mode=0o700)
     path = directory / CONFIG_FILE_NAME
     anvil, erigon = find_anvil(), find_erigon()
-    with _dir_lock(directory):
+    with locked(directory / ".local-config.lock"):
         existing: RuntimeConfig | None = None
         if path.exists():
             try:

@@ -69,30 +69,3 @@ def setup_logging(workdir: Path | None, *, level: int = logging.INFO) -> Path | 
     root.addHandler(new)
     root.setLevel(level)
     return path
-
-
-def tail_logs(workdir: Path, lines: int = 20) -> str:
-    """The last lines of every file under `<workdir>/logs/` (newest first), passwords masked."""
-    folder = workdir / LOG_DIR_NAME
-    try:
-        files = sorted(
-            (p for p in folder.iterdir() if p.is_file()),
-            key=lambda p: p.stat().st_mtime,
-            reverse=True,
-        )
-    except OSError:
-        return ""
-    parts: list[str] = []
-    for path in files[:3]:
-        try:
-            with path.open("rb") as fh:
-                fh.seek(0, os.SEEK_END)
-                size = fh.tell()
-                fh.seek(max(0, size - 16384))
-                text = fh.read().decode("utf-8", "replace")
-        except OSError:
-            continue
-        tail = "\n".join(text.splitlines()[-lines:])
-        if tail.strip():
-            parts.append(f"--- {path} ---\n{redact(tail)}")
-    return "\n".join(parts)

@@ -11,14 +11,13 @@ about to lock would let two processes "hold" it.
 from __future__ import annotations
 
 import contextlib
-import errno
-import fcntl
 import os
 import socket
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
 
+from .api.files import try_lock_file, unlock
 from .config import RuntimeConfig
 
 
@@ -60,7 +59,7 @@ class PortLease:
             with contextlib.suppress(OSError):
                 os.ftruncate(fd, 0)
             with contextlib.suppress(OSError):
-                fcntl.flock(fd, fcntl.LOCK_UN)
+                unlock(fd)
             with contextlib.suppress(OSError):
                 os.close(fd)
 
@@ -84,19 +83,6 @@ def ports_dir(config: RuntimeConfig) -> Path:
     return config.state_dir / "ports"
 
 
-def _try_lock(path: Path) -> int | None:
-    """Open and exclusively lock `path` without blocking; the fd, or None if someone holds it."""
-    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except OSError as exc:
-        os.close(fd)
-        if exc.errno in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
-            return None
-        raise
-    return fd
-
-
 def allocate_ports(config: RuntimeConfig, n: int, owner: str) -> PortLease:
     """Lease `n` distinct free ports from the configured range for `owner` (e.g. instance id).
 
@@ -111,7 +97,7 @@ def allocate_ports(config: RuntimeConfig, n: int, owner: str) -> PortLease:
     busy = 0
     try:
         for port in config.ports:
-            fd = _try_lock(directory / f"{port}.lock")
+            fd = try_lock_file(directory / f"{port}.lock")
             if fd is None:
                 leased_elsewhere += 1
                 continue

@@ -13,13 +13,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import os
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, ClassVar
 
 from erigolem_runtime.api import ErrorKind, NodeStatus, RuntimeState
 from erigolem_runtime.api.client import RuntimeClient, RuntimeClientError
+from erigolem_runtime.api.files import tail_text
 from erigolem_runtime.api.paths import CONFIG_FILE_NAME
 from erigolem_runtime.api.process import process_token, terminate_group
 
@@ -250,7 +250,7 @@ class LocalBackend:
             if result is not None and result.return_code == 0:
                 text: str = result.stdout.decode("utf-8", "replace")
                 return text
-        return await asyncio.to_thread(_tail, self.workdir(node_id) / CLIENT_LOG, lines)
+        return await asyncio.to_thread(tail_text, self.workdir(node_id) / CLIENT_LOG, lines)
 
     async def usage(self, node_id: str) -> Usage | None:
         return None  # a local node costs nothing
@@ -300,21 +300,6 @@ class LocalBackend:
         )
         if config:
             await _reap_nginx(Path(config))
-
-
-def _tail(path: Path, lines: int) -> str:
-    try:
-        with open(path, "rb") as fh:
-            fh.seek(0, os.SEEK_END)
-            size = fh.tell()
-            fh.seek(max(0, size - 4 * 1024 * 1024))
-            data = fh.read()
-    except FileNotFoundError:
-        return ""
-    text = data.decode("utf-8", "replace").splitlines()
-    if lines <= 0 or not text:
-        return ""
-    return "\n".join(text[-lines:]) + "\n"
 
 
 async def _reap_nginx(config_path: Path) -> None:

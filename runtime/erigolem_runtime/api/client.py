@@ -23,10 +23,11 @@ from types import TracebackType
 from typing import Any
 
 from erigolem_runtime.api.errors import ErrorKind, ServiceError
+from erigolem_runtime.api.files import tail_lines
 from erigolem_runtime.api.output import OutputError, parse_output
 from erigolem_runtime.api.paths import CONFIG_ENV
 from erigolem_runtime.api.process import signal_group
-from erigolem_runtime.logsetup import redact, tail_logs
+from erigolem_runtime.logsetup import LOG_DIR_NAME, redact
 from erigolem_runtime.protocol import (
     ErrorReply,
     HelloReply,
@@ -599,3 +600,25 @@ async def _kill_group(proc: asyncio.subprocess.Process) -> None:
             proc.kill()
     with contextlib.suppress(TimeoutError):
         await asyncio.wait_for(proc.wait(), _KILL_WAIT)
+
+
+def tail_logs(workdir: Path, lines: int = 20) -> str:
+    """The last lines of every file under `<workdir>/logs/` (newest first), passwords masked."""
+    folder = workdir / LOG_DIR_NAME
+    try:
+        files = sorted(
+            (p for p in folder.iterdir() if p.is_file()),
+            key=lambda p: p.stat().st_mtime,
+            reverse=True,
+        )
+    except OSError:
+        return ""
+    parts: list[str] = []
+    for path in files[:3]:
+        try:
+            tail = "\n".join(tail_lines(path, lines, max_bytes=16384))
+        except OSError:
+            continue
+        if tail.strip():
+            parts.append(f"--- {path} ---\n{redact(tail)}")
+    return "\n".join(parts)

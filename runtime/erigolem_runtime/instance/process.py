@@ -11,6 +11,7 @@ import signal
 import sys
 
 from erigolem_runtime.api import ErrorKind, ServiceError
+from erigolem_runtime.api.files import tail_text
 from erigolem_runtime.api.process import signal_group
 from erigolem_runtime.instance.base import InstanceBase
 
@@ -120,23 +121,8 @@ class ClientProcess(InstanceBase):
             self._closing_client = asyncio.ensure_future(proc.wait())
 
     def _tail(self, n: int) -> str:
-        """The last ``n`` lines of the client log (reads backwards, at most a few MB)."""
-        try:
-            with open(self.log_path, "rb") as fh:
-                fh.seek(0, os.SEEK_END)
-                size = fh.tell()
-                block = 64 * 1024
-                data = b""
-                pos = size
-                while pos > 0 and data.count(b"\n") <= n and size - pos < 8 * 1024 * 1024:
-                    step = min(block, pos)
-                    pos -= step
-                    fh.seek(pos)
-                    data = fh.read(step) + data
-        except OSError:
-            return ""
-        lines = data.decode("utf-8", "replace").splitlines()[-n:]
-        return "\n".join(lines) + ("\n" if lines else "")
+        """The last ``n`` lines of the client log ("" when there is none yet)."""
+        return tail_text(self.log_path, n)
 
     @property
     def client_pid(self) -> int | None:

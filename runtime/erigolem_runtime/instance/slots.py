@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import fcntl
 import os
 from pathlib import Path
 
 from erigolem_runtime.api import ErrorKind, ServiceError
-from erigolem_runtime.datadirs import lock_held
+from erigolem_runtime.api.files import lock_held, locked, try_lock_file
 
 
 class InstanceSlots:
@@ -24,9 +23,7 @@ class InstanceSlots:
 
     def acquire(self, instance_id: str, limit: int) -> None:
         self.directory.mkdir(parents=True, exist_ok=True, mode=0o700)
-        guard = os.open(self.directory / ".guard", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
-        try:
-            fcntl.flock(guard, fcntl.LOCK_EX)
+        with locked(self.directory / ".guard"):
             live = 0
             for path in self.directory.glob("*.lock"):
                 if lock_held(path):
@@ -40,12 +37,11 @@ class InstanceSlots:
                     kind=ErrorKind.CAPACITY,
                 )
             path = self.directory / f"{instance_id}.lock"
-            fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            fd = try_lock_file(path)
+            if fd is None:  # ids are random: a second runtime with the same one is a bug
+                raise RuntimeError(f"the slot lock {path} is held by another runtime")
             os.write(fd, f"{os.getpid()}\n".encode())
             self._fd, self._path = fd, path
-        finally:
-            os.close(guard)
 
     def release(self) -> None:
         fd, path, self._fd, self._path = self._fd, self._path, None, None
@@ -63,11 +59,8 @@ class DatadirLock:
         self._fd: int | None = None
 
     def acquire(self, chain: str) -> None:
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:
-            os.close(fd)
+        fd = try_lock_file(self.path)
+        if fd is None:
             raise ServiceError(
                 f"the kept datadir for {chain} ({self.path.parent}) is in use by another "
                 "instance (or by a client still closing it cleanly after its rental): try "

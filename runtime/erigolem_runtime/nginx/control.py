@@ -13,6 +13,7 @@ import signal
 import time
 from pathlib import Path
 
+from erigolem_runtime.api.files import tail_lines
 from erigolem_runtime.api.process import children, cmdline, have_procfs, pid_alive, signal_group
 from erigolem_runtime.nginx.errors import NginxError
 
@@ -170,7 +171,7 @@ async def http_status(host: str, port: int, path: str, host_header: str) -> int 
 def log_tail(path: Path, n: int) -> str:
     """The last `n` lines of an nginx log joined on one line (for error messages)."""
     try:
-        lines = path.read_text(errors="replace").strip().splitlines()
+        lines = [line for line in tail_lines(path, n) if line.strip()]
     except OSError:
         return "(no log)"
-    return " | ".join(lines[-n:]) or "(empty log)"
+    return " | ".join(lines) or "(empty log)"

@@ -14,15 +14,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import errno
-import fcntl
 import json
 import os
 import time
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
-from erigolem_runtime.api.files import atomic_write
+from erigolem_runtime.api.files import atomic_write, open_lock_file, try_lock
 from erigolem_runtime.api.paths import COMMON
 from erigolem_runtime.api.process import pid_alive, start_time
 from erigolem_runtime.config import RuntimeConfig
@@ -245,22 +243,16 @@ class NginxFront:
     async def _locked(self) -> AsyncIterator[None]:
         """Exclusive across processes (flock) and coroutines; polls so the loop never blocks."""
         self.layout.registry_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
-        fd = os.open(self.layout.lock_path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        fd = open_lock_file(self.layout.lock_path)
         try:
             deadline = time.monotonic() + LOCK_TIMEOUT_SEC
-            while True:
-                try:
-                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                    break
-                except OSError as exc:
-                    if exc.errno not in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
-                        raise
-                    if time.monotonic() > deadline:
-                        raise NginxError(
-                            f"another runtime has held {self.layout.lock_path} for "
-                            f"{LOCK_TIMEOUT_SEC:.0f} s: check for a hung erigolem-runtime"
-                        ) from None
-                    await asyncio.sleep(0.01)
+            while not try_lock(fd):
+                if time.monotonic() > deadline:
+                    raise NginxError(
+                        f"another runtime has held {self.layout.lock_path} for "
+                        f"{LOCK_TIMEOUT_SEC:.0f} s: check for a hung erigolem-runtime"
+                    )
+                await asyncio.sleep(0.01)
             yield
         finally:
             os.close(fd)  # also releases the lock
