@@ -15,13 +15,18 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from erigolem_runtime import profiles
-from erigolem_runtime.offer import (
+from erigolem_runtime.api import setup as runtime
+from erigolem_runtime.api.setup import (
     DESCRIPTOR_FILE,
+    ERIGON_CHAINS,
+    ERIGON_PORTS,
+    PRUNE_MODES,
+    ConfigError,
+    RuntimeConfig,
     check_config,
     plugin_descriptor,
+    runtime_version,
 )
-from erigolem_runtime.version import runtime_version
 
 from erigolem_provider import nginx_site, prereqs
 from erigolem_provider.answers import Answers
@@ -151,7 +156,7 @@ def _anvil_finding(a: Answers) -> list[Finding]:
 def validate_runtime(wz: SetupWizard) -> list[Finding]:
     a = wz.answers
     out: list[Finding] = []
-    bad = [c for c in a.chains if c not in profiles.ERIGON_CHAINS]
+    bad = [c for c in a.chains if c not in ERIGON_CHAINS]
     if not a.chains:
         out.append(Finding("error", "chains", "choose at least one chain to offer", "chains"))
     if bad:
@@ -159,16 +164,16 @@ def validate_runtime(wz: SetupWizard) -> list[Finding]:
             Finding(
                 "error",
                 "chains",
-                f"unknown chain(s) {', '.join(bad)}: choose from {', '.join(profiles.ERIGON_CHAINS)}",
+                f"unknown chain(s) {', '.join(bad)}: choose from {', '.join(ERIGON_CHAINS)}",
                 "chains",
             )
         )
-    if a.prune_mode not in profiles.PRUNE_MODES:
+    if a.prune_mode not in PRUNE_MODES:
         out.append(
             Finding(
                 "error",
                 "prune mode",
-                f"{a.prune_mode!r} is not one of {', '.join(profiles.PRUNE_MODES)}",
+                f"{a.prune_mode!r} is not one of {', '.join(PRUNE_MODES)}",
                 "prune_mode",
             )
         )
@@ -184,7 +189,7 @@ def validate_runtime(wz: SetupWizard) -> list[Finding]:
             )
         )
     else:
-        need = a.max_instances * len(profiles.ERIGON_PORTS)
+        need = a.max_instances * len(ERIGON_PORTS)
         if a.port_last - a.port_first + 1 < need:
             out.append(
                 Finding(
@@ -209,7 +214,7 @@ def validate_runtime(wz: SetupWizard) -> list[Finding]:
         out.append(
             Finding("error", "data directory", f"{data_dir}: use a plain absolute path", "data_dir")
         )
-    if not bad and a.chains and a.prune_mode in profiles.PRUNE_MODES:
+    if not bad and a.chains and a.prune_mode in PRUNE_MODES:
         out.extend(prereqs.check_disk(data_dir, [c for c in a.chains if c != "dev"], a.prune_mode))
     erigon_chains = [c for c in a.chains if c != "dev"]
     if erigon_chains and not _resolved("erigon", a.erigon_bin):
@@ -350,7 +355,7 @@ def validate_pricing(wz: SetupWizard) -> list[Finding]:
 def validate_review(wz: SetupWizard) -> list[Finding]:
     try:
         plan = wz.plan()
-    except (PlanError, ValueError, nginx_site.NginxConfError, PresetsError) as exc:
+    except (PlanError, ConfigError, ValueError, nginx_site.NginxConfError, PresetsError) as exc:
         return [Finding("error", "plan", str(exc))]
     problems = preflight(plan, [wz.layout.manifest_path])
     return [Finding("error", "write access", p) for p in problems] + runtime_test_findings(wz)
@@ -362,10 +367,8 @@ def runtime_test_findings(wz: SetupWizard) -> list[Finding]:
     ya-provider runs that test at start-up and aborts on failure, so its errors stop setup;
     its warnings are shown (``check`` shows them again later).
     """
-    from erigolem_runtime.config import ConfigError, parse_config
-
     try:
-        config = parse_config(wz.runtime_config(), where="the generated runtime config")
+        config = wz.runtime_config()
     except ConfigError as exc:
         return [Finding("error", "runtime config", str(exc))]
     report = check_config(config, create_dirs=False)
@@ -500,13 +503,6 @@ class SetupWizard:
             self.current = self.history.pop()
         return self.current
 
-    def goto(self, step_id: StepId) -> None:
-        """Jump to an earlier step (Review's "change")."""
-        if step_id not in self.history:
-            raise ValueError(f"cannot jump to {step_id}: not visited yet")
-        while self.current != step_id:
-            self.back()
-
     def validate_all(self) -> list[Finding]:
         """Findings of every input step and the review, in order (non-interactive mode)."""
         out: list[Finding] = []
@@ -537,47 +533,44 @@ class SetupWizard:
     def nginx_bin(self) -> str:
         return _resolved("nginx", self.answers.nginx_bin) or self.answers.nginx_bin or "nginx"
 
-    def runtime_config(self) -> dict[str, object]:
-        """The runtime config JSON (``nginx.mode = system`` pointing at our include dir)."""
+    def runtime_config(self) -> RuntimeConfig:
+        """The runtime config (``nginx.mode = system`` pointing at our include dir), validated.
+
+        Built as the runtime's typed config and put through the runtime's own validator, so
+        setup never writes a file the runtime would refuse to read (ConfigError says why).
+        """
         a = self.answers
         layout = self.layout
         test_cmd, reload_cmd = nginx_site.nginx_commands(self.nginx_bin(), layout, a.nginx_prefix)
         # anvil only serves the dev chain: configured without it, `test` would refuse the config
         anvil = self.anvil_bin() if "dev" in a.chains else None
         erigon = _resolved("erigon", a.erigon_bin) or (str(a.erigon_bin) if a.erigon_bin else None)
-        chains = list(dict.fromkeys(a.chains))
-        nginx: dict[str, object] = {
-            "mode": "system",
-            "binary": self.nginx_bin(),
-            "include_dir": str(layout.nginx_erigolem_dir),
-            "htpasswd_dir": str(layout.htpasswd_dir),
-            "log_dir": str(layout.runtime_data_dir / "access-logs"),
-            "reload_command": reload_cmd,
-            "test_command": test_cmd,
-        }
-        if not a.tls_cert:
-            host = a.listen_address or "127.0.0.1"
-            nginx["check_url"] = f"http://{host}:{a.port}"
-        pid_file = nginx_site.master_pid_file(layout, a.nginx_prefix)
-        if pid_file is not None:
-            nginx["pid_file"] = str(pid_file)
-        if a.htpasswd_group:
-            nginx["htpasswd_group"] = a.htpasswd_group
-        return {
-            "public_url": a.public_url,
-            "nginx": nginx,
-            "ports": {"first": a.port_first, "last": a.port_last},
-            "state_dir": str(layout.runtime_data_dir / "state"),
-            "data_dir": str(self.data_dir),
-            "clients": {
-                "anvil": {"binary": anvil},
-                "erigon": {"binary": erigon, "prune_mode": a.prune_mode, "extra_args": []},
-            },
-            "chains": chains,
-            "keep_datadirs": {},
-            "max_instances": a.max_instances,
-            "restart": {"max_restarts": 3, "backoff_sec": 2.0},
-        }
+        check_url = None if a.tls_cert else f"http://{a.listen_address or '127.0.0.1'}:{a.port}"
+        config = RuntimeConfig(
+            public_url=a.public_url,
+            nginx=runtime.NginxConfig(
+                mode="system",
+                binary=self.nginx_bin(),
+                include_dir=layout.nginx_erigolem_dir,
+                htpasswd_dir=layout.htpasswd_dir,
+                log_dir=layout.runtime_data_dir / "access-logs",
+                reload_command=tuple(reload_cmd),
+                test_command=tuple(test_cmd),
+                check_url=check_url,
+                pid_file=nginx_site.master_pid_file(layout, a.nginx_prefix),
+                htpasswd_group=a.htpasswd_group or None,
+            ),
+            ports=runtime.PortRange(a.port_first, a.port_last),
+            state_dir=layout.runtime_data_dir / "state",
+            data_dir=self.data_dir,
+            clients=runtime.ClientsConfig(
+                anvil=runtime.AnvilConfig(binary=anvil),
+                erigon=runtime.ErigonConfig(binary=erigon, prune_mode=a.prune_mode),
+            ),
+            chains=tuple(dict.fromkeys(a.chains)),
+            max_instances=a.max_instances,
+        )
+        return runtime.validated(config, "the generated runtime config")
 
     def anvil_bin(self) -> str | None:
         """The anvil binary found for the dev chain and the self-test (None when none is)."""
@@ -589,13 +582,10 @@ class SetupWizard:
     # plan / apply ------------------------------------------------------------------------------
     def plan(self) -> Plan:
         """Every directory, file and command of this setup (nothing is written here)."""
-        from erigolem_runtime.config import parse_config
-
         layout = self.layout
         a = self.answers
         plan = Plan()
         config = self.runtime_config()
-        parse_config(json.loads(json.dumps(config)), where="the generated runtime config")
         erigolem = layout.nginx_erigolem_dir
         plan.dirs += [
             MakeDir(layout.plugins_dir, "yagna plugins directory"),
@@ -621,7 +611,7 @@ class SetupWizard:
         plan.files.append(
             FileWrite(
                 layout.runtime_config_path,
-                json.dumps(config, indent=2) + "\n",
+                runtime.config_text(config),
                 "runtime config (nginx system mode)",
                 0o600,
             )

@@ -504,8 +504,13 @@ def load_config(path: Path | None = None) -> RuntimeConfig:
     return dataclasses.replace(config, source=path)
 
 
+def config_text(config: RuntimeConfig) -> str:
+    """The config file's text for `config` (what `save_config` writes and `load_config` reads)."""
+    return json.dumps(config.to_json(), indent=2) + "\n"
+
+
 def save_config(config: RuntimeConfig, path: Path) -> Path:
     """Write `config` as JSON atomically (tmp file + rename), mode 0600; returns the path."""
     path = Path(path)
-    atomic_write(path, json.dumps(config.to_json(), indent=2) + "\n", mode=0o600)
+    atomic_write(path, config_text(config), mode=0o600)
     return path
