@@ -12,7 +12,15 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from erigolem_runtime.api import paths
+from erigolem_runtime.api.paths import (
+    CONFIG_ENV,
+    IncludeLayout,
+    data_home,
+    default_config_path,
+)
+from erigolem_runtime.api.paths import (
+    runtime_data_dir as default_runtime_data_dir,
+)
 
 #: File names setup owns (one of each).
 SERVER_BLOCK_NAME = "erigolem-provider.conf"
@@ -83,8 +91,8 @@ class Layout:
         home = Path.home()
         env: dict[str, str] = dict(os.environ)
         if root is not None:
-            env.pop(paths.CONFIG_ENV, None)
-        share = paths.data_home(home, env)
+            env.pop(CONFIG_ENV, None)
+        share = data_home(home, env)
         env_data = env.get("DATA_DIR")
         # ya-provider's own default: DATA_DIR, else its data dir under the XDG data home
         ya_data = ya_provider_data_dir or (Path(env_data) if env_data else share / "ya-provider")
@@ -100,8 +108,8 @@ class Layout:
             ),
             ya_provider_data_dir=_place(ya_data, root),
             nginx_conf_dir=_place(nginx_conf_dir or Path("/etc/nginx"), root),
-            runtime_config_path=reroot(paths.default_config_path(home, env), root),
-            runtime_data_dir=reroot(paths.runtime_data_dir(home, env), root),
+            runtime_config_path=reroot(default_config_path(home, env), root),
+            runtime_data_dir=reroot(default_runtime_data_dir(home, env), root),
             state_dir=reroot(share / "erigolem-provider", root),
         )
 
@@ -118,9 +126,9 @@ class Layout:
         return self.nginx_conf_dir / "erigolem"
 
     @property
-    def include(self) -> paths.IncludeLayout:
+    def include(self) -> IncludeLayout:
         """The runtime's files below the include dir (``http/``, ``server/``; runtime-defined)."""
-        return paths.IncludeLayout(self.nginx_erigolem_dir)
+        return IncludeLayout(self.nginx_erigolem_dir)
 
     @property
     def htpasswd_dir(self) -> Path:

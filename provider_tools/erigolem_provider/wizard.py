@@ -15,17 +15,23 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from erigolem_runtime.api import setup as runtime
 from erigolem_runtime.api.setup import (
     DESCRIPTOR_FILE,
     ERIGON_CHAINS,
     ERIGON_PORTS,
     PRUNE_MODES,
+    AnvilConfig,
+    ClientsConfig,
     ConfigError,
+    ErigonConfig,
+    NginxConfig,
+    PortRange,
     RuntimeConfig,
     check_config,
+    config_text,
     plugin_descriptor,
     runtime_version,
+    validated,
 )
 
 from erigolem_provider import nginx_site, prereqs
@@ -489,14 +495,26 @@ class SetupWizard:
 
     def next(self) -> StepId:
         """Validate the current step and move on; raises StepInvalid with the errors."""
-        if self.step.next is None:
-            raise StepInvalid(self.current, [Finding("error", "wizard", "this is the last step")])
-        errors = [f for f in self.findings() if f.level == "error"]
+        findings = self.try_next()
+        errors = [f for f in findings if f.level == "error"]
         if errors:
             raise StepInvalid(self.current, errors)
-        self.history.append(self.current)
-        self.current = self.step.next
         return self.current
+
+    def try_next(self) -> list[Finding]:
+        """Validate the current step once (probes run) and move on unless it has errors.
+
+        Returns every finding of the step (oks and warnings too), so a front end shows what
+        was checked without running the probes a second time.
+        """
+        target = self.step.next
+        if target is None:
+            return [Finding("error", "wizard", "this is the last step")]
+        findings = self.findings()
+        if not any(f.level == "error" for f in findings):
+            self.history.append(self.current)
+            self.current = target
+        return findings
 
     def back(self) -> StepId:
         if self.history:
@@ -548,7 +566,7 @@ class SetupWizard:
         check_url = None if a.tls_cert else f"http://{a.listen_address or '127.0.0.1'}:{a.port}"
         config = RuntimeConfig(
             public_url=a.public_url,
-            nginx=runtime.NginxConfig(
+            nginx=NginxConfig(
                 mode="system",
                 binary=self.nginx_bin(),
                 include_dir=layout.nginx_erigolem_dir,
@@ -560,17 +578,17 @@ class SetupWizard:
                 pid_file=nginx_site.master_pid_file(layout, a.nginx_prefix),
                 htpasswd_group=a.htpasswd_group or None,
             ),
-            ports=runtime.PortRange(a.port_first, a.port_last),
+            ports=PortRange(a.port_first, a.port_last),
             state_dir=layout.runtime_data_dir / "state",
             data_dir=self.data_dir,
-            clients=runtime.ClientsConfig(
-                anvil=runtime.AnvilConfig(binary=anvil),
-                erigon=runtime.ErigonConfig(binary=erigon, prune_mode=a.prune_mode),
+            clients=ClientsConfig(
+                anvil=AnvilConfig(binary=anvil),
+                erigon=ErigonConfig(binary=erigon, prune_mode=a.prune_mode),
             ),
             chains=tuple(dict.fromkeys(a.chains)),
             max_instances=a.max_instances,
         )
-        return runtime.validated(config, "the generated runtime config")
+        return validated(config, "the generated runtime config")
 
     def anvil_bin(self) -> str | None:
         """The anvil binary found for the dev chain and the self-test (None when none is)."""
@@ -611,7 +629,7 @@ class SetupWizard:
         plan.files.append(
             FileWrite(
                 layout.runtime_config_path,
-                runtime.config_text(config),
+                config_text(config),
                 "runtime config (nginx system mode)",
                 0o600,
             )

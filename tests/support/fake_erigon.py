@@ -17,7 +17,8 @@ It does no networking beyond loopback and holds no chain data. Environment knobs
 ``FAKE_ERIGON_EXIT_AFTER`` (exit with code 1 after this many seconds: a crash),
 ``FAKE_ERIGON_STOP_SECONDS`` (seconds from SIGTERM/SIGINT to a clean exit, default 0: what a
 real Erigon spends closing its database), ``FAKE_ERIGON_VERSION`` (what ``--version`` prints after ``erigon version``, default
-``3.0.0-fake``).
+``3.0.0-fake``), ``FAKE_ERIGON_VERSION_SECONDS`` (seconds ``--version`` takes: a cold start
+from a slow disk, default 0).
 """
 
 from __future__ import annotations
@@ -289,6 +290,7 @@ def make_handler(state: _State) -> type[BaseHTTPRequestHandler]:
 
 def main(argv: list[str]) -> int:
     if argv[:1] in (["--version"], ["-v"], ["version"]):
+        time.sleep(float(os.environ.get("FAKE_ERIGON_VERSION_SECONDS", "0")))
         print(f"erigon version {os.environ.get('FAKE_ERIGON_VERSION', '3.0.0-fake')}")
         return 0
     try:
