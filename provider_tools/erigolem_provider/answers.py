@@ -33,6 +33,7 @@ class Answers:
     max_instances: int = 2
     port_first: int = 31000
     port_last: int = 31999
+    erigon_nat: str | None = None  # Erigon --nat (e.g. extip:<public IP>); None: Erigon's default
     # nginx / public address
     host: str = ""
     port: int = 8545
@@ -175,6 +176,14 @@ FIELDS: dict[str, FieldSpec] = {
             "first port of the range handed to Ethereum clients",
         ),
         _F("port_last", "Last client port", "int", "last port of that range"),
+        _F(
+            "erigon_nat",
+            "Erigon NAT",
+            "text",
+            "how peers reach Erigon's p2p ports behind NAT: extip:<public IP>, upnp, pmp, stun, "
+            "any or none (empty: Erigon's default)",
+            optional=True,
+        ),
         _F(
             "host",
             "Public host name",

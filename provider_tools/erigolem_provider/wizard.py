@@ -29,6 +29,7 @@ from erigolem_runtime.api.setup import (
     RuntimeConfig,
     check_config,
     config_text,
+    nat_problem,
     plugin_descriptor,
     runtime_version,
     validated,
@@ -215,6 +216,8 @@ def validate_runtime(wz: SetupWizard) -> list[Finding]:
                     "port_first",
                 )
             )
+    if a.erigon_nat is not None and (problem := nat_problem(a.erigon_nat)) is not None:
+        out.append(Finding("error", "Erigon NAT", f"{a.erigon_nat!r}: {problem}", "erigon_nat"))
     data_dir = wz.data_dir
     if not nginx_site.safe_path(data_dir):
         out.append(
@@ -419,7 +422,15 @@ STEPS: dict[StepId, Step] = {
             "What you offer: chains, Erigon's prune mode, how many nodes may run at once, the "
             "ports they may use and where chain data goes. Setup writes the runtime config and "
             "registers the runtime with yagna (plugin descriptor).",
-            ("chains", "prune_mode", "max_instances", "port_first", "port_last", "data_dir"),
+            (
+                "chains",
+                "prune_mode",
+                "max_instances",
+                "port_first",
+                "port_last",
+                "erigon_nat",
+                "data_dir",
+            ),
             validate_runtime,
             "nginx",
         ),
@@ -583,7 +594,7 @@ class SetupWizard:
             data_dir=self.data_dir,
             clients=ClientsConfig(
                 anvil=AnvilConfig(binary=anvil),
-                erigon=ErigonConfig(binary=erigon, prune_mode=a.prune_mode),
+                erigon=ErigonConfig(binary=erigon, prune_mode=a.prune_mode, nat=a.erigon_nat),
             ),
             chains=tuple(dict.fromkeys(a.chains)),
             max_instances=a.max_instances,

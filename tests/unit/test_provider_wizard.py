@@ -225,7 +225,7 @@ def test_tui_walks_the_steps_with_scripted_answers(layout: Layout) -> None:
     script = [
         *([""] * 7),  # prereqs fields: keep
         "",  # continue
-        *["dev", "", "", "", "", ""],  # runtime fields
+        *["dev", "", "", "", "", "", ""],  # runtime fields
         "",
         *["bad host", "", "", "", ""],  # nginx: invalid host -> error
         "e",  # edit again
@@ -354,3 +354,15 @@ def test_a_config_the_runtime_would_refuse_is_a_review_error_not_a_crash(layout:
     assert errors
     assert "htpasswd_group" in errors[0].message
     assert "use a group name like www-data" in errors[0].message
+
+
+def test_the_provider_sets_erigons_nat_address(layout: Layout) -> None:
+    wz = wizard_for(layout)
+    wz.answers.set("erigon_nat", "extip:203.0.113.7")
+    assert wz.runtime_config().clients.erigon.nat == "extip:203.0.113.7"
+    wz.answers.set("erigon_nat", "")
+    assert wz.runtime_config().clients.erigon.nat is None
+    wz.answers.set("erigon_nat", "extip:my-router")
+    [bad] = [f for f in wz.findings("runtime") if f.field == "erigon_nat"]
+    assert bad.level == "error"
+    assert "not an IP address" in bad.message

@@ -32,6 +32,7 @@ from erigolem_runtime.profiles import (
     ERIGON_CHAINS,
     ERIGON_PORTS,
     PRUNE_MODES,
+    nat_problem,
 )
 from erigolem_runtime.version import runtime_version
 
@@ -56,6 +57,7 @@ __all__ = [
     "config_text",
     "disk_use",
     "load_config",
+    "nat_problem",
     "parse_config",
     "plugin_descriptor",
     "runtime_version",

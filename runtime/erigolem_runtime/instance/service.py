@@ -103,6 +103,7 @@ class NodeService(StatusReporting):
                 extra_args=self.config.clients.erigon.extra_args
                 if profile.name == "erigon"
                 else (),
+                nat=self.config.clients.erigon.nat,
             )
             self._started_at = time.monotonic()
             await self._spawn()
