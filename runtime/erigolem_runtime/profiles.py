@@ -325,6 +325,19 @@ def erigon_version(binary: str | Path) -> tuple[int, int, int] | None:
     return _version_cache[key]
 
 
+def check_erigon_binary(binary: str | Path, prune_mode: str) -> None:
+    """Refuse (CONFIG error) a prune mode this Erigon binary does not know, before a start.
+
+    Runs ``binary --version`` once per binary file (cached), and only for ``blocks``; blocking:
+    call it off the event loop.
+    """
+    if prune_mode != "blocks":
+        return
+    problem = prune_mode_problem(prune_mode, erigon_version(binary))
+    if problem is not None:
+        raise ServiceError(problem, kind=ErrorKind.CONFIG)
+
+
 def prune_mode_problem(prune_mode: str, version: tuple[int, int, int] | None) -> str | None:
     """Why ``prune_mode`` does not work with this Erigon version, or None when it does."""
     if prune_mode != "blocks" or version is None or version[:2] >= BLOCKS_PRUNE_SINCE:
@@ -370,16 +383,8 @@ def client_argv(
     extra_args: Sequence[str] = (),
     nat: str | None = None,
 ) -> list[str]:
-    """The command line of ``profile`` for one instance.
-
-    For Erigon with ``--prune.mode=blocks`` the binary's version is checked first (it runs
-    ``--version`` once per binary file): an Erigon older than 3.1 is refused with a CONFIG
-    error saying what to do.
-    """
+    """The command line of ``profile`` for one instance (pure; see ``check_erigon_binary``)."""
     if profile.name == "erigon":
-        problem = prune_mode_problem(prune_mode, erigon_version(binary))
-        if problem is not None:
-            raise ServiceError(problem, kind=ErrorKind.CONFIG)
         return erigon_argv(
             binary, chain, datadir, ports, prune_mode=prune_mode, extra_args=extra_args, nat=nat
         )
