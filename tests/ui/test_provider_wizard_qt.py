@@ -194,7 +194,9 @@ def test_closing_during_apply_cancels_it_and_rolls_back(tmp_path: Path, qtbot: Q
     slow.touch()  # from now on the config test takes 2 s: apply is mid-way when we close
     wizard.next()
     log = wizard.apply_page.log
-    qtbot.waitUntil(lambda: "running " in log.toPlainText() and " -t " in log.toPlainText())
+    qtbot.waitUntil(
+        lambda: "running " in log.toPlainText() and " -t " in log.toPlainText(), timeout=30000
+    )
     assert wizard.busy
     assert not wizard.back_button.isEnabled()
     assert not wizard.next_button.isEnabled()
@@ -255,7 +257,7 @@ def test_background_op_reports_on_the_gui_thread(qtbot: QtBot) -> None:
     BackgroundOp(boom).failure(
         lambda msg: seen.append(("failed", msg, threading.get_ident()))
     ).run()
-    qtbot.waitUntil(lambda: len(seen) == 3)
+    qtbot.waitUntil(lambda: len(seen) == 3, timeout=30000)
     assert all(thread == gui for _, _, thread in seen)  # callbacks may touch widgets
     assert ("line", "half way", gui) in seen
     assert ("failed", "nginx config test failed", gui) in seen
