@@ -187,11 +187,11 @@ def _nginx_stand_in(tmp_path: Path, body: str) -> Path:
 
 def test_closing_during_apply_cancels_it_and_rolls_back(tmp_path: Path, qtbot: QtBot) -> None:
     slow = tmp_path / "slow-now"
-    nginx = _nginx_stand_in(tmp_path, f'[ -e "{slow}" ] && [ "$1" = "-t" ] && sleep 2')
+    nginx = _nginx_stand_in(tmp_path, f'[ -e "{slow}" ] && [ "$1" = "-t" ] && sleep 4')
     wizard = make_wizard(tmp_path, qtbot, nginx_bin=str(nginx))
     wizard.show()
     to_review(wizard, qtbot)
-    slow.touch()  # from now on the config test takes 2 s: apply is mid-way when we close
+    slow.touch()  # from now on the config test takes 4 s: apply is mid-way when we close
     wizard.next()
     log = wizard.apply_page.log
     qtbot.waitUntil(
