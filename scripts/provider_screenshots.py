@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
@@ -48,9 +49,22 @@ def main() -> int:
         wz = SetupWizard(Layout.for_root(root), answers)
         dialog = ProviderWizard(wz, skip_self_test=True)
         dialog.show()
+
+        def idle() -> None:
+            """Let the background probes / review / apply finish (the window keeps painting)."""
+            deadline = time.monotonic() + 60
+            while dialog.busy and time.monotonic() < deadline:
+                app.processEvents()
+                time.sleep(0.01)
+            app.processEvents()
+
         names = ["1-prereqs", "2-runtime", "3-nginx", "4-pricing", "5-review", "6-apply"]
         for i, name in enumerate(names):
-            app.processEvents()
+            if name == "1-prereqs":  # also show the busy state while the probes run
+                app.processEvents()
+                dialog.grab().save(str(out / "0-prereqs-probing.png"))
+                print(out / "0-prereqs-probing.png")
+            idle()
             path = out / f"{name}.png"
             dialog.grab().save(str(path))
             print(path)
@@ -60,7 +74,7 @@ def main() -> int:
                 old = editor.text()  # type: ignore[attr-defined]
                 editor.setText("bad host!")  # type: ignore[attr-defined]
                 dialog.next()
-                app.processEvents()
+                idle()
                 dialog.grab().save(str(out / "3b-nginx-error.png"))
                 print(out / "3b-nginx-error.png")
                 editor.setText(old)  # type: ignore[attr-defined]

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from erigolem_runtime import profiles
+from erigolem_runtime.api.setup import DEFAULT_PRUNE_MODE, ERIGON_CHAINS, PRUNE_MODES
 
 FieldKind = Literal["text", "int", "float", "bool", "choice", "multi", "path"]
 
@@ -29,10 +29,11 @@ class Answers:
     # runtime
     data_dir: Path | None = None  # None = <runtime data dir>/data
     chains: list[str] = field(default_factory=lambda: ["sepolia"])
-    prune_mode: str = profiles.DEFAULT_PRUNE_MODE
+    prune_mode: str = DEFAULT_PRUNE_MODE
     max_instances: int = 2
     port_first: int = 31000
     port_last: int = 31999
+    erigon_nat: str | None = None  # Erigon --nat (e.g. extip:<public IP>); None: Erigon's default
     # nginx / public address
     host: str = ""
     port: int = 8545
@@ -153,14 +154,14 @@ FIELDS: dict[str, FieldSpec] = {
             "Chains offered",
             "multi",
             "chains requestors may rent",
-            profiles.ERIGON_CHAINS,
+            ERIGON_CHAINS,
         ),
         _F(
             "prune_mode",
             "Prune mode",
             "choice",
             "Erigon --prune.mode: archive keeps all history",
-            profiles.PRUNE_MODES,
+            PRUNE_MODES,
         ),
         _F(
             "max_instances",
@@ -175,6 +176,14 @@ FIELDS: dict[str, FieldSpec] = {
             "first port of the range handed to Ethereum clients",
         ),
         _F("port_last", "Last client port", "int", "last port of that range"),
+        _F(
+            "erigon_nat",
+            "Erigon NAT",
+            "text",
+            "how peers reach Erigon's p2p ports behind NAT: extip:<public IP>, upnp, pmp, stun, "
+            "any or none (empty: Erigon's default)",
+            optional=True,
+        ),
         _F(
             "host",
             "Public host name",

@@ -8,9 +8,14 @@ import shlex
 from pathlib import Path
 
 from erigolem_runtime.api import DURATION_COUNTER, REQUESTS_COUNTER, RUNTIME_NAME
-from erigolem_runtime.config import ConfigError, RuntimeConfig, load_config
-from erigolem_runtime.datadirs import disk_use
-from erigolem_runtime.offer import DESCRIPTOR_FILE, check_config
+from erigolem_runtime.api.setup import (
+    DESCRIPTOR_FILE,
+    ConfigError,
+    RuntimeConfig,
+    check_config,
+    disk_use,
+    load_config,
+)
 
 from erigolem_provider import nginx_site, prereqs
 from erigolem_provider.layout import Layout

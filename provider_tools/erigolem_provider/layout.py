@@ -12,6 +12,16 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+from erigolem_runtime.api.paths import (
+    CONFIG_ENV,
+    IncludeLayout,
+    data_home,
+    default_config_path,
+)
+from erigolem_runtime.api.paths import (
+    runtime_data_dir as default_runtime_data_dir,
+)
+
 #: File names setup owns (one of each).
 SERVER_BLOCK_NAME = "erigolem-provider.conf"
 DESCRIPTOR_NAME = "ya-runtime-erigon.json"
@@ -71,18 +81,21 @@ class Layout:
         ya_provider_data_dir: Path | None = None,
         nginx_conf_dir: Path | None = None,
     ) -> Layout:
-        """Default locations (optionally overridden), re-rooted under ``root`` when given."""
+        """Default locations (optionally overridden), re-rooted under ``root`` when given.
+
+        The runtime's config path and data dir come from the runtime's own definition
+        (``api.paths``: ``ERIGOLEM_RUNTIME_CONFIG``, else under ``$XDG_DATA_HOME``), so setup
+        writes the config where the runtime reads it. Under a test root the environment's
+        ``ERIGOLEM_RUNTIME_CONFIG`` is ignored (it names a file outside the root).
+        """
         home = Path.home()
-        env_data = os.environ.get("DATA_DIR")
-        ya_data = ya_provider_data_dir or (
-            Path(env_data) if env_data else home / ".local/share/ya-provider"
-        )
-        env_cfg = os.environ.get("ERIGOLEM_RUNTIME_CONFIG")
-        rt_cfg = (
-            Path(env_cfg)
-            if env_cfg and root is None
-            else home / ".local/share/erigolem-runtime/erigolem-runtime.json"
-        )
+        env: dict[str, str] = dict(os.environ)
+        if root is not None:
+            env.pop(CONFIG_ENV, None)
+        share = data_home(home, env)
+        env_data = env.get("DATA_DIR")
+        # ya-provider's own default: DATA_DIR, else its data dir under the XDG data home
+        ya_data = ya_provider_data_dir or (Path(env_data) if env_data else share / "ya-provider")
         return cls(
             root=root,
             home=reroot(home, root),
@@ -95,9 +108,9 @@ class Layout:
             ),
             ya_provider_data_dir=_place(ya_data, root),
             nginx_conf_dir=_place(nginx_conf_dir or Path("/etc/nginx"), root),
-            runtime_config_path=reroot(rt_cfg, root),
-            runtime_data_dir=reroot(home / ".local/share/erigolem-runtime", root),
-            state_dir=reroot(home / ".local/share/erigolem-provider", root),
+            runtime_config_path=reroot(default_config_path(home, env), root),
+            runtime_data_dir=reroot(default_runtime_data_dir(home, env), root),
+            state_dir=reroot(share / "erigolem-provider", root),
         )
 
     @property
@@ -113,14 +126,9 @@ class Layout:
         return self.nginx_conf_dir / "erigolem"
 
     @property
-    def locations_dir(self) -> Path:
-        """Where the runtime writes one ``location`` file per instance (``include_dir/server``)."""
-        return self.nginx_erigolem_dir / "server"
-
-    @property
-    def http_include_dir(self) -> Path:
-        """http-level files the runtime may write (``include_dir/http``)."""
-        return self.nginx_erigolem_dir / "http"
+    def include(self) -> IncludeLayout:
+        """The runtime's files below the include dir (``http/``, ``server/``; runtime-defined)."""
+        return IncludeLayout(self.nginx_erigolem_dir)
 
     @property
     def htpasswd_dir(self) -> Path:

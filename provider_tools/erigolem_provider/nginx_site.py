@@ -68,7 +68,7 @@ def server_block(site: SiteSettings, layout: Layout) -> str:
         "# Managed by erigolem-provider: the public door to rented Erigon nodes.",
         "# Each running node adds one location file to the include directory below",
         "# (written by erigolem-runtime). Remove with `erigolem-provider uninstall`.",
-        f"include {layout.http_include_dir}/*.conf;",
+        f"include {layout.include.http_dir}/*.conf;",
         "",
         "server {",
     ]
@@ -98,7 +98,7 @@ def server_block(site: SiteSettings, layout: Layout) -> str:
         "    add_header Content-Security-Policy \"default-src 'none'; frame-ancestors 'none'\" always;",
         "",
         "    # one location per rented node, /<instance>/ -> its client on 127.0.0.1",
-        f"    include {layout.locations_dir}/*.conf;",
+        f"    include {layout.include.server_dir}/*.conf;",
         "",
         "    location / {",
         "        return 404;",

@@ -9,7 +9,6 @@ A manifest records what was created or replaced so ``uninstall`` can put the tre
 from __future__ import annotations
 
 import difflib
-import hashlib
 import json
 import os
 import shutil
@@ -21,7 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from erigolem_runtime.api.files import atomic_write
+from erigolem_runtime.api.setup import atomic_write
 
 Status = Literal["create", "modify", "unchanged"]
 CommandRole = Literal["validate", "mutate", "reload"]
@@ -258,13 +257,6 @@ def writable(directory: Path) -> bool:
     os.close(fd)
     os.unlink(name)
     return True
-
-
-def sha256_of(path: Path) -> str | None:
-    try:
-        return hashlib.sha256(path.read_bytes()).hexdigest()
-    except OSError:
-        return None
 
 
 class _Session:

@@ -7,7 +7,6 @@ steps call these; nothing here writes anything.
 from __future__ import annotations
 
 import ipaddress
-import re
 import shutil
 import socket
 import subprocess
@@ -243,12 +242,3 @@ def _is_private(addr: str) -> bool:
     except ValueError:
         return False
     return ip.is_private or ip.is_loopback or ip.is_link_local
-
-
-_SEMVER_RE = re.compile(r"(\d+\.\d+\.\d+)")
-
-
-def parse_version(text: str | None) -> str | None:
-    """The first x.y.z in a version banner."""
-    m = _SEMVER_RE.search(text or "")
-    return m.group(1) if m else None

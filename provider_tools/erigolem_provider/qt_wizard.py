@@ -1,4 +1,10 @@
-"""Qt front end: a QWizard whose pages are the state machine's steps (thin views, no logic).
+"""Qt front end: thin views over the wizard's state machine (Electrum's model), one navigator.
+
+The dialog shows the page of `SetupWizard.current`; Back/Next call the state machine's
+`back()`/`try_next()`, never a navigation of their own. Everything that can block (the
+`--version` probes, the review's plan and runtime test, apply, the self-test) runs off the GUI
+thread as a `BackgroundOp` with a busy bar and progress lines, so the window keeps painting.
+Closing during apply cancels it at the next step (apply rolls back) and closes when it ended.
 
 Imported only for ``setup --gui``; needs PySide6 (the ``gui`` extra).
 """
@@ -8,11 +14,11 @@ from __future__ import annotations
 import html
 import re
 import threading
-from typing import Any
+from typing import Any, TypeVar
 
-from PySide6.QtCore import QObject, Qt, Signal
+from PySide6.QtCore import Qt
 from PySide6.QtGui import (
-    QFont,
+    QCloseEvent,
     QFontDatabase,
     QFontMetricsF,
     QTextBlockFormat,
@@ -23,23 +29,30 @@ from PySide6.QtWidgets import (
     QApplication,
     QCheckBox,
     QComboBox,
+    QDialog,
     QFormLayout,
     QGridLayout,
+    QHBoxLayout,
     QLabel,
     QLineEdit,
     QPlainTextEdit,
+    QProgressBar,
     QPushButton,
+    QStackedWidget,
     QTextEdit,
     QVBoxLayout,
     QWidget,
-    QWizard,
-    QWizardPage,
 )
 
 from erigolem_provider.answers import FIELDS
-from erigolem_provider.plan import PlanError
+from erigolem_provider.plan import ApplyResult, PlanError
 from erigolem_provider.prereqs import Finding
-from erigolem_provider.wizard import STEPS, SetupWizard, StepInvalid
+from erigolem_provider.qt_ops import BackgroundOp, Say
+from erigolem_provider.wizard import STEPS, SetupWizard, StepId
+
+T = TypeVar("T")
+
+INPUT_STEPS: tuple[StepId, ...] = ("prereqs", "runtime", "nginx", "pricing")
 
 _COLORS = {"ok": "#2e7d32", "info": "#1565c0", "warning": "#b26a00", "error": "#c62828"}
 _TAGS = {"ok": "✓", "info": "i", "warning": "!", "error": "✗"}
@@ -57,21 +70,18 @@ def findings_html(findings: list[Finding]) -> str:
     return "<table cellspacing='2'>" + "".join(rows) + "</table>"
 
 
-class StepPage(QWizardPage):
+class StepPage(QWidget):
     """One input step: a form built from the step's fields and the step's findings below it."""
 
-    def __init__(self, wz: SetupWizard, step_id: str) -> None:
+    def __init__(self, wz: SetupWizard, step_id: StepId) -> None:
         super().__init__()
         self.wz = wz
         self.step_id = step_id
-        step = STEPS[step_id]
-        self.setTitle(step.title)
-        self.setSubTitle(step.intro)
         outer = QVBoxLayout(self)
         form = QFormLayout()
         form.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.AllNonFixedFieldsGrow)
         self.editors: dict[str, QWidget] = {}
-        for name in step.fields:
+        for name in STEPS[step_id].fields:
             spec = FIELDS[name]
             editor = self._editor(name)
             editor.setToolTip(spec.help)
@@ -84,6 +94,9 @@ class StepPage(QWizardPage):
         self.findings_label.setTextFormat(Qt.TextFormat.RichText)
         self.findings_label.setAlignment(Qt.AlignmentFlag.AlignTop)
         outer.addWidget(self.findings_label, 1)
+
+    def title(self) -> str:
+        return STEPS[self.step_id].title
 
     def _editor(self, name: str) -> QWidget:
         spec = FIELDS[name]
@@ -133,30 +146,6 @@ class StepPage(QWizardPage):
 
     def show_findings(self, findings: list[Finding]) -> None:
         self.findings_label.setText(findings_html(findings))
-
-    def initializePage(self) -> None:
-        if self.step_id == "prereqs":
-            self.show_findings(self.wz.findings(self.step_id))
-        else:
-            self.findings_label.setText("")
-
-    def validatePage(self) -> bool:
-        bad = self.read()
-        if bad:
-            self.show_findings([Finding("error", "input", b) for b in bad])
-            return False
-        self.wz.current = self.step_id
-        try:
-            self.wz.next()
-        except StepInvalid:
-            self.show_findings(self.wz.findings(self.step_id))
-            return False
-        return True
-
-    def cleanupPage(self) -> None:
-        """Back from this page: the state machine steps back too."""
-        self.wz.current = self.step_id
-        self.wz.back()
 
 
 _HANG_AFTER = re.compile(r"\[[^\]]*\] |NOTE: |[-+ ]?\s*")
@@ -209,56 +198,36 @@ class PlanView(QTextEdit):
         self.moveCursor(QTextCursor.MoveOperation.Start)
 
 
-class ReviewPage(QWizardPage):
+class ReviewPage(QWidget):
     """Every change as text (diffs included); nothing is written before Apply."""
 
-    def __init__(self, wz: SetupWizard) -> None:
+    def __init__(self) -> None:
         super().__init__()
-        self.wz = wz
-        self.setTitle(STEPS["review"].title)
-        self.setSubTitle(STEPS["review"].intro)
-        self.setButtonText(QWizard.WizardButton.NextButton, "Apply")
         lay = QVBoxLayout(self)
         self.text = PlanView()
         self.text.setObjectName("plan")
         lay.addWidget(self.text)
         self.errors = QLabel()
+        self.errors.setObjectName("reviewFindings")
         self.errors.setWordWrap(True)
         lay.addWidget(self.errors)
 
-    def initializePage(self) -> None:
-        self.wz.current = "review"
-        problems = self.wz.findings("review")
-        self.errors.setText(findings_html(problems) if problems else "")
-        if not problems:
-            self.text.set_plan_text(self.wz.plan().render())
+    def title(self) -> str:
+        return STEPS["review"].title
 
-    def validatePage(self) -> bool:
-        self.wz.current = "review"
-        try:
-            self.wz.next()
-        except StepInvalid as exc:
-            self.errors.setText(findings_html(exc.findings))
-            return False
-        return True
+    def show_review(self, findings: list[Finding], plan_text: str | None) -> None:
+        self.errors.setText(findings_html(findings) if findings else "")
+        if plan_text is None:
+            self.text.clear()
+        else:
+            self.text.set_plan_text(plan_text)
 
 
-class _Bridge(QObject):
-    """Carries self-test lines from the worker thread to the GUI thread."""
+class ApplyPage(QWidget):
+    """What apply did (its progress lines), the self-test, then the summary."""
 
-    line = Signal(str)
-    done = Signal(bool)
-
-
-class ApplyPage(QWizardPage):
-    """Applies the plan, then runs the self-test in the background; shows the summary."""
-
-    def __init__(self, wz: SetupWizard, *, skip_self_test: bool) -> None:
+    def __init__(self) -> None:
         super().__init__()
-        self.wz = wz
-        self.skip_self_test = skip_self_test
-        self.setTitle(STEPS["apply"].title)
-        self.setSubTitle(STEPS["apply"].intro)
         lay = QVBoxLayout(self)
         self.log = QPlainTextEdit()
         self.log.setReadOnly(True)
@@ -266,94 +235,307 @@ class ApplyPage(QWizardPage):
         lay.addWidget(self.log, 2)
         self.selftest_button = QPushButton("Run self-test")
         self.selftest_button.setEnabled(False)
-        self.selftest_button.clicked.connect(self.start_self_test)
         lay.addWidget(self.selftest_button, 0, Qt.AlignmentFlag.AlignLeft)
         self.summary = QLabel()
         self.summary.setObjectName("summary")
         self.summary.setWordWrap(True)
         self.summary.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         lay.addWidget(self.summary, 1)
-        self.bridge = _Bridge()
-        self.bridge.line.connect(self.log.appendPlainText)
-        self.bridge.done.connect(self._self_test_done)
         self.ok = False
-        self.busy = False
 
-    def initializePage(self) -> None:
-        self.log.clear()
-        try:
-            result = self.wz.apply(progress=self.log.appendPlainText)
-        except PlanError as exc:
-            self.log.appendPlainText(f"error: {exc}")
-            self.summary.setText("<b style='color:#c62828'>Nothing was changed.</b>")
-            return
-        for w in result.warnings:
-            self.log.appendPlainText(f"warning: {w}")
-        self.log.appendPlainText(
-            "Setup unchanged: everything was already in place."
-            if result.unchanged
-            else "Setup applied."
-        )
-        self.ok = True
-        if self.skip_self_test:
-            self.summary.setText("<br>".join(html.escape(line) for line in self.wz.summary()))
-            self.selftest_button.setEnabled(True)
-        else:
-            self.summary.setText("Self-test running: the next steps follow when it passes.")
-            self.start_self_test()
-
-    def start_self_test(self) -> None:
-        from erigolem_provider.selftest import run_and_report
-
-        self.busy = True
-        self.selftest_button.setEnabled(False)
-        self.completeChanged.emit()
-        layout = self.wz.layout
-        anvil = self.wz.anvil_bin()
-        bridge = self.bridge
-
-        def work() -> None:
-            res = run_and_report(layout, anvil_bin=anvil, say=bridge.line.emit)
-            bridge.done.emit(res.ok)
-
-        threading.Thread(target=work, name="self-test", daemon=True).start()
-
-    def _self_test_done(self, ok: bool) -> None:
-        from erigolem_provider.selftest import FAILED_AFTER_SETUP
-
-        self.busy = False
-        if ok:
-            self.summary.setText("<br>".join(html.escape(line) for line in self.wz.summary()))
-        else:
-            self.summary.setText(
-                f"<b style='color:#c62828'>Self-test failed.</b> {html.escape(FAILED_AFTER_SETUP)}"
-            )
-        self.selftest_button.setEnabled(True)
-        self.completeChanged.emit()
-
-    def isComplete(self) -> bool:
-        return not self.busy
+    def title(self) -> str:
+        return STEPS["apply"].title
 
 
-class ProviderWizard(QWizard):
-    """The whole wizard: four input pages, review, apply + self-test + summary."""
+class ProviderWizard(QDialog):
+    """The whole wizard: the state machine's current step as a page, Back/Next/Cancel below.
+
+    Attributes: `step_pages` (the four input pages), `review_page`, `apply_page`, `busy_bar`,
+    `status` (what runs in the background), `back_button`, `next_button`, `cancel_button`.
+    """
 
     def __init__(self, wz: SetupWizard, *, skip_self_test: bool = False) -> None:
         super().__init__()
         self.wz = wz
+        self.skip_self_test = skip_self_test
         self.setWindowTitle("Erigolem provider setup")
-        self.setWizardStyle(QWizard.WizardStyle.ModernStyle)
-        self.setOption(QWizard.WizardOption.NoBackButtonOnLastPage, True)
-        self.step_pages = [StepPage(wz, sid) for sid in ("prereqs", "runtime", "nginx", "pricing")]
-        for page in self.step_pages:
-            self.addPage(page)
-        self.review_page = ReviewPage(wz)
-        self.addPage(self.review_page)
-        self.apply_page = ApplyPage(wz, skip_self_test=skip_self_test)
-        self.addPage(self.apply_page)
+        outer = QVBoxLayout(self)
+        self.heading = QLabel()
+        self.heading.setObjectName("heading")
+        font = self.heading.font()
+        font.setPointSizeF(font.pointSizeF() * 1.4)
+        font.setBold(True)
+        self.heading.setFont(font)
+        self.intro = QLabel()
+        self.intro.setObjectName("intro")
+        self.intro.setWordWrap(True)
+        outer.addWidget(self.heading)
+        outer.addWidget(self.intro)
+        self.stack = QStackedWidget()
+        outer.addWidget(self.stack, 1)
+        self.step_pages = [StepPage(wz, sid) for sid in INPUT_STEPS]
+        self.review_page = ReviewPage()
+        self.apply_page = ApplyPage()
+        self.apply_page.selftest_button.clicked.connect(self.start_self_test)
+        self._pages: dict[StepId, QWidget] = dict(zip(INPUT_STEPS, self.step_pages, strict=True))
+        self._pages.update(review=self.review_page, apply=self.apply_page, summary=self.apply_page)
+        for page in (*self.step_pages, self.review_page, self.apply_page):
+            self.stack.addWidget(page)
+        status_row = QHBoxLayout()
+        self.busy_bar = QProgressBar()
+        self.busy_bar.setObjectName("busy")
+        self.busy_bar.setRange(0, 0)  # indeterminate: probes and commands give no percentage
+        self.busy_bar.setMaximumWidth(120)
+        self.busy_bar.setTextVisible(False)
+        self.status = QLabel()
+        self.status.setObjectName("status")
+        status_row.addWidget(self.busy_bar)
+        status_row.addWidget(self.status, 1)
+        outer.addLayout(status_row)
+        buttons = QHBoxLayout()
+        buttons.addStretch(1)
+        self.back_button = QPushButton("< Back")
+        self.next_button = QPushButton("Next >")
+        self.next_button.setDefault(True)
+        self.cancel_button = QPushButton("Cancel")
+        for b in (self.back_button, self.next_button, self.cancel_button):
+            buttons.addWidget(b)
+        outer.addLayout(buttons)
+        self.back_button.clicked.connect(self.back)
+        self.next_button.clicked.connect(self.next)
+        self.cancel_button.clicked.connect(self.close)
+        self._op: BackgroundOp[Any] | None = None
+        self._op_unsafe_to_leave = False  # apply / self-test: closing waits for them
+        self._cancel = threading.Event()
+        self._close_when_idle = False
         self.resize(820, 620)
-        font = QFont(self.font())
-        self.setFont(font)
+        self._enter()
+
+    # state -------------------------------------------------------------------------------------
+    @property
+    def busy(self) -> bool:
+        """Whether a background operation is running (the buttons wait for it)."""
+        return self._op is not None
+
+    def currentPage(self) -> QWidget:
+        """The page of the state machine's current step."""
+        return self._pages[self.wz.current]
+
+    # navigation: the state machine decides, the dialog shows ---------------------------------
+    def next(self) -> None:
+        """Validate the current step in the background and move on when it has no errors."""
+        if self.busy:
+            return
+        current = self.wz.current
+        if current == "summary" or (current == "apply" and self.apply_page.ok):
+            self.accept()
+            return
+        page = self.currentPage()
+        if isinstance(page, StepPage):
+            bad = page.read()
+            if bad:
+                page.show_findings([Finding("error", "input", b) for b in bad])
+                return
+
+        def shown(findings: list[Finding]) -> None:
+            if self.wz.current == current:  # refused: the step's findings say why
+                self._show_findings(current, findings)
+            else:
+                self._enter()
+
+        what = "Checking the plan and the runtime config" if current == "review" else "Checking"
+        self._start(
+            BackgroundOp(lambda _say: self.wz.try_next(), label=f"validate {current}"), f"{what}…"
+        ).success(shown)
+
+    def back(self) -> None:
+        """One step back in the state machine's history."""
+        if self.busy:
+            return
+        self.wz.back()
+        self._enter()
+
+    def _show_findings(self, step: StepId, findings: list[Finding]) -> None:
+        page = self._pages[step]
+        if isinstance(page, StepPage):
+            page.show_findings(findings)
+        elif page is self.review_page:
+            self.review_page.errors.setText(findings_html(findings))
+
+    def _enter(self) -> None:
+        """Show the current step's page and start what it runs on entry."""
+        step = self.wz.current
+        page = self._pages[step]
+        self.stack.setCurrentWidget(page)
+        self.heading.setText(STEPS[step].title)
+        self.intro.setText(STEPS[step].intro)
+        if step == "prereqs":
+            self._start(
+                BackgroundOp(lambda _say: self.wz.findings("prereqs"), label="probes"),
+                "Looking for the programs (running their --version)…",
+            ).success(self.step_pages[0].show_findings)
+        elif isinstance(page, StepPage):
+            page.findings_label.setText("")
+        elif step == "review":
+            self._start(
+                BackgroundOp(lambda _say: self._review(), label="review"),
+                "Building the plan and testing the runtime config…",
+            ).success(lambda r: self.review_page.show_review(*r))
+        elif step == "apply":
+            self._apply()
+        self._buttons()
+
+    def _review(self) -> tuple[list[Finding], str | None]:
+        """(worker) The review's findings and, unless they have errors, the plan as text."""
+        findings = self.wz.findings("review")
+        if any(f.level == "error" for f in findings):
+            return findings, None
+        return findings, self.wz.plan().render()
+
+    # apply and self-test ---------------------------------------------------------------------
+    def _apply(self) -> None:
+        page = self.apply_page
+        page.log.clear()
+        page.summary.setText("")
+        self._cancel.clear()
+
+        def work(say: Say) -> ApplyResult:
+            def step(line: str) -> None:
+                if self._cancel.is_set():
+                    raise PlanError("cancelled by you")
+                say(line)
+
+            step("Applying the plan…")
+            return self.wz.apply(progress=step)
+
+        self._start(BackgroundOp(work, label="apply"), "Applying…", unsafe=True).progress(
+            page.log.appendPlainText
+        ).success(self._applied).failure(self._apply_failed)
+
+    def _applied(self, result: ApplyResult) -> None:
+        page = self.apply_page
+        for w in result.warnings:
+            page.log.appendPlainText(f"warning: {w}")
+        page.log.appendPlainText(
+            "Setup unchanged: everything was already in place."
+            if result.unchanged
+            else "Setup applied."
+        )
+        page.ok = True
+        self.wz.next()  # apply -> summary (no checks of its own)
+        self._buttons()
+        if self.skip_self_test or self._close_when_idle:
+            page.summary.setText("<br>".join(html.escape(line) for line in self.wz.summary()))
+            page.selftest_button.setEnabled(True)
+        else:
+            page.summary.setText("Self-test running: the next steps follow when it passes.")
+            self.start_self_test()
+
+    def _apply_failed(self, message: str) -> None:
+        page = self.apply_page
+        page.log.appendPlainText(f"error: {message}")
+        page.summary.setText(
+            "<b style='color:#c62828'>Nothing was changed.</b> Go back to fix it, or close."
+        )
+
+    def start_self_test(self) -> None:
+        """Run the self-test (a dev-chain node through the public URL) in the background."""
+        from erigolem_provider.selftest import run_and_report
+
+        if self.busy:
+            return
+        page = self.apply_page
+        page.selftest_button.setEnabled(False)
+        layout = self.wz.layout
+        anvil = self.wz.anvil_bin()
+        self._start(
+            BackgroundOp(
+                lambda say: run_and_report(layout, anvil_bin=anvil, say=say).ok, label="self-test"
+            ),
+            "Self-test: starting a dev-chain node…",
+            unsafe=True,
+        ).progress(page.log.appendPlainText).success(self._self_test_done).failure(
+            self._self_test_crashed
+        )
+
+    def _self_test_crashed(self, message: str) -> None:
+        self.apply_page.log.appendPlainText(f"error: {message}")
+        self._self_test_done(False)
+
+    def _self_test_done(self, ok: bool) -> None:
+        from erigolem_provider.selftest import FAILED_AFTER_SETUP
+
+        page = self.apply_page
+        if ok:
+            page.summary.setText("<br>".join(html.escape(line) for line in self.wz.summary()))
+        else:
+            page.summary.setText(
+                f"<b style='color:#c62828'>Self-test failed.</b> {html.escape(FAILED_AFTER_SETUP)}"
+            )
+        page.selftest_button.setEnabled(True)
+
+    # background operations --------------------------------------------------------------------
+    def _start(self, op: BackgroundOp[T], status: str, *, unsafe: bool = False) -> BackgroundOp[T]:
+        """Run `op` with the busy bar and `status` shown; the buttons wait until it ends."""
+        self._op = op
+        self._op_unsafe_to_leave = unsafe
+        self.status.setText(status)
+        op.finally_(self._idle).failure(self._failed)
+        self._buttons()
+        # started here, chained on by the caller: results arrive by queued signal, so only
+        # after the caller's `.success()`/`.failure()` are in place
+        op.run()
+        return op
+
+    def _failed(self, message: str) -> None:
+        """Errors of operations without their own failure path: shown in the status line."""
+        self.status.setText(f"<span style='color:#c62828'>{html.escape(message)}</span>")
+
+    def _idle(self) -> None:
+        self._op = None
+        self._op_unsafe_to_leave = False
+        self.status.setText("")
+        self._buttons()
+        if self._close_when_idle:
+            self.close()
+
+    def _buttons(self) -> None:
+        busy = self.busy
+        step = self.wz.current
+        self.busy_bar.setVisible(busy)
+        for page in self.step_pages:
+            page.setEnabled(not busy)
+        done = self.apply_page.ok
+        self.back_button.setEnabled(not busy and bool(self.wz.history) and not done)
+        self.next_button.setEnabled(not busy and not (step == "apply" and not done))
+        self.next_button.setText("Finish" if done else "Apply" if step == "review" else "Next >")
+        self.cancel_button.setText("Close" if done else "Cancel")
+        self.cancel_button.setEnabled(not self._close_when_idle)
+
+    # closing -----------------------------------------------------------------------------------
+    def closeEvent(self, event: QCloseEvent) -> None:
+        """Close at once unless apply or the self-test runs: then cancel it and close after."""
+        op = self._op
+        if op is not None and self._op_unsafe_to_leave:
+            event.ignore()
+            self._close_when_idle = True
+            self._cancel.set()
+            self.status.setText(
+                "Cancelling: apply stops at its next step and rolls back what it wrote; "
+                "the window closes when that is done…"
+                if op.label == "apply"
+                else "Closing when the self-test has stopped its node…"
+            )
+            self._buttons()
+            return
+        if op is not None:
+            op.abandon()  # a probe: its answer is no longer wanted
+            self._op = None
+        event.accept()
+
+    def reject(self) -> None:
+        """Escape goes through closeEvent (same rules as the window's close box)."""
+        self.close()
 
 
 def run_gui(wz: SetupWizard, *, skip_self_test: bool = False) -> int:

@@ -22,7 +22,7 @@ class UninstallResult:
 
 def running_nodes(layout: Layout) -> list[Path]:
     """Location files of nodes the runtime is serving right now."""
-    d = layout.locations_dir
+    d = layout.include.server_dir
     return sorted(p for p in d.glob("*.conf") if not p.name.startswith("_")) if d.is_dir() else []
 
 
@@ -31,8 +31,8 @@ def _runtime_owned(layout: Layout) -> list[Path]:
     return [
         layout.runtime_data_dir / "state",
         layout.runtime_data_dir / "access-logs",
-        layout.http_include_dir,
-        layout.locations_dir,
+        layout.include.http_dir,
+        layout.include.server_dir,
         layout.htpasswd_dir,
     ]
 

@@ -15,13 +15,25 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from erigolem_runtime import profiles
-from erigolem_runtime.offer import (
+from erigolem_runtime.api.setup import (
     DESCRIPTOR_FILE,
+    ERIGON_CHAINS,
+    ERIGON_PORTS,
+    PRUNE_MODES,
+    AnvilConfig,
+    ClientsConfig,
+    ConfigError,
+    ErigonConfig,
+    NginxConfig,
+    PortRange,
+    RuntimeConfig,
     check_config,
+    config_text,
+    nat_problem,
     plugin_descriptor,
+    runtime_version,
+    validated,
 )
-from erigolem_runtime.version import runtime_version
 
 from erigolem_provider import nginx_site, prereqs
 from erigolem_provider.answers import Answers
@@ -151,7 +163,7 @@ def _anvil_finding(a: Answers) -> list[Finding]:
 def validate_runtime(wz: SetupWizard) -> list[Finding]:
     a = wz.answers
     out: list[Finding] = []
-    bad = [c for c in a.chains if c not in profiles.ERIGON_CHAINS]
+    bad = [c for c in a.chains if c not in ERIGON_CHAINS]
     if not a.chains:
         out.append(Finding("error", "chains", "choose at least one chain to offer", "chains"))
     if bad:
@@ -159,16 +171,16 @@ def validate_runtime(wz: SetupWizard) -> list[Finding]:
             Finding(
                 "error",
                 "chains",
-                f"unknown chain(s) {', '.join(bad)}: choose from {', '.join(profiles.ERIGON_CHAINS)}",
+                f"unknown chain(s) {', '.join(bad)}: choose from {', '.join(ERIGON_CHAINS)}",
                 "chains",
             )
         )
-    if a.prune_mode not in profiles.PRUNE_MODES:
+    if a.prune_mode not in PRUNE_MODES:
         out.append(
             Finding(
                 "error",
                 "prune mode",
-                f"{a.prune_mode!r} is not one of {', '.join(profiles.PRUNE_MODES)}",
+                f"{a.prune_mode!r} is not one of {', '.join(PRUNE_MODES)}",
                 "prune_mode",
             )
         )
@@ -184,7 +196,7 @@ def validate_runtime(wz: SetupWizard) -> list[Finding]:
             )
         )
     else:
-        need = a.max_instances * len(profiles.ERIGON_PORTS)
+        need = a.max_instances * len(ERIGON_PORTS)
         if a.port_last - a.port_first + 1 < need:
             out.append(
                 Finding(
@@ -204,12 +216,14 @@ def validate_runtime(wz: SetupWizard) -> list[Finding]:
                     "port_first",
                 )
             )
+    if a.erigon_nat is not None and (problem := nat_problem(a.erigon_nat)) is not None:
+        out.append(Finding("error", "Erigon NAT", f"{a.erigon_nat!r}: {problem}", "erigon_nat"))
     data_dir = wz.data_dir
     if not nginx_site.safe_path(data_dir):
         out.append(
             Finding("error", "data directory", f"{data_dir}: use a plain absolute path", "data_dir")
         )
-    if not bad and a.chains and a.prune_mode in profiles.PRUNE_MODES:
+    if not bad and a.chains and a.prune_mode in PRUNE_MODES:
         out.extend(prereqs.check_disk(data_dir, [c for c in a.chains if c != "dev"], a.prune_mode))
     erigon_chains = [c for c in a.chains if c != "dev"]
     if erigon_chains and not _resolved("erigon", a.erigon_bin):
@@ -350,7 +364,7 @@ def validate_pricing(wz: SetupWizard) -> list[Finding]:
 def validate_review(wz: SetupWizard) -> list[Finding]:
     try:
         plan = wz.plan()
-    except (PlanError, ValueError, nginx_site.NginxConfError, PresetsError) as exc:
+    except (PlanError, ConfigError, ValueError, nginx_site.NginxConfError, PresetsError) as exc:
         return [Finding("error", "plan", str(exc))]
     problems = preflight(plan, [wz.layout.manifest_path])
     return [Finding("error", "write access", p) for p in problems] + runtime_test_findings(wz)
@@ -362,10 +376,8 @@ def runtime_test_findings(wz: SetupWizard) -> list[Finding]:
     ya-provider runs that test at start-up and aborts on failure, so its errors stop setup;
     its warnings are shown (``check`` shows them again later).
     """
-    from erigolem_runtime.config import ConfigError, parse_config
-
     try:
-        config = parse_config(wz.runtime_config(), where="the generated runtime config")
+        config = wz.runtime_config()
     except ConfigError as exc:
         return [Finding("error", "runtime config", str(exc))]
     report = check_config(config, create_dirs=False)
@@ -410,7 +422,15 @@ STEPS: dict[StepId, Step] = {
             "What you offer: chains, Erigon's prune mode, how many nodes may run at once, the "
             "ports they may use and where chain data goes. Setup writes the runtime config and "
             "registers the runtime with yagna (plugin descriptor).",
-            ("chains", "prune_mode", "max_instances", "port_first", "port_last", "data_dir"),
+            (
+                "chains",
+                "prune_mode",
+                "max_instances",
+                "port_first",
+                "port_last",
+                "erigon_nat",
+                "data_dir",
+            ),
             validate_runtime,
             "nginx",
         ),
@@ -486,26 +506,31 @@ class SetupWizard:
 
     def next(self) -> StepId:
         """Validate the current step and move on; raises StepInvalid with the errors."""
-        if self.step.next is None:
-            raise StepInvalid(self.current, [Finding("error", "wizard", "this is the last step")])
-        errors = [f for f in self.findings() if f.level == "error"]
+        findings = self.try_next()
+        errors = [f for f in findings if f.level == "error"]
         if errors:
             raise StepInvalid(self.current, errors)
-        self.history.append(self.current)
-        self.current = self.step.next
         return self.current
+
+    def try_next(self) -> list[Finding]:
+        """Validate the current step once (probes run) and move on unless it has errors.
+
+        Returns every finding of the step (oks and warnings too), so a front end shows what
+        was checked without running the probes a second time.
+        """
+        target = self.step.next
+        if target is None:
+            return [Finding("error", "wizard", "this is the last step")]
+        findings = self.findings()
+        if not any(f.level == "error" for f in findings):
+            self.history.append(self.current)
+            self.current = target
+        return findings
 
     def back(self) -> StepId:
         if self.history:
             self.current = self.history.pop()
         return self.current
-
-    def goto(self, step_id: StepId) -> None:
-        """Jump to an earlier step (Review's "change")."""
-        if step_id not in self.history:
-            raise ValueError(f"cannot jump to {step_id}: not visited yet")
-        while self.current != step_id:
-            self.back()
 
     def validate_all(self) -> list[Finding]:
         """Findings of every input step and the review, in order (non-interactive mode)."""
@@ -537,47 +562,44 @@ class SetupWizard:
     def nginx_bin(self) -> str:
         return _resolved("nginx", self.answers.nginx_bin) or self.answers.nginx_bin or "nginx"
 
-    def runtime_config(self) -> dict[str, object]:
-        """The runtime config JSON (``nginx.mode = system`` pointing at our include dir)."""
+    def runtime_config(self) -> RuntimeConfig:
+        """The runtime config (``nginx.mode = system`` pointing at our include dir), validated.
+
+        Built as the runtime's typed config and put through the runtime's own validator, so
+        setup never writes a file the runtime would refuse to read (ConfigError says why).
+        """
         a = self.answers
         layout = self.layout
         test_cmd, reload_cmd = nginx_site.nginx_commands(self.nginx_bin(), layout, a.nginx_prefix)
         # anvil only serves the dev chain: configured without it, `test` would refuse the config
         anvil = self.anvil_bin() if "dev" in a.chains else None
         erigon = _resolved("erigon", a.erigon_bin) or (str(a.erigon_bin) if a.erigon_bin else None)
-        chains = list(dict.fromkeys(a.chains))
-        nginx: dict[str, object] = {
-            "mode": "system",
-            "binary": self.nginx_bin(),
-            "include_dir": str(layout.nginx_erigolem_dir),
-            "htpasswd_dir": str(layout.htpasswd_dir),
-            "log_dir": str(layout.runtime_data_dir / "access-logs"),
-            "reload_command": reload_cmd,
-            "test_command": test_cmd,
-        }
-        if not a.tls_cert:
-            host = a.listen_address or "127.0.0.1"
-            nginx["check_url"] = f"http://{host}:{a.port}"
-        pid_file = nginx_site.master_pid_file(layout, a.nginx_prefix)
-        if pid_file is not None:
-            nginx["pid_file"] = str(pid_file)
-        if a.htpasswd_group:
-            nginx["htpasswd_group"] = a.htpasswd_group
-        return {
-            "public_url": a.public_url,
-            "nginx": nginx,
-            "ports": {"first": a.port_first, "last": a.port_last},
-            "state_dir": str(layout.runtime_data_dir / "state"),
-            "data_dir": str(self.data_dir),
-            "clients": {
-                "anvil": {"binary": anvil},
-                "erigon": {"binary": erigon, "prune_mode": a.prune_mode, "extra_args": []},
-            },
-            "chains": chains,
-            "keep_datadirs": {},
-            "max_instances": a.max_instances,
-            "restart": {"max_restarts": 3, "backoff_sec": 2.0},
-        }
+        check_url = None if a.tls_cert else f"http://{a.listen_address or '127.0.0.1'}:{a.port}"
+        config = RuntimeConfig(
+            public_url=a.public_url,
+            nginx=NginxConfig(
+                mode="system",
+                binary=self.nginx_bin(),
+                include_dir=layout.nginx_erigolem_dir,
+                htpasswd_dir=layout.htpasswd_dir,
+                log_dir=layout.runtime_data_dir / "access-logs",
+                reload_command=tuple(reload_cmd),
+                test_command=tuple(test_cmd),
+                check_url=check_url,
+                pid_file=nginx_site.master_pid_file(layout, a.nginx_prefix),
+                htpasswd_group=a.htpasswd_group or None,
+            ),
+            ports=PortRange(a.port_first, a.port_last),
+            state_dir=layout.runtime_data_dir / "state",
+            data_dir=self.data_dir,
+            clients=ClientsConfig(
+                anvil=AnvilConfig(binary=anvil),
+                erigon=ErigonConfig(binary=erigon, prune_mode=a.prune_mode, nat=a.erigon_nat),
+            ),
+            chains=tuple(dict.fromkeys(a.chains)),
+            max_instances=a.max_instances,
+        )
+        return validated(config, "the generated runtime config")
 
     def anvil_bin(self) -> str | None:
         """The anvil binary found for the dev chain and the self-test (None when none is)."""
@@ -589,13 +611,10 @@ class SetupWizard:
     # plan / apply ------------------------------------------------------------------------------
     def plan(self) -> Plan:
         """Every directory, file and command of this setup (nothing is written here)."""
-        from erigolem_runtime.config import parse_config
-
         layout = self.layout
         a = self.answers
         plan = Plan()
         config = self.runtime_config()
-        parse_config(json.loads(json.dumps(config)), where="the generated runtime config")
         erigolem = layout.nginx_erigolem_dir
         plan.dirs += [
             MakeDir(layout.plugins_dir, "yagna plugins directory"),
@@ -621,7 +640,7 @@ class SetupWizard:
         plan.files.append(
             FileWrite(
                 layout.runtime_config_path,
-                json.dumps(config, indent=2) + "\n",
+                config_text(config),
                 "runtime config (nginx system mode)",
                 0o600,
             )

@@ -139,10 +139,8 @@ def _cmd_deploy(workdir: Path | None) -> int:
     from erigolem_runtime.datadirs import reap_dead_datadirs
 
     reap_dead_datadirs(config, remove=False)  # one rename each; start removes them
-    source = getattr(config, "source", None)
-    message = f"erigolem-runtime {runtime_version()} ready" + (
-        f" (config {source})" if source else ""
-    )
+    # the requestor sees this message: it names no path of the provider's machine
+    message = f"erigolem-runtime {runtime_version()} ready"
     _print_json({"startMode": "blocking", "valid": {"Ok": message}, "vols": []})
     return EXIT_OK
 

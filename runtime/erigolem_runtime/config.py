@@ -27,6 +27,7 @@ from .api.paths import (
     SYSTEM_LOG_DIR,
     default_config_path,
 )
+from .profiles import nat_problem
 
 NginxMode = Literal["private", "system"]
 PRUNE_MODES = ("archive", "full", "minimal", "blocks")
@@ -118,6 +119,7 @@ class ErigonConfig:
     binary: str | None = None
     prune_mode: str = "full"
     extra_args: tuple[str, ...] = ()
+    nat: str | None = None  # Erigon's --nat: how peers reach this host (e.g. "extip:203.0.113.7")
 
 
 @dataclass(frozen=True)
@@ -185,6 +187,7 @@ class RuntimeConfig:
                     "binary": self.clients.erigon.binary,
                     "prune_mode": self.clients.erigon.prune_mode,
                     "extra_args": list(self.clients.erigon.extra_args),
+                    "nat": self.clients.erigon.nat,
                 },
             },
             "chains": list(self.chains),
@@ -398,7 +401,18 @@ def _parse_clients(top: _Obj) -> ClientsConfig:
         not isinstance(extra, list) or not all(isinstance(x, str) for x in extra)
     ):
         e.fail(e.key("extra_args"), f"must be a list of strings, got {_kind(extra)}")
-    erigon = ErigonConfig(binary=e.str_("binary"), prune_mode=prune, extra_args=tuple(extra or ()))
+    nat = e.str_("nat")
+    if nat is not None:
+        problem = nat_problem(nat)
+        if problem is not None:
+            e.fail(
+                e.key("nat"),
+                f"is {nat!r}: {problem}",
+                'e.g. "extip:203.0.113.7" (this host\'s public IP) behind NAT, or leave it out',
+            )
+    erigon = ErigonConfig(
+        binary=e.str_("binary"), prune_mode=prune, extra_args=tuple(extra or ()), nat=nat
+    )
     e.done()
     o.done()
     return ClientsConfig(anvil=anvil, erigon=erigon)
@@ -504,8 +518,13 @@ def load_config(path: Path | None = None) -> RuntimeConfig:
     return dataclasses.replace(config, source=path)
 
 
+def config_text(config: RuntimeConfig) -> str:
+    """The config file's text for `config` (what `save_config` writes and `load_config` reads)."""
+    return json.dumps(config.to_json(), indent=2) + "\n"
+
+
 def save_config(config: RuntimeConfig, path: Path) -> Path:
     """Write `config` as JSON atomically (tmp file + rename), mode 0600; returns the path."""
     path = Path(path)
-    atomic_write(path, json.dumps(config.to_json(), indent=2) + "\n", mode=0o600)
+    atomic_write(path, config_text(config), mode=0o600)
     return path

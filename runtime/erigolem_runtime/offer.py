@@ -232,6 +232,11 @@ def check_config(config: RuntimeConfig, *, create_dirs: bool = True) -> ConfigRe
                 f"{name} binary {path} does not run ({err}): fix {prof.binary_key} in the "
                 "runtime config or reinstall it"
             )
+        elif name == "erigon":
+            prune = config.clients.erigon.prune_mode
+            problem = profiles.prune_mode_problem(prune, profiles.erigon_version(path))
+            if problem is not None:
+                sink.append(problem)
     if not any_client:
         rep.errors.append(
             "no Ethereum client configured: set clients.erigon.binary (and/or "

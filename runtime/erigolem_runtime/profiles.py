@@ -8,13 +8,17 @@ Two clients:
   use and for the tests.
 
 Every port an instance listens on comes from its own lease (see ``ports.allocate_ports``), so two
-instances on one host never collide, and every listener binds to 127.0.0.1 (nginx is the only
-public door).
+instances on one host never collide. JSON-RPC, the Engine API, the private API and metrics bind to
+127.0.0.1 (nginx is the only door to the RPC); Erigon's peer-to-peer listeners (devp2p ``--port``,
+the torrent client, Caplin's discovery and sentinel) listen on all interfaces, as a node that
+syncs from the network must. ``clients.erigon.nat`` (``--nat``) tells Erigon the address peers
+reach it at when the provider sits behind NAT.
 """
 
 from __future__ import annotations
 
 import re
+import subprocess
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -39,6 +43,18 @@ ALL_CHAINS: tuple[str, ...] = ERIGON_CHAINS
 #: Erigon 3 ``--prune.mode`` presets ("blocks" exists since 3.1).
 PRUNE_MODES: tuple[str, ...] = ("archive", "full", "minimal", "blocks")
 DEFAULT_PRUNE_MODE = "full"
+#: The first Erigon release that knows ``--prune.mode=blocks``; 3.0 accepts the word and runs an
+#: archive node (terabytes more disk), so the runtime refuses it on an older binary.
+BLOCKS_PRUNE_SINCE = (3, 1)
+
+#: Erigon's dev chain (``--chain=dev``, Clique): Erigon exits at start without
+#: ``--miner.etherbase`` and seals blocks only with ``--mine``, signing with its built-in
+#: devnet key for this address (Erigon's ``core.DevnetEtherbase``; the key is public, as the
+#: dev chain's is). With ``--dev.period`` unset (0) a block is sealed when a transaction waits.
+ERIGON_DEV_ETHERBASE = "0x67b1d87101671b127f5f8714789c7192f7ad340e"
+
+#: ``--nat`` values Erigon accepts (besides ``extip:<IP>`` and ``pmp:<gateway IP>``).
+NAT_MODES: tuple[str, ...] = ("none", "any", "upnp", "pmp", "stun")
 
 #: EIP-155 chain ids, reported in the offer and used to check a node answers for the right chain.
 CHAIN_IDS: Mapping[str, int] = {
@@ -208,8 +224,11 @@ def erigon_argv(
     *,
     prune_mode: str = DEFAULT_PRUNE_MODE,
     extra_args: Sequence[str] = (),
+    nat: str | None = None,
 ) -> list[str]:
-    """Erigon 3's command line for one instance: own datadir, own ports, loopback listeners only.
+    """Erigon 3's command line for one instance: own datadir, own ports (see the module docstring
+    for which listen where); ``nat`` is ``clients.erigon.nat`` (``--nat``), checked by
+    ``nat_problem``.
 
     WebSocket stays off (``--ws`` is not given): nginx proxies plain HTTP JSON-RPC only.
     """
@@ -248,8 +267,88 @@ def erigon_argv(
         "--metrics.addr=127.0.0.1",
         f"--metrics.port={p['metrics']}",
         "--diagnostics.disabled",
+        *_chain_args(chain),
+        *([f"--nat={nat}"] if nat else []),
         *extra_args,
     ]
+
+
+def _chain_args(chain: str) -> list[str]:
+    """Flags a chain needs beyond ``--chain``: the dev chain's sealer (see ERIGON_DEV_ETHERBASE)."""
+    if chain == "dev":
+        return ["--mine", f"--miner.etherbase={ERIGON_DEV_ETHERBASE}"]
+    return []
+
+
+def nat_problem(value: str) -> str | None:
+    """Why ``value`` is not an Erigon ``--nat`` setting, or None when it is."""
+    import ipaddress
+
+    if value in NAT_MODES:
+        return None
+    kind, sep, addr = value.partition(":")
+    if sep and kind in ("extip", "pmp"):
+        try:
+            ipaddress.ip_address(addr)
+        except ValueError:
+            return f"{addr!r} is not an IP address"
+        return None
+    return f"use one of {', '.join(NAT_MODES)}, extip:<public IP> or pmp:<gateway IP>"
+
+
+_VERSION_RE = re.compile(r"(\d+)\.(\d+)\.(\d+)")
+_version_cache: dict[tuple[str, int, int], tuple[int, int, int] | None] = {}
+
+
+def parse_erigon_version(text: str) -> tuple[int, int, int] | None:
+    """(major, minor, patch) from ``erigon --version`` output (``erigon version 3.1.0-...``)."""
+    m = _VERSION_RE.search(text)
+    return (int(m.group(1)), int(m.group(2)), int(m.group(3))) if m else None
+
+
+def erigon_version(binary: str | Path) -> tuple[int, int, int] | None:
+    """The version ``binary --version`` reports (None when it does not say), cached per file."""
+    path = Path(binary)
+    try:
+        st = path.stat()
+    except OSError:
+        return None
+    key = (str(path), st.st_mtime_ns, st.st_size)
+    if key not in _version_cache:
+        try:
+            proc = subprocess.run(
+                [str(path), "--version"], capture_output=True, text=True, timeout=15, check=False
+            )
+        except (OSError, subprocess.TimeoutExpired):
+            return None
+        _version_cache[key] = parse_erigon_version(proc.stdout + proc.stderr)
+    return _version_cache[key]
+
+
+def check_erigon_binary(binary: str | Path, prune_mode: str) -> None:
+    """Refuse (CONFIG error) a prune mode this Erigon binary does not know, before a start.
+
+    Runs ``binary --version`` once per binary file (cached), and only for ``blocks``; blocking:
+    call it off the event loop.
+    """
+    if prune_mode != "blocks":
+        return
+    problem = prune_mode_problem(prune_mode, erigon_version(binary))
+    if problem is not None:
+        raise ServiceError(problem, kind=ErrorKind.CONFIG)
+
+
+def prune_mode_problem(prune_mode: str, version: tuple[int, int, int] | None) -> str | None:
+    """Why ``prune_mode`` does not work with this Erigon version, or None when it does."""
+    if prune_mode != "blocks" or version is None or version[:2] >= BLOCKS_PRUNE_SINCE:
+        return None
+    shown = ".".join(map(str, version))
+    since = ".".join(map(str, BLOCKS_PRUNE_SINCE))
+    return (
+        f"Erigon {shown} does not know --prune.mode=blocks (it exists from Erigon {since}; "
+        f"{shown} would silently run an archive node, terabytes larger): upgrade Erigon to "
+        f"{since} or later, or set clients.erigon.prune_mode to full, minimal or archive"
+    )
 
 
 def anvil_argv(
@@ -282,11 +381,12 @@ def client_argv(
     prune_mode: str = DEFAULT_PRUNE_MODE,
     chain_id: int | None = None,
     extra_args: Sequence[str] = (),
+    nat: str | None = None,
 ) -> list[str]:
-    """The command line of ``profile`` for one instance."""
+    """The command line of ``profile`` for one instance (pure; see ``check_erigon_binary``)."""
     if profile.name == "erigon":
         return erigon_argv(
-            binary, chain, datadir, ports, prune_mode=prune_mode, extra_args=extra_args
+            binary, chain, datadir, ports, prune_mode=prune_mode, extra_args=extra_args, nat=nat
         )
     if profile.name == "anvil":
         return anvil_argv(binary, chain, ports, chain_id=chain_id, extra_args=extra_args)

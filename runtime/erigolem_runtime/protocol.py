@@ -31,6 +31,9 @@ _VARINT = 0
 _FIXED64 = 1
 _LEN = 2
 _FIXED32 = 5
+_START_GROUP = 3  # proto2 groups: never in this schema, skipped as protobuf skips them
+_END_GROUP = 4
+_MAX_GROUP_DEPTH = 100  # protobuf's default recursion limit
 
 
 class ProtocolError(ValueError):
@@ -303,40 +306,80 @@ _Field = tuple[int, int, int | bytes]
 
 
 def _fields(data: bytes, what: str) -> Iterator[_Field]:
-    """Walk the fields of one message, validating keys and lengths."""
+    """Walk the fields of one message, validating keys and lengths.
+
+    Groups (wire types 3/4, proto2 only) are never fields of this schema: as protobuf's own
+    parsers do with unknown fields, a group is skipped whole (up to its matching end tag,
+    nested groups included); an end tag without its start, or a group left open, is malformed.
+    """
     pos = 0
-    end = len(data)
-    while pos < end:
+    while pos < len(data):
         start = pos
-        key, pos = decode_varint(data, pos)
-        number, wire_type = key >> 3, key & 7
-        if number == 0 or number > 0x1FFFFFFF:
-            raise ProtocolError(f"{what}: invalid field number {number} at offset {start}")
-        if wire_type == _VARINT:
-            value, pos = decode_varint(data, pos)
-            yield number, wire_type, value
-        elif wire_type == _FIXED64:
-            if pos + 8 > end:
-                raise ProtocolError(f"{what}: truncated 64-bit field {number} at offset {start}")
-            yield number, wire_type, data[pos : pos + 8]
-            pos += 8
-        elif wire_type == _FIXED32:
-            if pos + 4 > end:
-                raise ProtocolError(f"{what}: truncated 32-bit field {number} at offset {start}")
-            yield number, wire_type, data[pos : pos + 4]
-            pos += 4
-        elif wire_type == _LEN:
-            length, pos = decode_varint(data, pos)
-            if length > end - pos:
-                raise ProtocolError(
-                    f"{what}: field {number} claims {length} bytes but only {end - pos} remain"
-                )
-            yield number, wire_type, data[pos : pos + length]
-            pos += length
-        else:
+        number, wire_type, value, pos = _next_field(data, pos, what)
+        if wire_type == _START_GROUP:
+            pos = _skip_group(data, pos, number, what, start)
+        elif wire_type == _END_GROUP:
             raise ProtocolError(
-                f"{what}: unsupported wire type {wire_type} (field {number}) at offset {start}"
+                f"{what}: end of group {number} at offset {start} without its start"
             )
+        else:
+            assert value is not None
+            yield number, wire_type, value
+
+
+def _skip_group(data: bytes, pos: int, group: int, what: str, opened_at: int) -> int:
+    """The offset after the end tag of ``group`` (opened at ``opened_at``), nested groups too."""
+    open_groups = [group]
+    while pos < len(data):
+        start = pos
+        number, wire_type, _value, pos = _next_field(data, pos, what)
+        if wire_type == _START_GROUP:
+            if len(open_groups) >= _MAX_GROUP_DEPTH:
+                raise ProtocolError(f"{what}: groups nested deeper than {_MAX_GROUP_DEPTH}")
+            open_groups.append(number)
+        elif wire_type == _END_GROUP:
+            if number != open_groups[-1]:
+                raise ProtocolError(
+                    f"{what}: end of group {number} at offset {start} inside group "
+                    f"{open_groups[-1]}"
+                )
+            open_groups.pop()
+            if not open_groups:
+                return pos
+    raise ProtocolError(f"{what}: group {group} opened at offset {opened_at} is never closed")
+
+
+def _next_field(data: bytes, pos: int, what: str) -> tuple[int, int, int | bytes | None, int]:
+    """(field number, wire type, value, next offset) of the field at ``pos``; groups: no value."""
+    end = len(data)
+    start = pos
+    key, pos = decode_varint(data, pos)
+    number, wire_type = key >> 3, key & 7
+    if number == 0 or number > 0x1FFFFFFF:
+        raise ProtocolError(f"{what}: invalid field number {number} at offset {start}")
+    if wire_type == _VARINT:
+        value, pos = decode_varint(data, pos)
+        return number, wire_type, value, pos
+    if wire_type == _FIXED64:
+        if pos + 8 > end:
+            raise ProtocolError(f"{what}: truncated 64-bit field {number} at offset {start}")
+        return number, wire_type, data[pos : pos + 8], pos + 8
+    if wire_type == _FIXED32:
+        if pos + 4 > end:
+            raise ProtocolError(f"{what}: truncated 32-bit field {number} at offset {start}")
+        return number, wire_type, data[pos : pos + 4], pos + 4
+    if wire_type == _LEN:
+        length, pos = decode_varint(data, pos)
+        if length > end - pos:
+            raise ProtocolError(
+                f"{what}: field {number} claims {length} bytes but only {end - pos} remain"
+            )
+        return number, wire_type, data[pos : pos + length], pos + length
+    if wire_type in (_START_GROUP, _END_GROUP):
+        return number, wire_type, None, pos
+    raise ProtocolError(
+        f"{what}: unsupported wire type {wire_type} (field {number}) at offset {start}"
+    )
 
 
 def _expect(what: str, number: int, wire_type: int, expected: int) -> None:

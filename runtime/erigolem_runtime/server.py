@@ -244,10 +244,8 @@ class _Server:
             await self._error(
                 request, ErrorCode.BAD_REQUEST, "not supported: this runtime has no VPN/INET"
             )
-        else:
-            await self._error(
-                request, ErrorCode.BAD_REQUEST, "unknown or missing command in the request"
-            )
+        else:  # missing or unknown: ya-runtime-api's server answers exactly this
+            await self._error(request, ErrorCode.INTERNAL, "unknown command")
         return False
 
     # --------------------------------------------------------------------- hello

@@ -515,6 +515,44 @@ async def test_kept_datadir_is_reused_and_kept(env: Env, tmp_path: Path) -> None
     assert (kept / "chaindata").is_dir()  # a kept datadir survives shutdown
 
 
+@pytest.mark.asyncio
+async def test_erigon_dev_chain_starts_sealing_and_takes_the_providers_nat(
+    env: Env, tmp_path: Path
+) -> None:
+    """Erigon's --chain=dev exits without --miner.etherbase; --nat comes from clients.erigon.nat."""
+    erigon = fake_erigon_binary(tmp_path)
+    cfg = env.make_config(
+        clients={"erigon": {"binary": str(erigon), "nat": "extip:203.0.113.7"}},
+        chains=["dev"],
+    )
+    svc = env.service(cfg)
+    out = await svc.start(['{"chain": "dev", "client": "erigon"}'])
+    assert out["client"] == "erigon"
+    assert (await rpc(out["url"], creds(out)))[1] == hex(1337)
+    [cmd] = [
+        _cmdline(int(p))
+        for p in os.listdir("/proc")
+        if p.isdigit() and _ppid(int(p)) == os.getpid() and "fake_erigon" in _cmdline(int(p))
+    ]
+    assert "--chain=dev" in cmd
+    assert "--mine " in cmd
+    assert "--nat=extip:203.0.113.7" in cmd
+    await svc.shutdown()
+
+
+@pytest.mark.asyncio
+async def test_prune_mode_blocks_on_erigon_3_0_is_refused_at_start(
+    env: Env, tmp_path: Path
+) -> None:
+    erigon = fake_erigon_binary(tmp_path, "3.0.9")
+    cfg = env.make_config(
+        clients={"erigon": {"binary": str(erigon), "prune_mode": "blocks"}}, chains=["sepolia"]
+    )
+    with pytest.raises(ServiceError, match=r"Erigon 3\.0\.9 does not know --prune\.mode=blocks"):
+        await env.service(cfg).start(['{"chain": "sepolia"}'])
+    assert_nothing_left(cfg)
+
+
 # ----------------------------------------------------------------------------- via Runtime API
 
 

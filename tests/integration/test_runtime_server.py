@@ -227,6 +227,9 @@ async def test_kill_unknown_pid_network_and_empty_run_are_errors(raw_factory: An
     (msg,) = await rt.recv_until(lambda m: not m.event)
     assert msg.id == req
     assert isinstance(msg.command, ErrorReply)
+    # as ya-runtime-api's server answers a request without (or with an unknown) command
+    assert msg.command.code == ErrorCode.INTERNAL
+    assert msg.command.message == "unknown command"
     # the server is still healthy
     await rt.send(ShutdownRequest())
     await rt.recv_until(lambda m: isinstance(m.command, ShutdownReply))

@@ -45,17 +45,23 @@ FAKE_ERIGON = REPO / "tests" / "support" / "fake_erigon.py"
 
 
 def fake_erigon_binary(
-    directory: Path, version: str | None = None, *, stop_seconds: float | None = None
+    directory: Path,
+    version: str | None = None,
+    *,
+    stop_seconds: float | None = None,
+    version_seconds: float | None = None,
 ) -> Path:
     """An executable ``erigon`` wrapper running the Erigon stand-in with this interpreter.
 
     ``version`` sets what ``erigon --version`` prints (``FAKE_ERIGON_VERSION``);
-    ``stop_seconds`` how long it takes to stop cleanly (``FAKE_ERIGON_STOP_SECONDS``).
+    ``stop_seconds`` how long it takes to stop cleanly (``FAKE_ERIGON_STOP_SECONDS``);
+    ``version_seconds`` how long ``--version`` takes (``FAKE_ERIGON_VERSION_SECONDS``).
     """
     wrapper = directory / "bin" / "erigon"
     wrapper.parent.mkdir(parents=True, exist_ok=True)
     env = f"FAKE_ERIGON_VERSION={version} " if version else ""
     env += f"FAKE_ERIGON_STOP_SECONDS={stop_seconds} " if stop_seconds is not None else ""
+    env += f"FAKE_ERIGON_VERSION_SECONDS={version_seconds} " if version_seconds is not None else ""
     wrapper.write_text(f'#!/bin/sh\n{env}exec "{sys.executable}" "{FAKE_ERIGON}" "$@"\n')
     wrapper.chmod(0o755)
     return wrapper

@@ -5,6 +5,9 @@ What it stands for: ``erigon`` started by the runtime with Erigon 3's command li
 - accepts Erigon's command line and rejects, like Erigon's flag parser does, any flag that is
   not in Erigon 3's documented ``--help`` listing (``DOCUMENTED_FLAGS`` below, taken from
   docs.erigon.tech "Options" / "Default ports"), and values outside the documented choices;
+- exits like Erigon's ``SetEthConfig`` when ``--chain=dev`` comes without ``--miner.etherbase``;
+- reports stage ``CustomTrace`` at block 0 throughout, as Erigon 3 does when custom traces are
+  not configured (that stage never advances);
 - serves JSON-RPC on ``--http.addr``/``--http.port`` answering ``web3_clientVersion``,
   ``eth_chainId``, ``eth_syncing`` (Erigon's shape: ``{currentBlock, highestBlock,
   stages: [{stage_name, block_number}]}``, or ``false`` once synced), ``net_peerCount`` and
@@ -17,7 +20,8 @@ It does no networking beyond loopback and holds no chain data. Environment knobs
 ``FAKE_ERIGON_EXIT_AFTER`` (exit with code 1 after this many seconds: a crash),
 ``FAKE_ERIGON_STOP_SECONDS`` (seconds from SIGTERM/SIGINT to a clean exit, default 0: what a
 real Erigon spends closing its database), ``FAKE_ERIGON_VERSION`` (what ``--version`` prints after ``erigon version``, default
-``3.0.0-fake``).
+``3.0.0-fake``), ``FAKE_ERIGON_VERSION_SECONDS`` (seconds ``--version`` takes: a cold start
+from a slow disk, default 0).
 """
 
 from __future__ import annotations
@@ -84,6 +88,8 @@ DOCUMENTED_FLAGS: dict[str, str] = {
     "--trustedpeers": "value",
     "--maxpeers": "value",
     "--dev.period": "value",
+    "--mine": "bool",
+    "--miner.etherbase": "value",
     "--identity": "value",
     "--sentry.api.addr": "value",
     "--caplin.discovery.addr": "value",
@@ -201,6 +207,14 @@ def validate_value(name: str, kind: str, value: str) -> None:
             validate_value(name + "[]", "port", p.strip())
 
 
+def start_refusal(flags: dict[str, str]) -> str | None:
+    """What Erigon's start-up (``SetEthConfig``) exits with for these flags, or None."""
+    if flags.get("--chain") == "dev" and "--miner.etherbase" not in flags:
+        # the dev chain's genesis is built for the developer account
+        return "Please specify developer account address using --miner.etherbase"
+    return None
+
+
 class _State:
     def __init__(self, chain: str, sync_seconds: float) -> None:
         self.chain = chain
@@ -217,6 +231,8 @@ class _State:
         for idx, name in enumerate(E3_STAGES):
             # earlier stages run ahead of later ones; Finish (= currentBlock) lags the most
             stage_frac = max(0.0, min(1.0, frac * len(E3_STAGES) / (idx + 1)))
+            if name == "CustomTrace":
+                stage_frac = 0.0  # not configured: never advances
             stages.append({"stage_name": name, "block_number": hex(int(self.highest * stage_frac))})
         return {
             "currentBlock": stages[-1]["block_number"],
@@ -289,12 +305,17 @@ def make_handler(state: _State) -> type[BaseHTTPRequestHandler]:
 
 def main(argv: list[str]) -> int:
     if argv[:1] in (["--version"], ["-v"], ["version"]):
+        time.sleep(float(os.environ.get("FAKE_ERIGON_VERSION_SECONDS", "0")))
         print(f"erigon version {os.environ.get('FAKE_ERIGON_VERSION', '3.0.0-fake')}")
         return 0
     try:
         flags = parse_args(argv)
     except FlagError as exc:
         print(f"Incorrect Usage: {exc}", file=sys.stderr)
+        return 1
+    fatal = start_refusal(flags)
+    if fatal is not None:
+        print(f"Fatal: {fatal}", file=sys.stderr)
         return 1
     chain = flags.get("--chain", "mainnet")
     addr = flags.get("--http.addr", "localhost")

@@ -48,3 +48,17 @@ def test_node_state_vocabulary() -> None:
     assert from_runtime_state(RuntimeState.DEGRADED) is NodeState.SYNCING
     assert not NodeState.STOPPED.active
     assert NodeState.READY.active
+
+
+def test_provider_tools_import_only_the_runtime_api() -> None:
+    """The provider distribution reaches the runtime through `erigolem_runtime.api` alone."""
+    offenders = []
+    for path in sorted((REPO / "provider_tools/erigolem_provider").rglob("*.py")):
+        bad = {
+            n
+            for n in _imports(path)
+            if n.split(".")[0] == "erigolem_runtime" and not n.startswith("erigolem_runtime.api")
+        }
+        if bad:
+            offenders.append(f"{path.relative_to(REPO)}: {sorted(bad)}")
+    assert offenders == []

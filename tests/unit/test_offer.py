@@ -256,3 +256,18 @@ def test_check_config_without_creating_dirs_writes_nothing(tmp_path: Path, anvil
     errors = offer.check_config(cfg, create_dirs=False).errors
     if os.geteuid() != 0:  # root writes anywhere
         assert any("state_dir" in e and "not writable" in e for e in errors), errors
+
+
+def test_check_config_refuses_prune_blocks_on_erigon_3_0(tmp_path: Path) -> None:
+    """`test` (ya-provider's start-up check) and setup's review refuse what 3.0 runs as archive."""
+    from tests.support.binaries import fake_erigon_binary
+
+    def report(version: str) -> offer.ConfigReport:
+        binary = fake_erigon_binary(tmp_path / version, version)
+        clients = {"erigon": {"binary": str(binary), "prune_mode": "blocks"}}
+        return offer.check_config(make_config(tmp_path, clients=clients, chains=["sepolia"]))
+
+    assert any(
+        "Erigon 3.0.4 does not know --prune.mode=blocks" in e for e in report("3.0.4").errors
+    )
+    assert not any("prune.mode" in e for e in report("3.1.2").errors)

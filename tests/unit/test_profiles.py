@@ -200,3 +200,77 @@ def test_parse_syncing_false_and_garbage() -> None:
     assert parse_quantity(True) is None
     assert parse_quantity(None) is None
     assert parse_quantity("12") == 12
+
+
+def test_erigon_dev_chain_gets_the_sealer_erigon_requires(tmp_path: Path) -> None:
+    """Erigon exits at start on --chain=dev without --miner.etherbase, and seals only with --mine."""
+    argv = profiles.erigon_argv("erigon", "dev", tmp_path, ERIGON_PORTS)
+    flags = fake_erigon.parse_args(argv[1:])
+    assert fake_erigon.start_refusal(flags) is None
+    assert flags["--mine"] == "true"
+    assert flags["--miner.etherbase"] == profiles.ERIGON_DEV_ETHERBASE
+    other = fake_erigon.parse_args(
+        profiles.erigon_argv("erigon", "hoodi", tmp_path, ERIGON_PORTS)[1:]
+    )
+    assert "--mine" not in other  # only the dev chain seals blocks
+    assert "--miner.etherbase" not in other
+
+
+@pytest.mark.parametrize(
+    ("version", "prune", "refused"),
+    [
+        ("3.0.4", "blocks", True),
+        ("3.0.4", "full", False),
+        ("3.1.0", "blocks", False),
+        ("3.2.1-abcdef", "blocks", False),
+    ],
+)
+def test_prune_mode_blocks_needs_erigon_3_1(
+    tmp_path: Path, version: str, prune: str, refused: bool
+) -> None:
+    from tests.support.binaries import fake_erigon_binary
+
+    binary = fake_erigon_binary(tmp_path / version, version)
+    assert profiles.erigon_version(binary) == profiles.parse_erigon_version(version)
+    if refused:
+        with pytest.raises(ServiceError, match=r"exists from Erigon 3\.1") as err:
+            profiles.check_erigon_binary(binary, prune)
+        assert err.value.kind.value == "config"
+        assert "set clients.erigon.prune_mode" in str(err.value)
+    else:
+        profiles.check_erigon_binary(binary, prune)
+
+
+def test_nat_setting_reaches_erigon_and_bad_values_are_refused(tmp_path: Path) -> None:
+    argv = profiles.erigon_argv(
+        "erigon", "sepolia", tmp_path, ERIGON_PORTS, nat="extip:203.0.113.7"
+    )
+    assert fake_erigon.parse_args(argv[1:])["--nat"] == "extip:203.0.113.7"
+    assert not any(
+        a.startswith("--nat")
+        for a in profiles.erigon_argv("erigon", "sepolia", tmp_path, ERIGON_PORTS)
+    )
+    assert profiles.nat_problem("upnp") is None
+    assert profiles.nat_problem("pmp:192.168.0.1") is None
+    assert profiles.nat_problem("extip:2001:db8::1") is None
+    assert "not an IP address" in (profiles.nat_problem("extip:my-host") or "")
+    assert "extip:<public IP>" in (profiles.nat_problem("yes") or "")
+
+
+def test_sync_progress_is_not_held_below_100_by_a_stage_that_never_runs() -> None:
+    names = ["Snapshots", "Headers", "BlockHashes", "Bodies", "Senders", "Execution",
+             "CustomTrace", "TxLookup", "Finish"]  # fmt: skip
+
+    def status(blocks: dict[str, int]) -> SyncStatus:
+        stages = [{"stage_name": n, "block_number": hex(blocks.get(n, 1000))} for n in names]
+        return parse_syncing({"currentBlock": "0x0", "highestBlock": hex(1000), "stages": stages})
+
+    # everything executed, CustomTrace (not configured) at 0: a mean would say 89 %
+    assert status({"CustomTrace": 0}).progress == 1.0
+    # execution half way, the stages before it done
+    assert (
+        status({"Execution": 500, "CustomTrace": 0, "TxLookup": 0, "Finish": 0}).progress == 0.625
+    )
+    # snapshots still downloading: progress moves before execution starts
+    early = status({n: 0 for n in names[2:]} | {"Snapshots": 500, "Headers": 1000})
+    assert 0 < early.progress < 0.25

@@ -122,6 +122,16 @@ def test_unknown_fields_are_skipped() -> None:
     )
 
 
+def test_unknown_group_fields_are_skipped_like_protobuf_does() -> None:
+    # id 2, then group 5 {varint 1: 1, group 6 {}} (proto2 groups), then hello{"0.1.0"}
+    raw = bytes.fromhex("08 02 2b 08 01 33 34 2c 12 07 0a 05 30 2e 31 2e 30")
+    assert decode_request(raw) == Request(2, HelloRequest("0.1.0"))
+    # inside a known message too: RunProcess {bin "x", group 9 {}, args ["x"]}
+    run = bytes.fromhex("0a 01 78 4b 4c 12 01 78")
+    decoded = decode_request(bytes.fromhex("08 03 52") + bytes([len(run)]) + run)
+    assert decoded.command == RunRequest(bin="x", args=("x",))
+
+
 def test_unknown_command_decodes_to_none() -> None:
     # a future oneof member (field 40) is skipped: the server answers "unknown command".
     assert decode_request(bytes.fromhex("08 09 c2 02 00")) == Request(9, None)
@@ -134,7 +144,10 @@ def test_unknown_command_decodes_to_none() -> None:
         ("08 ff ff ff ff ff ff ff ff ff ff 01", "longer than 10 bytes"),
         ("08 ff ff ff ff ff ff ff ff ff 7f", "overflows"),
         ("12 05 0a", "claims 5 bytes"),
-        ("0b 00", "wire type 3"),
+        ("0b", "never closed"),  # a group that is opened and never ended
+        ("0c", "end of group 1 at offset 0 without its start"),
+        ("0b 14", "end of group 2 at offset 1 inside group 1"),
+        ("0b " * 101, "nested deeper than 100"),
         ("0f", "wire type 7"),
         ("00 01", "field number 0"),
         ("0a 00", "wire type 2, expected 0"),  # id sent as bytes

@@ -225,7 +225,7 @@ def test_tui_walks_the_steps_with_scripted_answers(layout: Layout) -> None:
     script = [
         *([""] * 7),  # prereqs fields: keep
         "",  # continue
-        *["dev", "", "", "", "", ""],  # runtime fields
+        *["dev", "", "", "", "", "", ""],  # runtime fields
         "",
         *["bad host", "", "", "", ""],  # nginx: invalid host -> error
         "e",  # edit again
@@ -308,3 +308,61 @@ def test_no_pid_directive_under_root_is_a_warning_on_the_nginx_step(layout: Layo
     (warn,) = [f for f in findings if f.subject == "--root"]
     assert warn.level == "warning"
     assert "the reload after applying would signal the system nginx" in warn.message
+
+
+def test_layout_takes_the_runtime_paths_honouring_xdg_data_home(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from erigolem_runtime.api import paths
+
+    monkeypatch.delenv(paths.CONFIG_ENV, raising=False)
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "xdg"))
+    monkeypatch.delenv("DATA_DIR", raising=False)
+    lay = Layout.for_root(None, plugins_dir=tmp_path / "plugins")
+    # setup writes the config where the runtime reads it (the runtime honours XDG_DATA_HOME)
+    assert lay.runtime_config_path == paths.default_config_path()
+    assert lay.runtime_config_path.is_relative_to(tmp_path / "xdg")
+    assert lay.ya_provider_data_dir == tmp_path / "xdg/ya-provider"
+    rooted = Layout.for_root(tmp_path / "root")
+    assert rooted.runtime_config_path == (
+        tmp_path / "root" / str(paths.default_config_path()).lstrip("/")
+    )
+    # the nginx include dir holds exactly the runtime's layout
+    assert rooted.include == paths.IncludeLayout(rooted.nginx_erigolem_dir)
+
+
+def test_wizard_builds_the_runtime_config_typed_and_writes_what_the_runtime_reads(
+    layout: Layout,
+) -> None:
+    from erigolem_runtime.api.setup import RuntimeConfig, config_text, load_config
+
+    wz = wizard_for(layout)
+    config = wz.runtime_config()
+    assert isinstance(config, RuntimeConfig)
+    assert config.nginx.mode == "system"
+    assert config.nginx.include_dir == layout.nginx_erigolem_dir
+    [written] = [f for f in wz.plan().files if f.path == layout.runtime_config_path]
+    assert written.mode == 0o600
+    layout.runtime_config_path.parent.mkdir(parents=True)
+    layout.runtime_config_path.write_text(written.content)
+    assert config_text(load_config(layout.runtime_config_path)) == written.content
+
+
+def test_a_config_the_runtime_would_refuse_is_a_review_error_not_a_crash(layout: Layout) -> None:
+    wz = wizard_for(layout, htpasswd_group="Not A Group")
+    errors = [f for f in wz.findings("review") if f.level == "error"]
+    assert errors
+    assert "htpasswd_group" in errors[0].message
+    assert "use a group name like www-data" in errors[0].message
+
+
+def test_the_provider_sets_erigons_nat_address(layout: Layout) -> None:
+    wz = wizard_for(layout)
+    wz.answers.set("erigon_nat", "extip:203.0.113.7")
+    assert wz.runtime_config().clients.erigon.nat == "extip:203.0.113.7"
+    wz.answers.set("erigon_nat", "")
+    assert wz.runtime_config().clients.erigon.nat is None
+    wz.answers.set("erigon_nat", "extip:my-router")
+    [bad] = [f for f in wz.findings("runtime") if f.field == "erigon_nat"]
+    assert bad.level == "error"
+    assert "not an IP address" in bad.message

@@ -79,6 +79,9 @@ def test_deploy_prints_exactly_one_json_object(
     assert deploy["startMode"] == "blocking"
     assert deploy["vols"] == []
     assert "Ok" in deploy["valid"]
+    # the requestor reads this message: no path of the provider's machine in it
+    assert str(tmp_path) not in deploy["valid"]["Ok"]
+    assert "/" not in deploy["valid"]["Ok"]
     assert (work / "logs").is_dir()
 
 

@@ -229,3 +229,14 @@ def test_runtime_config_fixture(runtime_config_path: Path) -> None:
 
     assert os.environ[CONFIG_ENV] == str(runtime_config_path)
     assert load_config().source == runtime_config_path
+
+
+def test_erigon_nat_key_is_validated_and_round_trips(tmp_path: Path) -> None:
+    data = copy.deepcopy(GOOD)
+    data["clients"] = {"erigon": {"binary": "/opt/erigon", "nat": "extip:203.0.113.7"}}
+    config = parse_config(data, base=tmp_path)
+    assert config.clients.erigon.nat == "extip:203.0.113.7"
+    assert parse_config(config.to_json(), base=tmp_path) == config
+    data["clients"]["erigon"]["nat"] = "extip:not-an-ip"
+    with pytest.raises(ConfigError, match=r"'clients\.erigon\.nat' is 'extip:not-an-ip'.*IP"):
+        parse_config(data, base=tmp_path)

@@ -72,6 +72,9 @@ class NodeService(StatusReporting):
             )
         chain, profile = self._parse_start(args)
         binary = self._binary(profile)
+        if profile.name == "erigon":  # `erigon --version` off the loop, before anything is built
+            prune = self.config.clients.erigon.prune_mode
+            await asyncio.to_thread(profiles.check_erigon_binary, binary, prune)
         await reap_stale_nginx(self.config)
         self._reap_datadirs()
         undo = _Undo()
@@ -103,6 +106,7 @@ class NodeService(StatusReporting):
                 extra_args=self.config.clients.erigon.extra_args
                 if profile.name == "erigon"
                 else (),
+                nat=self.config.clients.erigon.nat,
             )
             self._started_at = time.monotonic()
             await self._spawn()
