@@ -81,6 +81,7 @@ class Api:
         self, base: str, http: aiohttp.ClientSession, manager: NodeManager, clock: Clock
     ) -> None:
         self.base, self.http, self.manager, self.clock = base, http, manager, clock
+        self.authority: SiweAuth | None = None
 
     async def call(
         self, method: str, path: str, *, headers: dict[str, str] | None = None, **kw: Any
@@ -119,10 +120,11 @@ async def start_server(
             poll_interval=0.2,
         )
         clock = Clock()
+        authority = SiweAuth(domains=[domain], clock=clock, **kw.pop("auth_kw", {}))
         app = create_app(
             manager,
             domains=[domain],
-            auth=SiweAuth(domains=[domain], clock=clock),
+            auth=authority,
             options=kw.pop("options", None) or ServerOptions(stop_wait=15),
             **kw,
         )
@@ -132,7 +134,9 @@ async def start_server(
         await web.SockSite(runner, sock).start()
         http = aiohttp.ClientSession()
         sessions.append(http)
-        return Api(f"http://{domain}", http, manager, clock)
+        api = Api(f"http://{domain}", http, manager, clock)
+        api.authority = authority
+        return api
 
     try:
         yield start
@@ -325,7 +329,9 @@ async def test_sign_in_failures_are_clear_400s(start_server: ServerFactory) -> N
     await refused(alice.headers(made_up), "did not issue")
     # tampered (another chain), re-signed by the right key
     tampered = text.replace("Chain ID: 1", "Chain ID: 5")
-    await refused(alice.headers(tampered), "differs from the one this server issued")
+    await refused(alice.headers(tampered), "or it was changed")
+    # a signed-in request must come by one of our names (--domain), like getMessage
+    await refused({**good, "Host": "evil.example"}, "does not answer for the host")
     # a message for another site is not even handed out
     status, body, _ = await api.call("GET", "/getMessage", headers={"Host": "evil.example"})
     assert status == 400
