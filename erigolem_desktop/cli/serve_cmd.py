@@ -118,7 +118,14 @@ def register(subparsers: Any) -> None:
         action="store_true",
         help="answer sign-in failures with 401 instead of the original's 400",
     )
+    p.add_argument(
+        "--one-line-message",
+        action="store_true",
+        help="for the original Erigolem React UI: GET /getMessage returns a one-line challenge "
+        "(it sends the message raw in an HTTP header) with the same nonce and expiry checks",
+    )
     p.add_argument("--poll-interval", type=float, default=5.0, help=argparse.SUPPRESS)
+    p.add_argument("--session-seconds", type=int, default=None, help=argparse.SUPPRESS)  # tests
     p.set_defaults(func=common.handle_errors(_cmd_serve))
 
 
@@ -191,7 +198,8 @@ async def _serve(args: argparse.Namespace) -> int:
                     default_backend=default_backend,
                     max_active_per_wallet=args.max_nodes,
                 ),
-                message_ttl=timedelta(minutes=args.session_minutes),
+                message_ttl=_session_ttl(args),
+                one_line_message=args.one_line_message,
                 close_manager=False,
             )
             runner = web.AppRunner(app, handle_signals=False, access_log=None)
@@ -223,6 +231,13 @@ async def _serve(args: argparse.Namespace) -> int:
             if runner is not None:
                 await runner.cleanup()
             await manager.close()
+
+
+def _session_ttl(args: argparse.Namespace) -> timedelta:
+    """How long a sign-in message lasts: --session-minutes (tests: the hidden --session-seconds)."""
+    if args.session_seconds is not None:
+        return timedelta(seconds=args.session_seconds)
+    return timedelta(minutes=args.session_minutes)
 
 
 def _listen(host: str, port: int) -> socket.socket:
