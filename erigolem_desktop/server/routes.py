@@ -48,6 +48,7 @@ class ServerOptions:
         default_backend: where nodes run when `params.backend` is not given.
         max_active_per_wallet: active nodes one wallet may have at once.
         stop_wait: seconds `stopInstance` waits for the stop before answering (it then goes on).
+        body_timeout: seconds a client has to send a request body (408 and close after).
         message_limit: `GET /getMessage` calls per client (429 past it; issuing stores nothing,
             so this only bounds CPU).
         networks: for each client, the networks it serves (from the runtime's profiles).
@@ -60,6 +61,7 @@ class ServerOptions:
     stop_wait: float = 10.0
     networks: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     default_clients: Mapping[str, str] = field(default_factory=dict)
+    body_timeout: float = 15.0
     message_limit: RateLimit = field(default_factory=lambda: RateLimit(rate=20.0, burst=120.0))
 
 
@@ -179,7 +181,14 @@ class Api:
         except AuthError as exc:
             return self.auth_error(exc)
         try:
-            body = await request.json(loads=_strict_loads)
+            async with asyncio.timeout(self.options.body_timeout):
+                body = await request.json(loads=_strict_loads)
+        except TimeoutError:
+            return error(
+                408,
+                f"the request body did not arrive within {self.options.body_timeout:g} s",
+                Connection="close",
+            )
         except UnicodeDecodeError:
             return error(400, "the request body is not UTF-8 text")
         except ValueError as exc:
