@@ -41,6 +41,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
 from erigolem_desktop.core.errors import HintedError
+from erigolem_desktop.core.text import terminal_safe
 
 EXIT_OK = 0
 EXIT_ERROR = 1
@@ -204,7 +205,7 @@ def emit(args: argparse.Namespace, data: Any, text: str | None = None) -> None:
     if json_mode(args):
         sys.stdout.write(json.dumps(data, indent=2, default=str) + "\n")
     else:
-        out = _plain(data) if text is None else text
+        out = terminal_safe(_plain(data) if text is None else text)  # names: no escapes
         if out:
             sys.stdout.write(out if out.endswith("\n") else out + "\n")
     sys.stdout.flush()
@@ -212,7 +213,7 @@ def emit(args: argparse.Namespace, data: Any, text: str | None = None) -> None:
 
 def note(message: str) -> None:
     """A side remark for humans (warnings, progress) on stderr, so stdout stays parseable."""
-    sys.stderr.write(message.rstrip("\n") + "\n")
+    sys.stderr.write(terminal_safe(message).rstrip("\n") + "\n")
     sys.stderr.flush()
 
 
@@ -224,9 +225,9 @@ def print_error(
         payload = {"error": message, "hint": hint or None, "exit_code": code}
         sys.stderr.write(json.dumps(payload) + "\n")
     else:
-        sys.stderr.write(f"erigolem: error: {message}\n")
+        sys.stderr.write(f"erigolem: error: {terminal_safe(message)}\n")
         if hint:
-            sys.stderr.write(f"  {hint}\n")
+            sys.stderr.write(f"  {terminal_safe(hint)}\n")
     sys.stderr.flush()
 
 

@@ -35,6 +35,7 @@ from erigolem_desktop.core.manager import (
 )
 from erigolem_desktop.core.records import NodeRecord
 from erigolem_desktop.core.states import NodeState
+from erigolem_desktop.core.text import terminal_safe
 
 START_HELP = """\
 Start a node and print its URL, user and password once it answers.
@@ -423,7 +424,7 @@ async def _list(mgr: NodeManager, args: argparse.Namespace) -> int:
     rows = [
         (
             r.id,
-            r.name[:24],
+            terminal_safe(r.name)[:24],  # sanitized before measuring the column
             r.backend,
             f"{r.chain}/{r.client}",
             r.state.value,

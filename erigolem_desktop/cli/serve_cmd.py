@@ -11,6 +11,7 @@ import argparse
 import asyncio
 import ipaddress
 import json
+import logging
 import os
 import socket
 import sys
@@ -45,6 +46,39 @@ def is_loopback(host: str) -> bool:
         return ipaddress.ip_address(host.strip("[]")).is_loopback
     except ValueError:
         return False
+
+
+def url_host(host: str) -> str:
+    """The host as written in a URL: IPv6 in one pair of brackets (`::1` or `[::1]` -> `[::1]`)."""
+    bare = host.strip().strip("[]")
+    return f"[{bare}]" if ":" in bare else bare
+
+
+class OneLineBadRequests(logging.Filter):
+    """aiohttp's "Error handling request" for a malformed request: one line, no traceback.
+
+    A client that sends a broken request line or header gets aiohttp's 400 either way; the
+    operator needs to see that it happened, not 10 lines of parser stack per request.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        from aiohttp.http_exceptions import HttpProcessingError
+
+        exc = record.exc_info[1] if record.exc_info else None
+        if isinstance(exc, HttpProcessingError):
+            detail = " ".join(str(exc.message).split())[:200]
+            record.args = (record.getMessage(), exc.code, detail)
+            record.msg = "%s: %s %s"
+            record.exc_info = None
+            record.exc_text = None
+        return True
+
+
+def quiet_bad_requests() -> None:
+    """Install OneLineBadRequests on aiohttp's server logger (once)."""
+    logger = logging.getLogger("aiohttp.server")
+    if not any(isinstance(f, OneLineBadRequests) for f in logger.filters):
+        logger.addFilter(OneLineBadRequests())
 
 
 def default_domains(host: str, port: int) -> list[str]:
@@ -118,7 +152,22 @@ def register(subparsers: Any) -> None:
         action="store_true",
         help="answer sign-in failures with 401 instead of the original's 400",
     )
+    p.add_argument(
+        "--one-line-message",
+        action="store_true",
+        help="for the original Erigolem React UI: GET /getMessage returns a one-line challenge "
+        "(it sends the message raw in an HTTP header) with the same nonce and expiry checks",
+    )
+    p.add_argument(
+        "--idle-timeout",
+        type=float,
+        default=15.0,
+        metavar="SECONDS",
+        help="close a connection that has not sent a whole request head (or a request body) "
+        "within this time, or sits idle this long between requests (default 15)",
+    )
     p.add_argument("--poll-interval", type=float, default=5.0, help=argparse.SUPPRESS)
+    p.add_argument("--session-seconds", type=int, default=None, help=argparse.SUPPRESS)  # tests
     p.set_defaults(func=common.handle_errors(_cmd_serve))
 
 
@@ -132,6 +181,8 @@ def _check_args(args: argparse.Namespace) -> None:
         )
     if not 1 <= args.session_minutes <= 7 * 24 * 60:
         raise common.UsageError("--session-minutes must be between 1 and 10080.")
+    if not 1 <= args.idle_timeout <= 3600:
+        raise common.UsageError("--idle-timeout must be between 1 and 3600 seconds.")
     if args.max_nodes < 1:
         raise common.UsageError("--max-nodes must be at least 1.")
     for origin in args.allow_origin:
@@ -190,15 +241,23 @@ async def _serve(args: argparse.Namespace) -> int:
                     auth_error_status=401 if args.auth_401 else 400,
                     default_backend=default_backend,
                     max_active_per_wallet=args.max_nodes,
+                    body_timeout=args.idle_timeout,
                 ),
-                message_ttl=timedelta(minutes=args.session_minutes),
+                message_ttl=_session_ttl(args),
+                one_line_message=args.one_line_message,
                 close_manager=False,
             )
-            runner = web.AppRunner(app, handle_signals=False, access_log=None)
+            runner = web.AppRunner(  # keepalive_timeout also bounds the wait for a request head;
+                app,  # lingering: how long an unread body is drained after the answer (not 10 s)
+                handle_signals=False,
+                access_log=None,
+                keepalive_timeout=args.idle_timeout,
+                lingering_time=min(2.0, args.idle_timeout),
+            )
+            quiet_bad_requests()
             await runner.setup()
             await web.SockSite(runner, sock).start()
-            host = f"[{args.host}]" if ":" in args.host else args.host
-            url = f"http://{host}:{port}"
+            url = f"http://{url_host(args.host)}:{port}"
             backends = sorted(manager.backends)
             info = {
                 "url": url,
@@ -223,6 +282,13 @@ async def _serve(args: argparse.Namespace) -> int:
             if runner is not None:
                 await runner.cleanup()
             await manager.close()
+
+
+def _session_ttl(args: argparse.Namespace) -> timedelta:
+    """How long a sign-in message lasts: --session-minutes (tests: the hidden --session-seconds)."""
+    if args.session_seconds is not None:
+        return timedelta(seconds=args.session_seconds)
+    return timedelta(minutes=args.session_minutes)
 
 
 def _listen(host: str, port: int) -> socket.socket:

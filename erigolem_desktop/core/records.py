@@ -9,12 +9,13 @@ gives its -wal/-shm files the same mode).
 from __future__ import annotations
 
 import json
+import logging
 import os
 import re
 import secrets
 import sqlite3
 import threading
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -26,6 +27,8 @@ from erigolem_runtime.api import NodeStatus
 from erigolem_desktop.core.errors import HintedError
 from erigolem_desktop.core.paths import data_dir
 from erigolem_desktop.core.states import NodeState
+
+log = logging.getLogger(__name__)
 
 SCHEMA_VERSION = 1
 DB_NAME = "nodes.sqlite3"
@@ -140,6 +143,11 @@ CREATE TABLE IF NOT EXISTS nodes (
 );
 CREATE INDEX IF NOT EXISTS nodes_state ON nodes(state);
 """
+_SET_ASIDE = """
+CREATE TABLE IF NOT EXISTS nodes_set_aside (
+    id TEXT NOT NULL, row TEXT NOT NULL, problem TEXT NOT NULL, set_aside_at TEXT NOT NULL
+)
+"""
 
 
 def _ts(value: datetime | None) -> str | None:
@@ -147,7 +155,12 @@ def _ts(value: datetime | None) -> str | None:
 
 
 def _parse_ts(value: str | None) -> datetime | None:
-    return datetime.fromisoformat(value) if value else None
+    if not value:
+        return None
+    moment = datetime.fromisoformat(value)
+    if moment.tzinfo is None:
+        raise ValueError(f"{value!r} has no time zone")
+    return moment
 
 
 def _to_row(rec: NodeRecord) -> tuple[Any, ...]:
@@ -179,31 +192,67 @@ def _status(text: str | None) -> NodeStatus | None:
     return NodeStatus.from_json(data) if isinstance(data, Mapping) else None
 
 
-def _from_row(row: Mapping[str, Any]) -> NodeRecord:
+def _runtime(text: str | None) -> dict[str, Any]:
+    data = json.loads(text) if text else {}
+    if not isinstance(data, dict):
+        raise ValueError(f"a JSON object was expected, not {type(data).__name__}")
+    return data
+
+
+def _text(value: object) -> str:
+    if not isinstance(value, str):
+        raise ValueError(f"text was expected, not {type(value).__name__}")
+    return value
+
+
+_Row = sqlite3.Row | Mapping[str, Any]
+
+
+class DamagedRecord(Exception):
+    """A row whose column cannot be read (bad JSON, date, number); `column` names it."""
+
+    def __init__(self, column: str, problem: str) -> None:
+        super().__init__(f"{column}: {problem}")
+        self.column = column
+
+
+def _parse(row: _Row, column: str, parse: Callable[[Any], Any]) -> Any:
+    try:
+        return parse(row[column])
+    except Exception as exc:  # json, dates, Decimal, NodeStatus: all mean "this row is damaged"
+        raise DamagedRecord(column, str(exc)[:200] or type(exc).__name__) from None
+
+
+def _from_row(row: _Row) -> NodeRecord:
+    """The record in `row`; DamagedRecord naming the first column that cannot be read."""
     try:
         state = NodeState(row["state"])
     except ValueError:
         state = NodeState.FAILED
+
+    def opt_text(column: str) -> str | None:
+        return _parse(row, column, lambda v: None if v is None else _text(v))  # type: ignore[no-any-return]
+
     return NodeRecord(
-        id=row["id"],
-        name=row["name"],
-        backend=row["backend"],
-        chain=row["chain"],
-        client=row["client"],
+        id=_parse(row, "id", _text),
+        name=_parse(row, "name", _text),
+        backend=_parse(row, "backend", _text),
+        chain=_parse(row, "chain", _text),
+        client=_parse(row, "client", _text),
         state=state,
-        owner=row["owner"],
-        reason=row["reason"],
-        progress=row["progress"],
-        provider=row["provider"],
-        url=row["url"],
-        user=row["user"],
-        created_at=_parse_ts(row["created_at"]) or utcnow(),
-        updated_at=_parse_ts(row["updated_at"]) or utcnow(),
-        ready_at=_parse_ts(row["ready_at"]),
-        stopped_at=_parse_ts(row["stopped_at"]),
-        cost=Decimal(row["cost"]) if row["cost"] else None,
-        last_status=_status(row["last_status"]),
-        runtime=json.loads(row["runtime"]) if row["runtime"] else {},
+        owner=opt_text("owner"),
+        reason=opt_text("reason"),
+        progress=opt_text("progress"),
+        provider=opt_text("provider"),
+        url=opt_text("url"),
+        user=opt_text("user"),
+        created_at=_parse(row, "created_at", _parse_ts) or utcnow(),
+        updated_at=_parse(row, "updated_at", _parse_ts) or utcnow(),
+        ready_at=_parse(row, "ready_at", _parse_ts),
+        stopped_at=_parse(row, "stopped_at", _parse_ts),
+        cost=_parse(row, "cost", lambda v: Decimal(v) if v else None),
+        last_status=_parse(row, "last_status", _status),
+        runtime=_parse(row, "runtime", _runtime),
     )
 
 
@@ -219,6 +268,7 @@ class NodeStore:
         self.path = Path(path) if path is not None else data_dir() / DB_NAME
         self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
         self._lock = threading.Lock()
+        self.set_aside: list[str] = []  # messages about damaged rows moved aside (this session)
         try:
             if not self.path.exists():
                 os.close(os.open(self.path, os.O_CREAT | os.O_WRONLY, 0o600))
@@ -249,11 +299,40 @@ class NodeStore:
                     f"(schema {version}, this app knows {SCHEMA_VERSION}).",
                     "Update the app.",
                 )
+            db.execute(_SET_ASIDE)
             if version < 1:
                 for stmt in filter(None, (s.strip() for s in _SCHEMA.split(";"))):
                     db.execute(stmt)
                 db.execute("DELETE FROM schema_version")
                 db.execute("INSERT INTO schema_version (version) VALUES (?)", (SCHEMA_VERSION,))
+
+    def _records(self, rows: list[sqlite3.Row]) -> list[NodeRecord]:
+        """The rows as records; a damaged row is set aside (`set_aside`), the rest come back."""
+        out: list[NodeRecord] = []
+        for row in rows:
+            try:
+                out.append(_from_row(row))
+            except DamagedRecord as exc:
+                self._set_aside(row, exc)
+        return out
+
+    def _set_aside(self, row: sqlite3.Row, exc: DamagedRecord) -> None:
+        """Move a damaged row to the nodes_set_aside table (kept whole) and say so, once."""
+        raw = {k: row[k] for k in row.keys()}  # noqa: SIM118 - sqlite3.Row has no items()
+        node_id = str(raw.get("id"))[:64]
+        with self._tx() as db:
+            db.execute(
+                "INSERT INTO nodes_set_aside (id, row, problem, set_aside_at) VALUES (?, ?, ?, ?)",
+                (node_id, json.dumps(raw, default=str), str(exc), utcnow().isoformat()),
+            )
+            db.execute("DELETE FROM nodes WHERE id = ?", (raw.get("id"),))
+        message = (
+            f"The node record {node_id!r} in {self.path} is damaged ({exc}); it was set aside "
+            "(table nodes_set_aside, kept whole) and is no longer listed. The other records are "
+            "unaffected. If that node still runs, end its processes by hand."
+        )
+        self.set_aside.append(message)
+        log.warning("%s", message)
 
     def _tx(self) -> _Transaction:
         return _Transaction(self._db, self._lock)
@@ -288,7 +367,8 @@ class NodeStore:
     def get(self, node_id: str) -> NodeRecord | None:
         with self._lock:
             row = self._db.execute("SELECT * FROM nodes WHERE id = ?", (node_id,)).fetchone()
-        return _from_row(row) if row is not None else None
+        found = self._records([row]) if row is not None else []
+        return found[0] if found else None
 
     def find(self, prefix: str) -> list[NodeRecord]:
         """Records whose id starts with `prefix` (for short ids typed on the command line)."""
@@ -298,13 +378,13 @@ class NodeStore:
                 "SELECT * FROM nodes WHERE id LIKE ? ESCAPE '\\' ORDER BY created_at",
                 (escaped + "%",),
             ).fetchall()
-        return [_from_row(r) for r in rows]
+        return self._records(rows)
 
     def list(self, active_only: bool = False) -> list[NodeRecord]:
         """All records, oldest first (only those not stopped/failed with `active_only`)."""
         with self._lock:
             rows = self._db.execute("SELECT * FROM nodes ORDER BY created_at, id").fetchall()
-        records = [_from_row(r) for r in rows]
+        records = self._records(rows)
         return [r for r in records if r.active] if active_only else records
 
     def delete(self, node_id: str) -> bool:

@@ -74,6 +74,7 @@ def create_app(
     allow_origins: Sequence[str] = (),
     options: ServerOptions | None = None,
     message_ttl: timedelta = DEFAULT_TTL,
+    one_line_message: bool = False,
     close_manager: bool = True,
     auth: SiweAuth | None = None,
 ) -> web.Application:
@@ -84,13 +85,14 @@ def create_app(
         allow_origins: browser origins allowed to call the API cross-origin (default none).
         options: behaviour switches (auth error status, default backend, quotas).
         message_ttl: lifetime of a sign-in message (and so of the session it opens).
+        one_line_message: issue one-line challenges (the original Erigolem UI) instead of SIWE.
         close_manager: close the manager on cleanup (stopping its nodes).
         auth: a ready SiweAuth (tests pass one with their own clock).
     """
     opts = options or ServerOptions()
     if not opts.networks:
         opts.networks, opts.default_clients = network_table()
-    siwe_auth = auth or SiweAuth(domains=list(domains), ttl=message_ttl)
+    siwe_auth = auth or SiweAuth(domains=list(domains), ttl=message_ttl, one_line=one_line_message)
     api = Api(manager, siwe_auth, opts)
     middlewares: list[Middleware] = [json_errors]
     if allow_origins:

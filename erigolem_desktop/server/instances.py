@@ -7,7 +7,6 @@ and ready are both `running`: the node answers JSON-RPC either way; `state` tell
 
 from __future__ import annotations
 
-import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -17,6 +16,7 @@ from erigolem_runtime.api import NodeStatus
 from erigolem_desktop.core.chains import resolve_client
 from erigolem_desktop.core.records import NodeRecord
 from erigolem_desktop.core.states import NodeState
+from erigolem_desktop.core.text import strip_controls
 
 STATUS: Mapping[NodeState, str] = {
     NodeState.PENDING: "pending",
@@ -53,13 +53,7 @@ def clean_name(value: object) -> str:
     """
     if not isinstance(value, str):
         raise InputError("'name' should be a string")
-    text = unicodedata.normalize("NFC", value)
-    kept = "".join(
-        " " if ch.isspace() else ch
-        for ch in text
-        if ch.isspace() or unicodedata.category(ch)[0] != "C"
-    )
-    return " ".join(kept.split())[:MAX_NAME].strip()
+    return " ".join(strip_controls(value).split())[:MAX_NAME].strip()
 
 
 def parse_create(

@@ -11,6 +11,7 @@ import contextlib
 import functools
 import json
 import logging
+import math
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -22,7 +23,15 @@ from erigolem_desktop.core.backends.base import BackendError, NodeSpec
 from erigolem_desktop.core.manager import ManagerError, NodeManager, owner_alive
 from erigolem_desktop.core.records import NodeRecord
 from erigolem_desktop.server import instances
-from erigolem_desktop.server.auth import AuthError, Session, SiweAuth, parse_address
+from erigolem_desktop.server.auth import (
+    AuthError,
+    Busy,
+    RateLimited,
+    Session,
+    SiweAuth,
+    parse_address,
+)
+from erigolem_desktop.server.ratelimit import RateLimit, client_key
 
 log = logging.getLogger(__name__)
 
@@ -39,6 +48,9 @@ class ServerOptions:
         default_backend: where nodes run when `params.backend` is not given.
         max_active_per_wallet: active nodes one wallet may have at once.
         stop_wait: seconds `stopInstance` waits for the stop before answering (it then goes on).
+        body_timeout: seconds a client has to send a request body (408 and close after).
+        message_limit: `GET /getMessage` calls per client (429 past it; issuing stores nothing,
+            so this only bounds CPU).
         networks: for each client, the networks it serves (from the runtime's profiles).
         default_clients: the client a network runs with when none is named.
     """
@@ -49,6 +61,8 @@ class ServerOptions:
     stop_wait: float = 10.0
     networks: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     default_clients: Mapping[str, str] = field(default_factory=dict)
+    body_timeout: float = 15.0
+    message_limit: RateLimit = field(default_factory=lambda: RateLimit(rate=20.0, burst=120.0))
 
 
 def json_response(data: Any, status: int = 200) -> web.Response:
@@ -58,6 +72,11 @@ def json_response(data: Any, status: int = 200) -> web.Response:
 def error(status: int, msg: str, **headers: str) -> web.Response:
     """An error in the original's shape: `{"msg": "<text>"}`."""
     return web.json_response({"msg": msg}, status=status, headers=headers or None)
+
+
+def too_many(msg: str, retry_after: float) -> web.Response:
+    """A 429 with Retry-After (whole seconds, at least 1)."""
+    return error(429, msg, **{"Retry-After": str(max(1, math.ceil(retry_after)))})
 
 
 class Api:
@@ -84,14 +103,20 @@ class Api:
     # ------------------------------------------------------------------ helpers
 
     def session(self, request: web.Request) -> Session:
-        """The signed-in wallet of the request, or AuthError."""
+        """The signed-in wallet of the request, or AuthError (the Host must be one of ours)."""
+        self.auth.domain_for(request.headers.get("Host"))
         return self.auth.authenticate(
             request.headers.get("Authorization"),
             request.headers.get("Message"),
             request.headers.get("Signature"),
+            client=client_key(request.remote),
         )
 
     def auth_error(self, exc: AuthError) -> web.Response:
+        if isinstance(exc, RateLimited):
+            return too_many(exc.message, exc.retry_after)
+        if isinstance(exc, Busy):
+            return error(503, exc.message, **{"Retry-After": "60"})
         status = self.options.auth_error_status
         headers = {"WWW-Authenticate": 'Bearer realm="erigolem"'} if status == 401 else {}
         return error(status, exc.message, **headers)
@@ -124,7 +149,12 @@ class Api:
         )
 
     async def get_message(self, request: web.Request) -> web.Response:
-        """A fresh SIWE message (a JSON string) for `?address=` or the Bearer address, if any."""
+        """A fresh sign-in message (a JSON string) for `?address=` or the Bearer address, if any."""
+        wait = self.options.message_limit.take(client_key(request.remote))
+        if wait > 0:
+            return too_many(
+                f"Too many sign-in messages asked for; try again in {wait:.0f} s.", wait
+            )
         try:
             domain = self.auth.domain_for(request.headers.get("Host"))
             address = request.query.get("address")
@@ -151,7 +181,14 @@ class Api:
         except AuthError as exc:
             return self.auth_error(exc)
         try:
-            body = await request.json(loads=_strict_loads)
+            async with asyncio.timeout(self.options.body_timeout):
+                body = await request.json(loads=_strict_loads)
+        except TimeoutError:
+            return error(
+                408,
+                f"the request body did not arrive within {self.options.body_timeout:g} s",
+                Connection="close",
+            )
         except UnicodeDecodeError:
             return error(400, "the request body is not UTF-8 text")
         except ValueError as exc:
@@ -248,7 +285,10 @@ class Api:
             session = self.session(request)
         except AuthError as exc:
             return self.auth_error(exc)
-        self.auth.revoke(session.nonce)
+        try:
+            self.auth.revoke(session)
+        except AuthError as exc:
+            return self.auth_error(exc)
         return json_response({"msg": "signed out"})
 
     async def close(self) -> None:

@@ -47,11 +47,12 @@ async def run(n: int) -> None:
     from erigolem_desktop.core.secrets import SecretStore
     from erigolem_desktop.server.app import create_app
     from erigolem_desktop.server.auth import SiweAuth
+    from erigolem_desktop.server.ratelimit import unlimited
 
     sock = socket.create_server(("127.0.0.1", 0))
     domain = f"127.0.0.1:{sock.getsockname()[1]}"
     manager = NodeManager(NodeStore(), {"local": LocalBackend()}, SecretStore(choose_backend=False))
-    auth = SiweAuth(domains=[domain])
+    auth = SiweAuth(domains=[domain], signin_limit=unlimited())  # the cost, not the limit
     runner = web.AppRunner(create_app(manager, domains=[domain], auth=auth), access_log=None)
     await runner.setup()
     await web.SockSite(runner, sock).start()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import http.client
 import json
@@ -105,6 +106,46 @@ def _served(front: NginxFront, iid: str, expected: int) -> int:
     while (n := front.requests_served(iid)) < expected and time.monotonic() < deadline:
         time.sleep(0.01)
     return n
+
+
+def _oversize(url: str, auth: tuple[str, str] | None) -> int:
+    """A POST announcing a 17 MB body (over client_max_body_size): nginx's status."""
+    rest = url.split("://", 1)[1]
+    hostport, path = rest.split("/", 1)
+    conn = http.client.HTTPConnection(hostport, timeout=10)
+    try:
+        conn.putrequest("POST", "/" + path)
+        conn.putheader("Content-Type", "application/json")
+        conn.putheader("Content-Length", str(17 * 1024 * 1024))
+        if auth:
+            token = base64.b64encode(":".join(auth).encode()).decode()
+            conn.putheader("Authorization", "Basic " + token)
+        conn.endheaders()
+        return conn.getresponse().status
+    finally:
+        conn.close()
+
+
+async def test_only_authenticated_requests_are_billed(
+    config: RuntimeConfig, anvils: list[int]
+) -> None:
+    """Issue 11 item 5: 100 unauthenticated oversize POSTs (413 before auth) bill nothing."""
+    front = NginxFront(config)
+    user, password = new_user(), new_password()
+    url = await front.add_instance("node-bill", anvils[0], user, password)
+    try:
+        statuses = [_oversize(url, None) for _ in range(100)]
+        statuses += [_oversize(url, (user, "x" * 24)) for _ in range(10)]  # wrong password
+        statuses += [_post(url, None)[0] for _ in range(10)]
+        assert set(statuses[:110]) == {413}
+        assert set(statuses[110:]) == {401}
+        assert _post(url, (user, password))[0] == 200
+        assert _served(front, "node-bill", 1) == 1
+        await asyncio.sleep(0.3)  # any late log line would show up now
+        assert front.requests_served("node-bill") == 1
+        print("\n[billing] 120 unauthenticated answers (110 x 413, 10 x 401) + 1 served: billed 1")
+    finally:
+        await front.remove_instance("node-bill")
 
 
 def _files(root: Path) -> set[Path]:

@@ -5,6 +5,7 @@ server's EIP-4361 messages. One end-to-end node per test that needs one; bad inp
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import signal
@@ -81,6 +82,7 @@ class Api:
         self, base: str, http: aiohttp.ClientSession, manager: NodeManager, clock: Clock
     ) -> None:
         self.base, self.http, self.manager, self.clock = base, http, manager, clock
+        self.authority: SiweAuth | None = None
 
     async def call(
         self, method: str, path: str, *, headers: dict[str, str] | None = None, **kw: Any
@@ -119,10 +121,11 @@ async def start_server(
             poll_interval=0.2,
         )
         clock = Clock()
+        authority = SiweAuth(domains=[domain], clock=clock, **kw.pop("auth_kw", {}))
         app = create_app(
             manager,
             domains=[domain],
-            auth=SiweAuth(domains=[domain], clock=clock),
+            auth=authority,
             options=kw.pop("options", None) or ServerOptions(stop_wait=15),
             **kw,
         )
@@ -132,7 +135,9 @@ async def start_server(
         await web.SockSite(runner, sock).start()
         http = aiohttp.ClientSession()
         sessions.append(http)
-        return Api(f"http://{domain}", http, manager, clock)
+        api = Api(f"http://{domain}", http, manager, clock)
+        api.authority = authority
+        return api
 
     try:
         yield start
@@ -325,7 +330,9 @@ async def test_sign_in_failures_are_clear_400s(start_server: ServerFactory) -> N
     await refused(alice.headers(made_up), "did not issue")
     # tampered (another chain), re-signed by the right key
     tampered = text.replace("Chain ID: 1", "Chain ID: 5")
-    await refused(alice.headers(tampered), "differs from the one this server issued")
+    await refused(alice.headers(tampered), "or it was changed")
+    # a signed-in request must come by one of our names (--domain), like getMessage
+    await refused({**good, "Host": "evil.example"}, "does not answer for the host")
     # a message for another site is not even handed out
     status, body, _ = await api.call("GET", "/getMessage", headers={"Host": "evil.example"})
     assert status == 400
@@ -503,3 +510,135 @@ async def _create_over_http(base: str) -> str:
                 return node_id
             await asyncio.sleep(0.2)
     raise AssertionError("the node did not start within 60 s")
+
+
+def test_serve_allow_origin_answers_preflights_without_credentials(erigolem_home: Path) -> None:
+    """`erigolem serve --allow-origin`: a browser dapp on a foreign origin gets its preflight
+    (no credentials, as browsers send it) answered 204; other origins get no CORS headers."""
+
+    async def check(base: str) -> None:
+        dapp = "https://dapp.example"
+        preflight = {
+            "Origin": dapp,
+            "Access-Control-Request-Method": "POST",
+            "Access-Control-Request-Headers": "authorization, content-type, message, signature",
+        }
+        async with aiohttp.ClientSession() as http:
+            async with http.options(f"{base}/createInstance", headers=preflight) as resp:
+                assert resp.status == 204
+                assert resp.headers["Access-Control-Allow-Origin"] == dapp
+                assert "POST" in resp.headers["Access-Control-Allow-Methods"]
+                allowed = {
+                    h.strip().lower()
+                    for h in resp.headers["Access-Control-Allow-Headers"].split(",")
+                }
+                assert {"authorization", "content-type", "message", "signature"} <= allowed
+                assert "Access-Control-Allow-Credentials" not in resp.headers
+            foreign = {**preflight, "Origin": "https://evil.example"}
+            async with http.options(f"{base}/createInstance", headers=foreign) as resp:
+                assert resp.status == 403
+                assert "Access-Control-Allow-Origin" not in resp.headers
+            async with http.get(f"{base}/getMessage", headers={"Origin": dapp}) as resp:
+                assert resp.status == 200
+                assert resp.headers["Access-Control-Allow-Origin"] == dapp
+
+    with serve_process("--allow-origin", "https://dapp.example") as (_proc, info):
+        asyncio.run(check(info["url"]))
+
+
+def test_serve_closes_slow_and_idle_connections(erigolem_home: Path) -> None:
+    """Slowloris: connections that send nothing, trickle a request head, or stall a body are
+    closed after --idle-timeout; a normal client is served meanwhile (issue 11 item 15)."""
+    timeout = 2.0
+
+    async def attack(base: str) -> str:
+        host, port = base.removeprefix("http://").rsplit(":", 1)
+        wallet = Wallet()
+        async with (
+            aiohttp.ClientSession() as http,
+            http.get(f"{base}/getMessage?address={wallet.address}") as resp,
+        ):
+            signed = wallet.headers(await resp.json())
+
+        async def connect() -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+            return await asyncio.open_connection(host, int(port))
+
+        async def closed_after(reader: asyncio.StreamReader, t0: float) -> tuple[float, bytes]:
+            data = await asyncio.wait_for(reader.read(), timeout * 6)  # b"" or an answer, then EOF
+            return time.monotonic() - t0, data
+
+        async def trickle(writer: asyncio.StreamWriter) -> None:
+            with contextlib.suppress(OSError):
+                writer.write(b"GET /health HTTP/1.1\r\nHost: " + host.encode() + b"\r\nX-Slow: ")
+                for _ in range(int(timeout * 4 / 0.5)):
+                    await asyncio.sleep(0.5)
+                    writer.write(b"a")
+                    await writer.drain()
+
+        t0 = time.monotonic()
+        silent = [await connect() for _ in range(100)]
+        slow = [await connect() for _ in range(100)]
+        trickles = [asyncio.create_task(trickle(w)) for _, w in slow]
+        body_reader, body_writer = await connect()
+        head = "".join(f"{k}: {v}\r\n" for k, v in signed.items())
+        body_writer.write(
+            f"POST /createInstance HTTP/1.1\r\nHost: {host}:{port}\r\n{head}"
+            'Content-Type: application/json\r\nContent-Length: 1000\r\n\r\n{"par'.encode()
+        )
+        async with (
+            aiohttp.ClientSession() as http,  # a normal client, meanwhile
+            http.get(f"{base}/health") as resp,
+        ):
+            assert resp.status == 200
+        waits = await asyncio.gather(
+            *(closed_after(r, t0) for r, _ in silent + slow), closed_after(body_reader, t0)
+        )
+        for task in trickles:
+            task.cancel()
+        for _, w in [*silent, *slow, (body_reader, body_writer)]:
+            w.close()
+        worst = max(w for w, _ in waits)
+        assert worst < timeout * 4, worst  # the stalled body: timeout, then 2 s of lingering
+        assert all(data == b"" for _, data in waits[:-1])  # no request: closed, no answer
+        body_answer = waits[-1][1].decode()
+        assert body_answer.startswith("HTTP/1.1 408"), body_answer
+        assert "did not arrive within 2 s" in body_answer
+        return (
+            f"201 slow connections closed after at most {worst:.1f} s (--idle-timeout {timeout:g})"
+        )
+
+    with serve_process("--idle-timeout", str(timeout)) as (_proc, info):
+        print("\n[slow connections]", asyncio.run(attack(info["url"])))
+
+
+def test_serve_ipv6_url_and_one_line_per_malformed_request(erigolem_home: Path) -> None:
+    """`--host [::1]` and `--host ::1` print http://[::1]:PORT; 8 malformed requests log 8 lines
+    and no traceback (issue 11 item 17)."""
+    bad = [
+        b"GARBAGE\r\n\r\n",
+        b"GET / HTTP/1.1\r\nHost: a\r\nContent-Length: x\r\n\r\n",
+        b"GET / HTTP/9.9\r\n\r\n",
+        b"GET / HTTP/1.1\r\nBad Header\r\n\r\n",
+        b"GET /\x00 HTTP/1.1\r\n\r\n",
+        b"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n",
+        b"GET / HTTP/1.1\r\nHost: a\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n",
+        b"GET / HTTP/1.1\r\n" + b"X: " + b"a" * 20000 + b"\r\n\r\n",
+    ]
+    for host in ("[::1]", "::1"):
+        with serve_process("--host", host) as (proc, info):
+            assert info["url"].startswith("http://[::1]:"), info
+            port = int(info["url"].rsplit(":", 1)[1])
+            answers = 0
+            for payload in bad:
+                with socket.create_connection(("::1", port), timeout=5) as sock:
+                    sock.sendall(payload)
+                    answers += sock.recv(100).startswith(b"HTTP/1.") or 0
+            assert answers == len(bad)
+            proc.send_signal(signal.SIGTERM)
+            assert proc.wait(30) == 0
+            assert proc.stderr is not None
+            err = proc.stderr.read()
+            assert "Traceback" not in err, err
+            logged = [line for line in err.splitlines() if "Error handling request" in line]
+            assert len(bad) - 2 <= len(logged) <= len(bad), err  # (aiohttp skips pure garbage)
+            assert all(": 400 " in line for line in logged), err

@@ -13,6 +13,7 @@ from erigolem_desktop.core import signing
 from erigolem_desktop.core.siwe import SiweMessage, parse_time
 from erigolem_desktop.server import auth
 from erigolem_desktop.server.auth import SiweAuth
+from erigolem_desktop.server.ratelimit import RateLimit, client_key
 
 DOMAIN = "127.0.0.1:5000"
 URI = "http://127.0.0.1:5000/"
@@ -70,7 +71,7 @@ def test_issued_message_is_eip4361_for_the_address(authority: SiweAuth, clock: C
     assert parse_time(msg.expiration_time or "") == clock.now + timedelta(hours=1)
     other = SiweMessage.parse(authority.issue(DOMAIN, URI, key.address))
     assert other.nonce != msg.nonce
-    assert authority.outstanding == 2
+    assert authority.stored == 0  # issuing stores nothing
 
 
 def test_sign_in_with_every_header_encoding_and_any_address_case(authority: SiweAuth) -> None:
@@ -140,22 +141,23 @@ def test_expired_message_and_purge(authority: SiweAuth, clock: Clock) -> None:
     clock.now += timedelta(minutes=1)
     with pytest.raises(auth.ExpiredMessage, match="expired"):
         login(authority, key, text)
-    assert authority.purge() == 1
-    assert authority.outstanding == 0
-    with pytest.raises(auth.ExpiredMessage):
-        login(authority, key, text)
+    assert authority.stored == 0
 
 
-def test_revoked_message_only(authority: SiweAuth) -> None:
+def test_revoked_message_only(authority: SiweAuth, clock: Clock) -> None:
     key = Key()
     first = authority.issue(DOMAIN, URI, key.address)
     second = authority.issue(DOMAIN, URI, key.address)
     session = login(authority, key, first)
-    assert authority.revoke(session.nonce)
+    authority.revoke(session)
+    authority.revoke(session)  # twice: one entry
+    assert authority.stored == 1
     with pytest.raises(auth.RevokedMessage, match="signed out"):
         login(authority, key, first)
     assert login(authority, key, second).address == key.address
-    assert not authority.revoke("NeverIssued123")
+    clock.now += timedelta(hours=1)  # the message expired: its sign-out is not needed any more
+    assert authority.purge() == 1
+    assert authority.stored == 0
 
 
 def test_signature_by_another_key(authority: SiweAuth) -> None:
@@ -181,25 +183,35 @@ def test_tampered_message(authority: SiweAuth, clock: Clock) -> None:
     longer = text.replace(f"Expiration Time: {msg.expiration_time}", f"Expiration Time: {later}")
     assert longer != text
     # re-signed by the right key: still refused (session extension attempt)
-    with pytest.raises(auth.AlteredMessage, match="differs"):
+    with pytest.raises(auth.UnknownMessage, match="or it was changed"):
         login(authority, key, longer)
-    # changed after signing
+    # changed after signing, or re-signed: the MAC in the nonce covers every byte
     sig = key.sign(text)
     other_uri = text.replace(f"URI: {URI}", "URI: http://evil.example/")
-    with pytest.raises(auth.AlteredMessage):
+    with pytest.raises(auth.UnknownMessage):
         authority.authenticate(f"Bearer {key.address}", enc(other_uri), sig)
+    with pytest.raises(auth.UnknownMessage):
+        login(authority, key, other_uri)
+    forged = text.replace(msg.nonce, msg.nonce[:-1] + ("0" if msg.nonce[-1] != "0" else "1"))
+    with pytest.raises(auth.UnknownMessage):
+        login(authority, key, forged)
     # the original still works
     assert login(authority, key, text).nonce == msg.nonce
 
 
-def test_unbound_message_binds_to_its_first_wallet(authority: SiweAuth) -> None:
+def test_an_unbound_message_is_a_session_of_each_signer_only(authority: SiweAuth) -> None:
     alice, bob = Key(), Key()
     text = authority.issue(DOMAIN, URI)
     assert SiweMessage.parse(text).address == auth.UNBOUND_ADDRESS
     assert login(authority, alice, text).address == alice.address
-    assert login(authority, alice, text).address == alice.address
-    with pytest.raises(auth.InvalidSignature, match="another wallet"):
-        login(authority, bob, text)
+    assert login(authority, bob, text).address == bob.address
+    # alice's signature never opens bob's session, and alice signing out leaves bob in
+    with pytest.raises(auth.InvalidSignature, match="not signed by"):
+        authority.authenticate(f"Bearer {bob.address}", enc(text), alice.sign(text))
+    authority.revoke(login(authority, alice, text))
+    with pytest.raises(auth.RevokedMessage):
+        login(authority, alice, text)
+    assert login(authority, bob, text).address == bob.address
 
 
 def test_domains(authority: SiweAuth) -> None:
@@ -213,15 +225,94 @@ def test_domains(authority: SiweAuth) -> None:
         SiweAuth(domains=[])
 
 
-def test_outstanding_messages_are_capped(clock: Clock) -> None:
-    small = SiweAuth(domains=[DOMAIN], clock=clock, max_outstanding=3)
+def test_a_restarted_server_does_not_know_old_messages(clock: Clock) -> None:
     key = Key()
-    texts = [small.issue(DOMAIN, URI, key.address) for _ in range(3)]
-    login(small, key, texts[0])  # used: kept over unused ones
-    more = [small.issue(DOMAIN, URI, key.address) for _ in range(2)]
-    assert small.outstanding == 3
-    login(small, key, texts[0])
-    login(small, key, more[-1])
-    for gone in texts[1:]:
-        with pytest.raises(auth.UnknownMessage):
-            login(small, key, gone)
+    text = SiweAuth(domains=[DOMAIN], clock=clock).issue(DOMAIN, URI, key.address)
+    with pytest.raises(auth.UnknownMessage, match="restarted"):
+        login(SiweAuth(domains=[DOMAIN], clock=clock), key, text)
+
+
+def test_sign_outs_are_bounded_and_never_dropped_to_make_room(clock: Clock) -> None:
+    small = SiweAuth(domains=[DOMAIN], clock=clock, max_revoked=3)
+    victim = Key()
+    victim_text = small.issue(DOMAIN, URI, victim.address)
+    small.revoke(login(small, victim, victim_text))
+    for _ in range(2):
+        key = Key()
+        small.revoke(login(small, key, small.issue(DOMAIN, URI, key.address)))
+    late = Key()
+    late_session = login(small, late, small.issue(DOMAIN, URI, late.address))
+    with pytest.raises(auth.Busy, match="stays valid until"):
+        small.revoke(late_session)
+    assert small.stored == 3
+    with pytest.raises(auth.RevokedMessage):  # the victim's sign-out was not undone
+        login(small, victim, victim_text)
+    clock.now += timedelta(hours=1, seconds=1)
+    fresh = login(small, late, small.issue(DOMAIN, URI, late.address))
+    small.revoke(fresh)  # expired sign-outs made room
+    assert small.stored == 1
+
+
+def test_fresh_signatures_are_rate_limited_per_client(clock: Clock) -> None:
+    ticks = [0.0]
+    limit = RateLimit(rate=1.0, burst=2.0, clock=lambda: ticks[0])
+    a = SiweAuth(domains=[DOMAIN], clock=clock, signin_limit=limit)
+    key = Key()
+    texts = [a.issue(DOMAIN, URI, key.address) for _ in range(4)]
+    sigs = [key.sign(t) for t in texts]
+
+    def use(i: int, client: str = "10.0.0.1") -> auth.Session:
+        return a.authenticate(f"Bearer {key.address}", enc(texts[i]), sigs[i], client=client)
+
+    use(0)
+    use(1)
+    with pytest.raises(auth.RateLimited, match="try again in 1 s") as info:
+        use(2)
+    assert info.value.retry_after == pytest.approx(1.0)
+    use(0)  # a known signature is served from the cache: not limited
+    use(2, client="10.0.0.2")  # another client has its own bucket
+    ticks[0] += 1.0
+    use(3)
+
+
+def test_client_keys() -> None:
+    assert client_key("127.0.0.5") == "127.0.0.5"
+    assert client_key("::ffff:10.1.2.3") == "10.1.2.3"
+    assert client_key("2001:db8::1") == client_key("2001:db8::ffff:1") == "2001:db8::/64"
+    assert client_key(None) == "unknown"
+
+
+def test_one_line_challenge_is_checked_the_same_way(clock: Clock) -> None:
+    a = SiweAuth(domains=[DOMAIN], clock=clock, one_line=True)
+    alice, bob = Key(), Key()
+    text = a.issue(DOMAIN, URI)
+    assert "\n" not in text
+    assert "\r" not in text
+    assert text.startswith("Confirm the terms of use of the application: sign in to Erigolem at ")
+    assert f"at {DOMAIN}. Nonce: " in text
+    assert "Expires: 2025-01-02T04:04:05.000Z." in text
+    # sent raw in the header, as the original UI does
+    assert a.authenticate(f"Bearer {alice.address}", text, alice.sign(text)).address == (
+        alice.address
+    )
+    bound = a.issue(DOMAIN, URI, bob.address)
+    assert f" as {bob.address}. " in bound
+    with pytest.raises(auth.InvalidSignature, match="names"):
+        a.authenticate(f"Bearer {alice.address}", bound, alice.sign(bound))
+    later = text.replace("Expires: 2025-01-02T04", "Expires: 2025-01-09T04")
+    with pytest.raises(auth.UnknownMessage):
+        a.authenticate(f"Bearer {alice.address}", later, alice.sign(later))
+    for bad in (text[:-1], text.replace("Nonce: ", "Nonce:  "), text + "x"):
+        with pytest.raises(auth.MalformedCredentials, match="one-line challenge"):
+            a.authenticate(f"Bearer {alice.address}", bad, alice.sign(bad))
+    garbled = text.replace("Expires: 2025-01-02T04:04:05.000Z", "Expires: tomorrow")
+    with pytest.raises(auth.MalformedCredentials, match="RFC 3339"):
+        a.authenticate(f"Bearer {alice.address}", garbled, alice.sign(garbled))
+    clock.now += timedelta(hours=1)
+    with pytest.raises(auth.ExpiredMessage, match=r"expired at 2025-01-02T04:04:05\.000Z"):
+        a.authenticate(f"Bearer {alice.address}", text, alice.sign(text))
+    # without the flag a one-line text is not a message of this server
+    with pytest.raises(auth.MalformedCredentials):
+        SiweAuth(domains=[DOMAIN], clock=clock).authenticate(
+            f"Bearer {alice.address}", text, alice.sign(text)
+        )

@@ -126,7 +126,7 @@ class NginxFront:
             raise NginxError("; ".join(errors))
 
     def requests_served(self, instance_id: str) -> int:
-        """Requests nginx passed to the instance (not 401s), counted from its access log."""
+        """Requests nginx passed to the instance after authentication, from its access log."""
         iid = validate_instance_id(instance_id)
         offset, count = self._counts.get(iid, (0, 0))
         try:
