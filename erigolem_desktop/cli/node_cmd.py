@@ -59,6 +59,16 @@ _STOP_WAIT = 30.0
 # --------------------------------------------------------------------------- plumbing
 
 
+def _origin(value: str) -> str:
+    """argparse type of --allow-origin: one origin the runtime will accept, else a usage error."""
+    from erigolem_runtime.credentials import validate_origins
+
+    try:
+        return validate_origins([value])[0] if value != "*" else value
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
 def _run(coro: Coroutine[Any, Any, int]) -> int:
     return asyncio.run(coro)
 
@@ -178,7 +188,12 @@ async def _serve(args: argparse.Namespace) -> int:
         try:
             await mgr.recover()
             chain = args.chain
-            spec = NodeSpec(chain=chain, client=args.client, name=args.name or "")
+            spec = NodeSpec(
+                chain=chain,
+                client=args.client,
+                name=args.name or "",
+                allow_origins=tuple(o for o in args.allow_origin or () if o != "*"),
+            )
             rec = await mgr.start(spec, backend=backend, owner=args.owner)
             if not args.wait:
                 common.emit(args, {"node": rec.to_json()}, text=f"Node {rec.id} is starting.")
@@ -268,6 +283,8 @@ def _start_detached(args: argparse.Namespace) -> int:
     for flag, value in (("--client", args.client), ("--name", args.name), ("--owner", args.owner)):
         if value:
             argv += [flag, value]
+    for origin in args.allow_origin or ():
+        argv += ["--allow-origin", origin]
     fd = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
     try:
         proc = subprocess.Popen(
@@ -638,6 +655,14 @@ def register(subparsers: Any) -> None:
     p.add_argument("--client", help="anvil or erigon (default: anvil for dev, else erigon)")
     p.add_argument("--name", help="a name to tell your nodes apart")
     p.add_argument("--owner", help=argparse.SUPPRESS)  # wallet address, for the REST server
+    p.add_argument(
+        "--allow-origin",
+        action="append",
+        type=_origin,
+        metavar="ORIGIN",
+        help="a browser origin (https://host[:port]) allowed to call the node (repeatable; "
+        "default: any origin, since every call still needs the node's password)",
+    )
     p.add_argument(
         "--wait",
         action=argparse.BooleanOptionalAction,
