@@ -83,7 +83,21 @@ def open_manager(
 
 
 def _credentials(mgr: NodeManager, rec: NodeRecord) -> dict[str, Any]:
-    return {"url": rec.url, "user": rec.user, "password": mgr.password(rec.id)}
+    """URL, WebSocket URL (when the runtime reports one), user and password of `rec`."""
+    return {
+        "url": rec.url,
+        "ws_url": rec.ws_url,
+        "user": rec.user,
+        "password": mgr.password(rec.id),
+    }
+
+
+def _creds_text(creds: dict[str, Any]) -> str:
+    """The credential lines every verb prints (WebSocket only when known)."""
+    ws = f"WS URL:   {creds['ws_url']}\n" if creds.get("ws_url") else ""
+    return (
+        f"URL:      {creds['url']}\n{ws}User:     {creds['user']}\nPassword: {creds['password']}\n"
+    )
 
 
 def _age(when: dt.datetime | None) -> str:
@@ -116,6 +130,8 @@ def _details(mgr: NodeManager, rec: NodeRecord, *, with_password: bool = False) 
     ]
     if rec.url and rec.active:
         lines.append(f"URL:      {rec.url}")
+        if rec.ws_url:
+            lines.append(f"WS URL:   {rec.ws_url}")
     elif rec.url:
         lines.append(f"URL:      {rec.url} (no longer served)")
     if rec.user:
@@ -141,12 +157,7 @@ def _ready_text(mgr: NodeManager, rec: NodeRecord) -> str:
     """The node's state line, then its URL, user and password."""
     creds = _credentials(mgr, rec)
     state = "is ready" if rec.state is NodeState.READY else f"is {rec.state.value}"
-    return (
-        f"Node {rec.id} ({rec.chain}, {rec.client}) {state}.\n"
-        f"URL:      {creds['url']}\n"
-        f"User:     {creds['user']}\n"
-        f"Password: {creds['password']}\n"
-    )
+    return f"Node {rec.id} ({rec.chain}, {rec.client}) {state}.\n" + _creds_text(creds)
 
 
 # ------------------------------------------------------------------------------ start
@@ -326,10 +337,8 @@ def _start_detached(args: argparse.Namespace) -> int:
     mgr_text = (
         f"Node {data['node']['id']} ({data['node']['chain']}, {data['node']['client']}) is "
         f"{data['node']['state']} (background process {proc.pid}).\n"
-        f"URL:      {data['credentials']['url']}\n"
-        f"User:     {data['credentials']['user']}\n"
-        f"Password: {data['credentials']['password']}\n"
-        f"Stop it with: erigolem node stop {data['node']['id']}"
+        + _creds_text(data["credentials"])
+        + f"Stop it with: erigolem node stop {data['node']['id']}"
     )
     data["pid"] = proc.pid
     data["log"] = str(log_path)
@@ -623,7 +632,7 @@ async def _creds(mgr: NodeManager, args: argparse.Namespace) -> int:
     common.emit(
         args,
         creds,
-        text=f"URL:      {creds['url']}\nUser:     {creds['user']}\nPassword: {creds['password']}",
+        text=_creds_text(creds).rstrip("\n"),
     )
     return common.EXIT_OK
 

@@ -77,6 +77,11 @@ class NodeRecord:
     def active(self) -> bool:
         return self.state.active
 
+    @property
+    def ws_url(self) -> str | None:
+        """The node's WebSocket URL as its runtime reported it (None from older runtimes)."""
+        return self.last_status.ws_url if self.last_status is not None else None
+
     def evolve(self, **changes: Any) -> NodeRecord:
         """A copy with `changes` applied and `updated_at` set to now."""
         changes.setdefault("updated_at", utcnow())
@@ -91,6 +96,7 @@ class NodeRecord:
             out[key] = value.isoformat() if value is not None else None
         out["cost"] = str(self.cost) if self.cost is not None else None
         out["last_status"] = self.last_status.to_json() if self.last_status is not None else None
+        out["ws_url"] = self.ws_url
         return out
 
 

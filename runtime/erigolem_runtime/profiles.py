@@ -211,7 +211,10 @@ def erigon_argv(
 ) -> list[str]:
     """Erigon 3's command line for one instance: own datadir, own ports, loopback listeners only.
 
-    WebSocket stays off (``--ws`` is not given): nginx proxies plain HTTP JSON-RPC only.
+    WebSocket is on (``--ws``) and served on the HTTP RPC port: Erigon's RPC handler upgrades
+    WebSocket requests on that port, and opens a second listener only when ``--ws.port``
+    differs from ``--http.port`` (its default is 8546, which would clash between instances),
+    so ``--ws.port`` is set to the RPC port. nginx proxies both on the instance's URL.
     """
     if chain not in ERIGON_CHAINS:
         raise UnknownChain(
@@ -234,6 +237,8 @@ def erigon_argv(
         f"--http.port={p['http']}",
         f"--http.api={','.join(ERIGON_HTTP_APIS)}",
         "--http.vhosts=localhost",
+        "--ws",
+        f"--ws.port={p['http']}",
         f"--private.api.addr=127.0.0.1:{p['private_api']}",
         "--authrpc.addr=127.0.0.1",
         f"--authrpc.port={p['authrpc']}",

@@ -113,6 +113,7 @@ def test_start_list_status_rpc_rotate_stop(
     proc, started = served
     node = started["node"]
     creds = started["credentials"]
+    assert creds["ws_url"] == "ws://" + creds["url"].removeprefix("http://")
     node_id = node["id"]
     assert node["state"] == "ready"
     assert node["name"] == "cli node"
@@ -133,6 +134,7 @@ def test_start_list_status_rpc_rotate_stop(
     assert status["runtime"]["owner_pid"] == proc.pid
     assert f"URL:      {creds['url']}\n" in erigolem("node", "status", node_id).stdout
     assert ok_json("node", "credentials", node_id) == creds
+    assert f"WS URL:   {creds['ws_url']}\n" in erigolem("node", "credentials", node_id).stdout
 
     chain = ok_json("rpc", node_id, "eth_chainId")
     assert chain["result"] == "0x7a69"

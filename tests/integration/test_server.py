@@ -200,6 +200,7 @@ async def test_sign_in_create_use_and_stop_a_node(
     assert node["client"] == "anvil"
     assert node["backend"] == "local"
     assert node["url"].startswith("http://127.0.0.1:")
+    assert node["ws_url"] == "ws://" + node["url"].removeprefix("http://")
     user, password = node["auth"]["user"], node["auth"]["password"]
     assert user
     assert password
