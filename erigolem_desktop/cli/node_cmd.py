@@ -693,25 +693,25 @@ def register(subparsers: Any) -> None:
     _manager_verb(p, _list)
 
     p = verbs.add_parser("status", help="a node's details and whether its endpoint answers")
-    p.add_argument("node", metavar="ID", help="node id (a unique prefix is enough)")
+    p.add_argument("node", metavar="ID", help=common.NODE_ID_HELP)
     p.add_argument("--no-check", action="store_true", help="do not call the endpoint")
     _manager_verb(p, _status)
 
     p = verbs.add_parser("stop", help="stop a node (asks the process that runs it)")
-    p.add_argument("node", metavar="ID")
+    p.add_argument("node", metavar="ID", help=common.NODE_ID_HELP)
     _manager_verb(p, _stop)
 
     p = verbs.add_parser("logs", help="the last lines of the node client's log")
-    p.add_argument("node", metavar="ID")
+    p.add_argument("node", metavar="ID", help=common.NODE_ID_HELP)
     p.add_argument("lines", metavar="N", type=int, nargs="?", default=100, help="default 100")
     _manager_verb(p, _logs)
 
     p = verbs.add_parser("rotate", help="new password for a node; the old one stops working")
-    p.add_argument("node", metavar="ID")
+    p.add_argument("node", metavar="ID", help=common.NODE_ID_HELP)
     _manager_verb(p, _rotate)
 
     p = verbs.add_parser("credentials", help="print a node's URL, user and password")
-    p.add_argument("node", metavar="ID")
+    p.add_argument("node", metavar="ID", help=common.NODE_ID_HELP)
     _manager_verb(p, _creds)
 
 

@@ -42,7 +42,7 @@ from erigolem_runtime.api.process import process_token
 
 from erigolem_desktop.core.backends.base import Backend, BackendError, NodeSpec
 from erigolem_desktop.core.errors import HintedError
-from erigolem_desktop.core.records import NodeRecord, NodeStore, new_node_id, utcnow
+from erigolem_desktop.core.records import NodeRecord, NodeStore, new_node_id, url_id, utcnow
 from erigolem_desktop.core.states import NodeState, from_runtime_state
 
 log = logging.getLogger(__name__)
@@ -151,18 +151,41 @@ class NodeManager:
     def get(self, node_id: str) -> NodeRecord | None:
         return self.store.get(node_id)
 
-    def resolve(self, id_or_prefix: str) -> NodeRecord:
-        """The record with this id, or the only one whose id starts with it; ManagerError else."""
-        rec = self.store.get(id_or_prefix)
+    def lookup(self, key: str) -> NodeRecord | None:
+        """The record whose node id, or whose URL's path id (`/8b96bee5fdf5d669/`), is `key`.
+
+        `key` may also be the node's whole URL. The two ids differ (the node id is ours, the
+        path id the runtime's instance id); users copy either, so both name the node.
+        """
+        key = url_id(key) if "://" in key else key.strip("/")
+        if not key:
+            return None
+        rec = self.store.get(key)
         if rec is not None:
             return rec
-        found = self.store.find(id_or_prefix) if id_or_prefix else []
+        found = [r for r in self.store.list() if url_id(r.url) == key]
+        return found[-1] if found else None  # the newest, should a path id ever repeat
+
+    def resolve(self, id_or_prefix: str) -> NodeRecord:
+        """The record `lookup` finds, or the only one whose node id or URL path id starts with
+        `id_or_prefix`; ManagerError (saying what to do) else."""
+        rec = self.lookup(id_or_prefix)
+        if rec is not None:
+            return rec
+        prefix = id_or_prefix.strip("/")
+        found = []
+        if prefix and "://" not in prefix:
+            found = [
+                r
+                for r in self.store.list()
+                if r.id.startswith(prefix) or url_id(r.url).startswith(prefix)
+            ]
         if len(found) == 1:
             return found[0]
         if not found:
             raise ManagerError(
                 f"There is no node {id_or_prefix!r}.",
-                "List the nodes with: erigolem node list --all",
+                "Use its node id or the id in its URL; list them with: erigolem node list --all",
             )
         ids = ", ".join(r.id for r in found)
         raise ManagerError(

@@ -41,6 +41,16 @@ def new_node_id() -> str:
     return secrets.token_hex(6)
 
 
+def url_id(url: str | None) -> str:
+    """The id in a node URL's path (`http://h:1/8b96bee5fdf5d669/` -> that id); "" if none."""
+    if not url:
+        return ""
+    rest = url.split("://", 1)[-1]
+    path = rest.split("/", 1)[1] if "/" in rest else ""
+    parts = [p for p in path.split("?", 1)[0].split("/") if p]
+    return parts[-1] if parts else ""
+
+
 def utcnow() -> datetime:
     return datetime.now(UTC)
 

@@ -138,6 +138,10 @@ def test_start_list_status_rpc_rotate_stop(
 
     chain = ok_json("rpc", node_id, "eth_chainId")
     assert chain["result"] == "0x7a69"
+    path_id = creds["url"].rstrip("/").rsplit("/", 1)[1]
+    assert path_id != node_id  # the id in the URL names the node too, as does the URL
+    assert ok_json("rpc", path_id, "eth_chainId")["result"] == "0x7a69"
+    assert ok_json("node", "status", creds["url"], "--no-check")["id"] == node_id
     assert chain["elapsed_ms"] > 0
     pretty = erigolem(
         "rpc", node_id, "eth_getBalance", "0xf39Fd6e51aad88F6F4ce6aB8827279cffFb92266", "latest"
