@@ -103,6 +103,20 @@ def owner_alive(runtime: Mapping[str, Any]) -> bool:
 OWNER_NODE_START = "node-start"  # a single-node `erigolem node start` (foreground or --detach)
 OWNER_SERVE = "serve"  # `erigolem serve`, the REST server: many nodes of many wallets
 OWNER_APP = "app"  # the Erigolem Desktop window
+_OWNER_NAMES = {OWNER_NODE_START: "`erigolem node start`", OWNER_SERVE: "`erigolem serve`"}
+
+
+def recovered_reason(runtime: Mapping[str, Any]) -> str:
+    """Why `recover()` found a node stopped, naming the process that ran it when it was a CLI
+    one (a killed `node start --detach` background process is no closed app)."""
+    who = _OWNER_NAMES.get(str(runtime.get("owner_kind")))
+    if who is None:
+        return RECOVERED_REASON
+    pid = runtime.get("owner_pid")
+    return (
+        f"the {who} process that ran it{f' (pid {pid})' if pid else ''} ended without "
+        "stopping it (killed or crashed); the node was stopped"
+    )
 
 
 class NodeManager:
@@ -572,7 +586,7 @@ class NodeManager:
 
         A record whose owner process still runs (another terminal or window) is left alone.
         Otherwise what is left of the node is killed (backend `reclaim`) and the record marked
-        stopped with RECOVERED_REASON. Returns the records changed.
+        stopped with the reason `recovered_reason` gives. Returns the records changed.
         """
         changed = []
         for rec in self.store.list(active_only=True):
@@ -584,7 +598,7 @@ class NodeManager:
                     await self._reclaim(backend, rec)
                 except Exception:
                     log.exception("cleaning up after node %s failed", rec.id)
-            self._finish(rec.id, NodeState.STOPPED, RECOVERED_REASON)
+            self._finish(rec.id, NodeState.STOPPED, recovered_reason(rec.runtime))
             self._forget_password(rec.id)
             changed.append(self.resolve(rec.id))
         return changed

@@ -164,7 +164,7 @@ def validate_chain(
             f"this provider does not offer chain {chain!r}: it offers "
             f"{', '.join(valid) or '(no chain for this client)'}",
             kind=ErrorKind.CHAIN_NOT_OFFERED,
-            context={"client": profile.name, "chain": chain},
+            context={"client": profile.name, "chain": chain, "offered": ", ".join(valid)},
         )
     return chain
 
