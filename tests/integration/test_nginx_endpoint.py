@@ -6,7 +6,9 @@ libraries and browsers send (a preflight is OPTIONS with Origin and no credentia
 
 from __future__ import annotations
 
+import asyncio
 import base64
+import gzip
 import http.client
 import json
 import socket
@@ -15,8 +17,10 @@ import pytest
 from erigolem_runtime.config import RuntimeConfig
 from erigolem_runtime.credentials import new_password
 from erigolem_runtime.nginx import NginxFront
+from erigolem_runtime.nginx.templates import GZIP_MIN_LENGTH
 
 from tests.integration import test_nginx_front as front_tests
+from tests.support import log_emitter
 from tests.support.binaries import free_port
 
 pytestmark = [pytest.mark.integration, pytest.mark.asyncio]
@@ -207,3 +211,37 @@ async def test_bad_origins_are_refused_before_any_file(config: RuntimeConfig, ba
     with pytest.raises(ValueError, match="origin"):
         await front.add_instance("bad-origin", 8545, USER, new_password(), allow_origins=[bad])  # type: ignore[list-item]
     assert not front.layout.location_file("bad-origin").exists()
+
+
+async def test_large_json_answers_are_gzipped_when_the_client_asks(
+    config: RuntimeConfig,
+    anvils: list[int],
+) -> None:
+    direct = f"http://127.0.0.1:{anvils[0]}/"
+    address = await asyncio.to_thread(log_emitter.fill_logs, direct, 400)
+    front = NginxFront(config)
+    pw = new_password()
+    url = await front.add_instance("gzip-node", anvils[0], USER, pw)
+    try:
+        auth = {**JSON, "Authorization": _basic(pw)}
+        logs = log_emitter.get_logs_request(address)
+        status, headers, plain = _request(url, "POST", auth, logs)
+        assert status == 200
+        assert headers["Content-Encoding"] is None  # the client did not ask
+        assert len(json.loads(plain)["result"]) == 400
+
+        status, headers, packed = _request(url, "POST", {**auth, "Accept-Encoding": "gzip"}, logs)
+        assert status == 200
+        assert headers["Content-Encoding"] == "gzip"
+        assert "Accept-Encoding" in (headers["Vary"] or "")
+        assert gzip.decompress(packed) == plain
+        assert len(packed) * 2 < len(plain)  # JSON-RPC answers (hex, repeated keys) shrink
+
+        # small answers stay as they are (below the threshold the header costs more)
+        status, headers, small = _request(url, "POST", {**auth, "Accept-Encoding": "gzip"}, CALL)
+        assert status == 200
+        assert headers["Content-Encoding"] is None
+        assert json.loads(small)["result"] == "0x7a69"
+        assert len(plain) > GZIP_MIN_LENGTH > len(small)
+    finally:
+        await front.remove_instance("gzip-node")

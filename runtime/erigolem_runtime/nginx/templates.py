@@ -98,6 +98,27 @@ _HIDE_UPSTREAM_CORS = "".join(
 )
 
 
+GZIP_MIN_LENGTH = 1024
+"""JSON answers from this size up are gzipped for clients that send `Accept-Encoding: gzip`.
+
+Below it the header overhead and CPU cost outweigh the saving. Level 1: JSON-RPC answers
+(hex strings, repeated keys) shrink ~5-10x at level 1 already, and higher levels cost far more
+CPU for a few percent (see tests/bench/bench_gzip.py). The client's Accept-Encoding is not
+passed on, so the client answers uncompressed over loopback and nginx alone compresses.
+Request bodies are not decompressed (nginx cannot do it without extra modules): send plain JSON.
+"""
+
+_GZIP = f"""\
+    proxy_set_header Accept-Encoding "";
+    gzip on;
+    gzip_types application/json;
+    gzip_min_length {GZIP_MIN_LENGTH};
+    gzip_comp_level 1;
+    gzip_proxied any;
+    gzip_vary on;
+"""
+
+
 def render_upstream(iid: str, port: int) -> str:
     return (
         f"# erigolem-runtime instance {iid}\n"
@@ -143,7 +164,7 @@ location = /{iid} {{ rewrite ^ /{iid}/ last; }}
     proxy_set_header Connection $erigolem_connection;
     proxy_set_header Upgrade $http_upgrade;
     proxy_set_header Authorization "";
-    proxy_connect_timeout 10s;
+{_GZIP}    proxy_connect_timeout 10s;
     proxy_send_timeout 300s;
     proxy_read_timeout 300s;
 }}
