@@ -155,9 +155,7 @@ class NodeService(StatusReporting):
         if parked or (self.config.data_dir / REAPING).is_dir():
             self._reaper = asyncio.create_task(asyncio.to_thread(empty_reaping, self.config))
 
-    def _parse_start(
-        self, args: list[str]
-    ) -> tuple[str, profiles.ClientProfile, tuple[str, ...]]:
+    def _parse_start(self, args: list[str]) -> tuple[str, profiles.ClientProfile, tuple[str, ...]]:
         """(chain, client profile, CORS origins allowed; () = any) from the start argument."""
         example = '{"chain": "sepolia", "client": "erigon"}'
         if len(args) != 1:
