@@ -50,6 +50,7 @@ EXIT_WRONG_PASSPHRASE = 3
 EXIT_KEYRING_UNAVAILABLE = 4
 EXIT_INTERRUPTED = 130
 
+NODE_ID_HELP = "node id, the id in its URL, or the URL (a unique prefix of an id is enough)"
 PASSPHRASE_ENV = "ERIGOLEM_PASSPHRASE"  # noqa: S105 - a variable name, not a secret
 
 CommandFunc = Callable[[argparse.Namespace], int]

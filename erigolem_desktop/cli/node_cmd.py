@@ -60,6 +60,16 @@ _STOP_WAIT = 30.0
 # --------------------------------------------------------------------------- plumbing
 
 
+def _origin(value: str) -> str:
+    """argparse type of --allow-origin: one origin the runtime will accept, else a usage error."""
+    from erigolem_runtime.credentials import validate_origins
+
+    try:
+        return validate_origins([value])[0] if value != "*" else value
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
 def _run(coro: Coroutine[Any, Any, int]) -> int:
     return asyncio.run(coro)
 
@@ -74,7 +84,21 @@ def open_manager(
 
 
 def _credentials(mgr: NodeManager, rec: NodeRecord) -> dict[str, Any]:
-    return {"url": rec.url, "user": rec.user, "password": mgr.password(rec.id)}
+    """URL, WebSocket URL (when the runtime reports one), user and password of `rec`."""
+    return {
+        "url": rec.url,
+        "ws_url": rec.ws_url,
+        "user": rec.user,
+        "password": mgr.password(rec.id),
+    }
+
+
+def _creds_text(creds: dict[str, Any]) -> str:
+    """The credential lines every verb prints (WebSocket only when known)."""
+    ws = f"WS URL:   {creds['ws_url']}\n" if creds.get("ws_url") else ""
+    return (
+        f"URL:      {creds['url']}\n{ws}User:     {creds['user']}\nPassword: {creds['password']}\n"
+    )
 
 
 def _age(when: dt.datetime | None) -> str:
@@ -107,6 +131,8 @@ def _details(mgr: NodeManager, rec: NodeRecord, *, with_password: bool = False) 
     ]
     if rec.url and rec.active:
         lines.append(f"URL:      {rec.url}")
+        if rec.ws_url:
+            lines.append(f"WS URL:   {rec.ws_url}")
     elif rec.url:
         lines.append(f"URL:      {rec.url} (no longer served)")
     if rec.user:
@@ -132,12 +158,7 @@ def _ready_text(mgr: NodeManager, rec: NodeRecord) -> str:
     """The node's state line, then its URL, user and password."""
     creds = _credentials(mgr, rec)
     state = "is ready" if rec.state is NodeState.READY else f"is {rec.state.value}"
-    return (
-        f"Node {rec.id} ({rec.chain}, {rec.client}) {state}.\n"
-        f"URL:      {creds['url']}\n"
-        f"User:     {creds['user']}\n"
-        f"Password: {creds['password']}\n"
-    )
+    return f"Node {rec.id} ({rec.chain}, {rec.client}) {state}.\n" + _creds_text(creds)
 
 
 # ------------------------------------------------------------------------------ start
@@ -179,7 +200,12 @@ async def _serve(args: argparse.Namespace) -> int:
         try:
             await mgr.recover()
             chain = args.chain
-            spec = NodeSpec(chain=chain, client=args.client, name=args.name or "")
+            spec = NodeSpec(
+                chain=chain,
+                client=args.client,
+                name=args.name or "",
+                allow_origins=tuple(o for o in args.allow_origin or () if o != "*"),
+            )
             rec = await mgr.start(spec, backend=backend, owner=args.owner)
             if not args.wait:
                 common.emit(args, {"node": rec.to_json()}, text=f"Node {rec.id} is starting.")
@@ -269,6 +295,8 @@ def _start_detached(args: argparse.Namespace) -> int:
     for flag, value in (("--client", args.client), ("--name", args.name), ("--owner", args.owner)):
         if value:
             argv += [flag, value]
+    for origin in args.allow_origin or ():
+        argv += ["--allow-origin", origin]
     fd = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
     try:
         proc = subprocess.Popen(
@@ -310,10 +338,8 @@ def _start_detached(args: argparse.Namespace) -> int:
     mgr_text = (
         f"Node {data['node']['id']} ({data['node']['chain']}, {data['node']['client']}) is "
         f"{data['node']['state']} (background process {proc.pid}).\n"
-        f"URL:      {data['credentials']['url']}\n"
-        f"User:     {data['credentials']['user']}\n"
-        f"Password: {data['credentials']['password']}\n"
-        f"Stop it with: erigolem node stop {data['node']['id']}"
+        + _creds_text(data["credentials"])
+        + f"Stop it with: erigolem node stop {data['node']['id']}"
     )
     data["pid"] = proc.pid
     data["log"] = str(log_path)
@@ -607,7 +633,7 @@ async def _creds(mgr: NodeManager, args: argparse.Namespace) -> int:
     common.emit(
         args,
         creds,
-        text=f"URL:      {creds['url']}\nUser:     {creds['user']}\nPassword: {creds['password']}",
+        text=_creds_text(creds).rstrip("\n"),
     )
     return common.EXIT_OK
 
@@ -640,6 +666,14 @@ def register(subparsers: Any) -> None:
     p.add_argument("--name", help="a name to tell your nodes apart")
     p.add_argument("--owner", help=argparse.SUPPRESS)  # wallet address, for the REST server
     p.add_argument(
+        "--allow-origin",
+        action="append",
+        type=_origin,
+        metavar="ORIGIN",
+        help="a browser origin (https://host[:port]) allowed to call the node (repeatable; "
+        "default: any origin, since every call still needs the node's password)",
+    )
+    p.add_argument(
         "--wait",
         action=argparse.BooleanOptionalAction,
         default=True,
@@ -660,25 +694,25 @@ def register(subparsers: Any) -> None:
     _manager_verb(p, _list)
 
     p = verbs.add_parser("status", help="a node's details and whether its endpoint answers")
-    p.add_argument("node", metavar="ID", help="node id (a unique prefix is enough)")
+    p.add_argument("node", metavar="ID", help=common.NODE_ID_HELP)
     p.add_argument("--no-check", action="store_true", help="do not call the endpoint")
     _manager_verb(p, _status)
 
     p = verbs.add_parser("stop", help="stop a node (asks the process that runs it)")
-    p.add_argument("node", metavar="ID")
+    p.add_argument("node", metavar="ID", help=common.NODE_ID_HELP)
     _manager_verb(p, _stop)
 
     p = verbs.add_parser("logs", help="the last lines of the node client's log")
-    p.add_argument("node", metavar="ID")
+    p.add_argument("node", metavar="ID", help=common.NODE_ID_HELP)
     p.add_argument("lines", metavar="N", type=int, nargs="?", default=100, help="default 100")
     _manager_verb(p, _logs)
 
     p = verbs.add_parser("rotate", help="new password for a node; the old one stops working")
-    p.add_argument("node", metavar="ID")
+    p.add_argument("node", metavar="ID", help=common.NODE_ID_HELP)
     _manager_verb(p, _rotate)
 
     p = verbs.add_parser("credentials", help="print a node's URL, user and password")
-    p.add_argument("node", metavar="ID")
+    p.add_argument("node", metavar="ID", help=common.NODE_ID_HELP)
     _manager_verb(p, _creds)
 
 

@@ -141,7 +141,7 @@ def register(subparsers: Any) -> None:
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("node", metavar="ID", help="node id (a unique prefix is enough)")
+    p.add_argument("node", metavar="ID", help=common.NODE_ID_HELP)
     p.add_argument("method", metavar="METHOD", nargs="?", help="e.g. eth_chainId")
     p.add_argument(
         "params", metavar="PARAMS", nargs="*", help="JSON values (strings need no quotes)"

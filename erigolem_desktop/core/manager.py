@@ -42,7 +42,7 @@ from erigolem_runtime.api.process import process_token
 
 from erigolem_desktop.core.backends.base import Backend, BackendError, NodeSpec
 from erigolem_desktop.core.errors import HintedError
-from erigolem_desktop.core.records import NodeRecord, NodeStore, new_node_id, utcnow
+from erigolem_desktop.core.records import NodeRecord, NodeStore, new_node_id, url_id, utcnow
 from erigolem_desktop.core.states import NodeState, from_runtime_state
 
 log = logging.getLogger(__name__)
@@ -103,6 +103,20 @@ def owner_alive(runtime: Mapping[str, Any]) -> bool:
 OWNER_NODE_START = "node-start"  # a single-node `erigolem node start` (foreground or --detach)
 OWNER_SERVE = "serve"  # `erigolem serve`, the REST server: many nodes of many wallets
 OWNER_APP = "app"  # the Erigolem Desktop window
+_OWNER_NAMES = {OWNER_NODE_START: "`erigolem node start`", OWNER_SERVE: "`erigolem serve`"}
+
+
+def recovered_reason(runtime: Mapping[str, Any]) -> str:
+    """Why `recover()` found a node stopped, naming the process that ran it when it was a CLI
+    one (a killed `node start --detach` background process is no closed app)."""
+    who = _OWNER_NAMES.get(str(runtime.get("owner_kind")))
+    if who is None:
+        return RECOVERED_REASON
+    pid = runtime.get("owner_pid")
+    return (
+        f"the {who} process that ran it{f' (pid {pid})' if pid else ''} ended without "
+        "stopping it (killed or crashed); the node was stopped"
+    )
 
 
 class NodeManager:
@@ -151,18 +165,41 @@ class NodeManager:
     def get(self, node_id: str) -> NodeRecord | None:
         return self.store.get(node_id)
 
-    def resolve(self, id_or_prefix: str) -> NodeRecord:
-        """The record with this id, or the only one whose id starts with it; ManagerError else."""
-        rec = self.store.get(id_or_prefix)
+    def lookup(self, key: str) -> NodeRecord | None:
+        """The record whose node id, or whose URL's path id (`/8b96bee5fdf5d669/`), is `key`.
+
+        `key` may also be the node's whole URL. The two ids differ (the node id is ours, the
+        path id the runtime's instance id); users copy either, so both name the node.
+        """
+        key = url_id(key) if "://" in key else key.strip("/")
+        if not key:
+            return None
+        rec = self.store.get(key)
         if rec is not None:
             return rec
-        found = self.store.find(id_or_prefix) if id_or_prefix else []
+        found = [r for r in self.store.list() if url_id(r.url) == key]
+        return found[-1] if found else None  # the newest, should a path id ever repeat
+
+    def resolve(self, id_or_prefix: str) -> NodeRecord:
+        """The record `lookup` finds, or the only one whose node id or URL path id starts with
+        `id_or_prefix`; ManagerError (saying what to do) else."""
+        rec = self.lookup(id_or_prefix)
+        if rec is not None:
+            return rec
+        prefix = id_or_prefix.strip("/")
+        found = []
+        if prefix and "://" not in prefix:
+            found = [
+                r
+                for r in self.store.list()
+                if r.id.startswith(prefix) or url_id(r.url).startswith(prefix)
+            ]
         if len(found) == 1:
             return found[0]
         if not found:
             raise ManagerError(
                 f"There is no node {id_or_prefix!r}.",
-                "List the nodes with: erigolem node list --all",
+                "Use its node id or the id in its URL; list them with: erigolem node list --all",
             )
         ids = ", ".join(r.id for r in found)
         raise ManagerError(
@@ -549,7 +586,7 @@ class NodeManager:
 
         A record whose owner process still runs (another terminal or window) is left alone.
         Otherwise what is left of the node is killed (backend `reclaim`) and the record marked
-        stopped with RECOVERED_REASON. Returns the records changed.
+        stopped with the reason `recovered_reason` gives. Returns the records changed.
         """
         changed = []
         for rec in self.store.list(active_only=True):
@@ -561,7 +598,7 @@ class NodeManager:
                     await self._reclaim(backend, rec)
                 except Exception:
                     log.exception("cleaning up after node %s failed", rec.id)
-            self._finish(rec.id, NodeState.STOPPED, RECOVERED_REASON)
+            self._finish(rec.id, NodeState.STOPPED, recovered_reason(rec.runtime))
             self._forget_password(rec.id)
             changed.append(self.resolve(rec.id))
         return changed

@@ -44,6 +44,16 @@ def new_node_id() -> str:
     return secrets.token_hex(6)
 
 
+def url_id(url: str | None) -> str:
+    """The id in a node URL's path (`http://h:1/8b96bee5fdf5d669/` -> that id); "" if none."""
+    if not url:
+        return ""
+    rest = url.split("://", 1)[-1]
+    path = rest.split("/", 1)[1] if "/" in rest else ""
+    parts = [p for p in path.split("?", 1)[0].split("/") if p]
+    return parts[-1] if parts else ""
+
+
 def utcnow() -> datetime:
     return datetime.now(UTC)
 
@@ -80,6 +90,11 @@ class NodeRecord:
     def active(self) -> bool:
         return self.state.active
 
+    @property
+    def ws_url(self) -> str | None:
+        """The node's WebSocket URL as its runtime reported it (None from older runtimes)."""
+        return self.last_status.ws_url if self.last_status is not None else None
+
     def evolve(self, **changes: Any) -> NodeRecord:
         """A copy with `changes` applied and `updated_at` set to now."""
         changes.setdefault("updated_at", utcnow())
@@ -94,6 +109,7 @@ class NodeRecord:
             out[key] = value.isoformat() if value is not None else None
         out["cost"] = str(self.cost) if self.cost is not None else None
         out["last_status"] = self.last_status.to_json() if self.last_status is not None else None
+        out["ws_url"] = self.ws_url
         return out
 
 

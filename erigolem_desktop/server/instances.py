@@ -128,6 +128,8 @@ def instance(
     }
     if status == "running":
         out["url"] = rec.url
+        if rec.ws_url:  # additive: the WebSocket endpoint, same auth
+            out["ws_url"] = rec.ws_url
         out["auth"] = {"user": rec.user, "password": password}
         out["network"] = last.chain or rec.chain
     if rec.stopped_at is not None and not rec.active:

@@ -131,7 +131,7 @@ class Api:
         return instances.instance(rec, password, self.init_params.get(rec.id))
 
     def _own(self, session: Session, node_id: str) -> NodeRecord | None:
-        rec = self.manager.get(node_id) if node_id else None
+        rec = self.manager.lookup(node_id) if node_id else None  # node id or URL path id
         if rec is None or (rec.owner or "").lower() != session.address.lower():
             return None
         return rec

@@ -1,7 +1,8 @@
 """The detail pane of one node: endpoint and credentials, snippets, sync, peers, log tail.
 
 The password is masked until revealed; copying always copies the real value. Snippets (curl,
-web3.py, ethers.js, cast) carry the real URL and user, and the password once revealed.
+web3.py, ethers.js, cast, a WebSocket subscription; `core.snippets`) carry the real URL and
+user, and the password once revealed. The WebSocket URL shows when the runtime reports one.
 
 Signals:
     open_console(str): the user wants the RPC console on this node (node id).
@@ -11,14 +12,13 @@ Signals:
 from __future__ import annotations
 
 import asyncio
-import json
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
-from urllib.parse import quote, urlsplit, urlunsplit
 
 from erigolem_runtime.api.files import atomic_write
 
+from erigolem_desktop.core.snippets import MASK, SNIPPET_KINDS, snippet
 from erigolem_desktop.core.states import NodeState
 from erigolem_desktop.ui import ops, style
 from erigolem_desktop.ui.nodes_model import NodeRow, format_duration, restart_meaning
@@ -49,59 +49,9 @@ from erigolem_desktop.ui.qt import (
 if TYPE_CHECKING:
     from erigolem_desktop.core.manager import NodeManager
 
-MASK = "••••••••••••"
 LOG_LINES = 200
 SAVED_LOG_LINES = 20_000  # "Save log…" keeps far more than the pane shows
-SNIPPET_KINDS = ("curl", "web3.py", "ethers.js", "cast")
 CLIPBOARD_CLEAR_MS = 30_000  # a copied password leaves the clipboard after this, if still ours
-
-
-def url_with_auth(url: str, user: str, password: str) -> str:
-    """`url` with `user:password@` in it (for cast and other tools that take auth in the URL)."""
-    parts = urlsplit(url)
-    netloc = f"{quote(user, safe='')}:{quote(password, safe='')}@{parts.hostname or ''}"
-    if parts.port:
-        netloc += f":{parts.port}"
-    return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
-
-
-def snippet(kind: str, url: str, user: str, password: str) -> str:
-    """A ready-to-paste example for `kind` (curl, web3.py, ethers.js, cast) with these values."""
-    body = json.dumps({"jsonrpc": "2.0", "id": 1, "method": "eth_blockNumber", "params": []})
-    if kind == "curl":
-        return (
-            f"curl -s -u '{user}:{password}' \\\n  -H 'Content-Type: application/json' \\\n"
-            f"  -d '{body}' \\\n  '{url}'"
-        )
-    if kind == "web3.py":
-        return (
-            "from web3 import Web3\n\n"
-            f"w3 = Web3(Web3.HTTPProvider(\n    {url!r},\n"
-            f"    request_kwargs={{'auth': ({user!r}, {password!r})}},\n))\n"
-            "print(w3.eth.block_number)"
-        )
-    if kind == "ethers.js":
-        insecure = (
-            "req.allowInsecureAuthentication = true; // plain http on this computer\n"
-            if url.startswith("http://")
-            else ""
-        )
-        return (
-            'import { ethers } from "ethers";\n\n'
-            f"const req = new ethers.FetchRequest({json.dumps(url)});\n"
-            f"req.setCredentials({json.dumps(user)}, "
-            f"{json.dumps(password, ensure_ascii=False)});\n"
-            f"{insecure}"
-            "const provider = new ethers.JsonRpcProvider(req);\n"
-            "console.log(await provider.getBlockNumber());"
-        )
-    if kind == "cast":
-        if password == MASK:
-            auth_url = url.replace("://", f"://{quote(user, safe='')}:{MASK}@", 1)
-        else:
-            auth_url = url_with_auth(url, user, password)
-        return f"cast block-number --rpc-url '{auth_url}'\ncast chain-id --rpc-url '{auth_url}'"
-    raise ValueError(f"unknown snippet kind {kind!r}")
 
 
 def current_stage(stages: tuple[tuple[str, int], ...]) -> tuple[int, str] | None:
@@ -144,7 +94,7 @@ class NodeDetail(QWidget):
         self.row: NodeRow | None = None
         self._password = ""
         self._revealed = False
-        self._snippet_key: tuple[str, str, str] | None = None
+        self._snippet_key: tuple[str, str, str, str] | None = None
 
         self.title = style.label("", "heading")
         self.state_label = QLabel()
@@ -156,13 +106,15 @@ class NodeDetail(QWidget):
 
         # endpoint
         self.url_edit = QLineEdit()
+        self.ws_edit = QLineEdit()
         self.user_edit = QLineEdit()
         self.password_edit = QLineEdit()
-        for edit in (self.url_edit, self.user_edit, self.password_edit):
+        for edit in (self.url_edit, self.ws_edit, self.user_edit, self.password_edit):
             edit.setReadOnly(True)
             edit.setFont(style.mono_font())
         self.password_edit.setEchoMode(QLineEdit.EchoMode.Password)
         self.copy_url = _copy_button("Copy the URL")
+        self.copy_ws = _copy_button("Copy the WebSocket URL")
         self.copy_user = _copy_button("Copy the user")
         self.copy_password = _copy_button("Copy the password")
         self.reveal = QToolButton()
@@ -173,6 +125,10 @@ class NodeDetail(QWidget):
         endpoint = QGroupBox("Endpoint")
         form = QFormLayout(endpoint)
         form.addRow(_buddy("&URL", self.url_edit), self._row(self.url_edit, self.copy_url))
+        self.ws_label = _buddy("WebSoc&ket", self.ws_edit)
+        self.ws_row = QWidget()
+        self.ws_row.setLayout(self._row(self.ws_edit, self.copy_ws))
+        form.addRow(self.ws_label, self.ws_row)
         form.addRow(_buddy("U&ser", self.user_edit), self._row(self.user_edit, self.copy_user))
         form.addRow(
             _buddy("Pass&word", self.password_edit),
@@ -312,6 +268,7 @@ class NodeDetail(QWidget):
         outer.addWidget(self.pages)
 
         self.copy_url.clicked.connect(lambda: self._copy(self.url_edit.text(), "URL"))
+        self.copy_ws.clicked.connect(lambda: self._copy(self.ws_edit.text(), "WebSocket URL"))
         self.copy_user.clicked.connect(lambda: self._copy(self.user_edit.text(), "user"))
         self.copy_password.clicked.connect(
             lambda: self._copy(self._password, "password", secret=True)
@@ -387,12 +344,17 @@ class NodeDetail(QWidget):
         self.url_edit.setText(row.url if active else "")
         self.url_edit.setPlaceholderText("" if active else "stopped: this URL no longer works")
         self.url_edit.setCursorPosition(0)
+        self.ws_edit.setText(row.ws_url if active else "")
+        self.ws_edit.setCursorPosition(0)
+        for part in (self.ws_label, self.ws_row):
+            part.setVisible(bool(row.ws_url) and active)
         self.user_edit.setText(row.user if active else "")
         if not active:
             self._password = ""
             self.password_edit.clear()
         for button in (
             self.copy_url,
+            self.copy_ws,
             self.copy_user,
             self.copy_password,
             self.copy_snippet,
@@ -495,13 +457,13 @@ class NodeDetail(QWidget):
             return
         password = self._password if self._revealed else MASK
         url = row.url or "(no URL yet)"
-        key = (url if row.state.active else "", row.user, password)
+        key = (url if row.state.active else "", row.user, password, row.ws_url)
         if key == self._snippet_key:
             return
         self._snippet_key = key
         for kind, edit in self.snippet_edits.items():
             if row.state.active:
-                edit.setPlainText(snippet(kind, url, row.user, password))
+                edit.setPlainText(snippet(kind, url, row.user, password, row.ws_url or None))
             else:
                 edit.setPlainText("The node is stopped: its URL and password no longer work.")
 
@@ -534,7 +496,7 @@ class NodeDetail(QWidget):
             return
         kind = SNIPPET_KINDS[self.snippets.currentIndex()]
         self._copy(
-            snippet(kind, self.row.url, self.row.user, self._password),
+            snippet(kind, self.row.url, self.row.user, self._password, self.row.ws_url or None),
             f"{kind} snippet",
             secret=bool(self._password),
         )

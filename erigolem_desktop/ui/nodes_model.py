@@ -102,6 +102,7 @@ class NodeRow:
     reason: str
     phase: str
     restarts: int = 0  # times the runtime restarted the client (it died or hung)
+    ws_url: str = ""  # WebSocket endpoint, same credentials ("" from runtimes without one)
 
     @classmethod
     def from_record(cls, rec: NodeRecord | Mapping[str, Any]) -> NodeRow:
@@ -140,6 +141,7 @@ class NodeRow:
             reason=str(_get(rec, "reason", default="") or status.reason or ""),
             phase=phase if isinstance(phase, str) else "",
             restarts=status.restarts,
+            ws_url=status.ws_url or "",
         )
 
 

@@ -14,6 +14,9 @@ import string
 INSTANCE_ID_RE = re.compile(r"[a-z0-9][a-z0-9-]{2,62}")
 #: User names go into htpasswd lines (`user:hash`) and basic-auth headers.
 USER_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
+#: CORS origins a renter allows go into the location's config: scheme, host, optional port.
+ORIGIN_RE = re.compile(r"https?://[A-Za-z0-9][A-Za-z0-9.-]{0,252}(?::[0-9]{1,5})?")
+ANY_ORIGIN = "*"
 
 DEFAULT_USER = "erigolem"
 PASSWORD_ALPHABET = string.ascii_letters + string.digits  # URL-, shell- and htpasswd-safe
@@ -74,3 +77,30 @@ def validate_password(value: object) -> str:
     if not all(33 <= ord(ch) <= 126 for ch in value):
         raise ValueError("invalid password: only printable ASCII without spaces is allowed")
     return value
+
+
+def validate_origins(value: object) -> tuple[str, ...]:
+    """The renter's allowed CORS origins as a tuple; `()` means any origin (the default).
+
+    Accepts None, "*", or a list of origins like "https://app.example:8443"; raises
+    ValueError naming the bad entry otherwise (the values reach nginx's config).
+    """
+    if value is None or value == ANY_ORIGIN:
+        return ()
+    if isinstance(value, str):
+        value = [value]
+    if not isinstance(value, list | tuple) or not value:
+        raise ValueError(
+            'allow_origins must be "*" or a non-empty list of origins like "https://app.example"'
+        )
+    out: list[str] = []
+    for item in value:
+        if item == ANY_ORIGIN:
+            return ()
+        if not isinstance(item, str) or ORIGIN_RE.fullmatch(item) is None:
+            raise ValueError(
+                f"invalid origin {_shown(item)} in allow_origins: use scheme://host[:port] "
+                '(e.g. "https://app.example"), no path, or "*" for any origin'
+            )
+        out.append(item.lower())
+    return tuple(dict.fromkeys(out))

@@ -180,7 +180,7 @@ def validate_chain(
             f"this provider does not offer chain {chain!r}: it offers "
             f"{', '.join(valid) or '(no chain for this client)'}",
             kind=ErrorKind.CHAIN_NOT_OFFERED,
-            context={"client": profile.name, "chain": chain},
+            context={"client": profile.name, "chain": chain, "offered": ", ".join(valid)},
         )
     return chain
 
@@ -230,7 +230,10 @@ def erigon_argv(
     for which listen where); ``nat`` is ``clients.erigon.nat`` (``--nat``), checked by
     ``nat_problem``.
 
-    WebSocket stays off (``--ws`` is not given): nginx proxies plain HTTP JSON-RPC only.
+    WebSocket is on (``--ws``) and served on the HTTP RPC port: Erigon's RPC handler upgrades
+    WebSocket requests on that port, and opens a second listener only when ``--ws.port``
+    differs from ``--http.port`` (its default is 8546, which would clash between instances),
+    so ``--ws.port`` is set to the RPC port. nginx proxies both on the instance's URL.
     """
     if chain not in ERIGON_CHAINS:
         raise UnknownChain(
@@ -253,6 +256,8 @@ def erigon_argv(
         f"--http.port={p['http']}",
         f"--http.api={','.join(ERIGON_HTTP_APIS)}",
         "--http.vhosts=localhost",
+        "--ws",
+        f"--ws.port={p['http']}",
         f"--private.api.addr=127.0.0.1:{p['private_api']}",
         "--authrpc.addr=127.0.0.1",
         f"--authrpc.port={p['authrpc']}",

@@ -166,6 +166,8 @@ async def test_unknown_chain_and_missing_erigon_fail_cleanly(manager: NodeManage
     assert erigon.reason is not None
     assert "Erigon is not set up on this computer" in erigon.reason
     assert "clients.erigon.binary" in erigon.reason
+    assert "the local runtime runs only dev" in erigon.reason
+    assert "provider" not in erigon.reason  # this computer is not a provider
     assert manager.password(erigon.id) is None
     assert not any(b.is_running(erigon.id) for b in manager.backends.values())
 

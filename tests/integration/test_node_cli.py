@@ -113,6 +113,7 @@ def test_start_list_status_rpc_rotate_stop(
     proc, started = served
     node = started["node"]
     creds = started["credentials"]
+    assert creds["ws_url"] == "ws://" + creds["url"].removeprefix("http://")
     node_id = node["id"]
     assert node["state"] == "ready"
     assert node["name"] == "cli node"
@@ -133,9 +134,14 @@ def test_start_list_status_rpc_rotate_stop(
     assert status["runtime"]["owner_pid"] == proc.pid
     assert f"URL:      {creds['url']}\n" in erigolem("node", "status", node_id).stdout
     assert ok_json("node", "credentials", node_id) == creds
+    assert f"WS URL:   {creds['ws_url']}\n" in erigolem("node", "credentials", node_id).stdout
 
     chain = ok_json("rpc", node_id, "eth_chainId")
     assert chain["result"] == "0x7a69"
+    path_id = creds["url"].rstrip("/").rsplit("/", 1)[1]
+    assert path_id != node_id  # the id in the URL names the node too, as does the URL
+    assert ok_json("rpc", path_id, "eth_chainId")["result"] == "0x7a69"
+    assert ok_json("node", "status", creds["url"], "--no-check")["id"] == node_id
     assert chain["elapsed_ms"] > 0
     pretty = erigolem(
         "rpc", node_id, "eth_getBalance", "0xf39Fd6e51aad88F6F4ce6aB8827279cffFb92266", "latest"
@@ -217,7 +223,11 @@ def test_sigkill_of_the_cli_leaves_no_process_and_recover_settles_it(
     records = ok_json("node", "list", "--all")  # runs recover()
     assert records[0]["id"] == node_id
     assert records[0]["state"] == "stopped"
-    assert records[0]["reason"] == RECOVERED_REASON
+    assert records[0]["reason"] == (
+        f"the `erigolem node start` process that ran it (pid {proc.pid}) ended without "
+        "stopping it (killed or crashed); the node was stopped"
+    )
+    assert records[0]["reason"] != RECOVERED_REASON  # no "the app was closed"
     creds = erigolem("node", "credentials", node_id)
     assert creds.returncode == 1
 
@@ -238,6 +248,28 @@ def test_detach_then_stop(erigolem_home: Path, anvil_bin: Path, nginx_bin: Path)
     finally:
         if process_token(pid) is not None:
             os.kill(pid, signal.SIGKILL)
+
+
+def test_sigkill_of_a_detached_node_says_what_happened(
+    erigolem_home: Path, anvil_bin: Path, nginx_bin: Path
+) -> None:
+    """kill -9 of `node start --detach`'s background process: the reason names that process."""
+    out = ok_json("node", "start", "--local", "--detach", "--allow-origin", "https://d.example")
+    pid = out["pid"]
+    pids = [pid, *_descendants(pid)]
+    try:
+        os.kill(pid, signal.SIGKILL)
+        deadline = time.monotonic() + 15
+        while _alive(pids) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert _alive(pids) == []
+        (rec,) = ok_json("node", "list", "--all")  # runs recover()
+        assert rec["state"] == "stopped"
+        assert f"`erigolem node start` process that ran it (pid {pid})" in rec["reason"]
+        assert "app was closed" not in rec["reason"]
+    finally:
+        for p in _alive(pids):
+            os.kill(p, signal.SIGKILL)
 
 
 def test_bad_input_and_failures(erigolem_home: Path, anvil_bin: Path, nginx_bin: Path) -> None:

@@ -398,6 +398,8 @@ def assert_nothing_left(config: RuntimeConfig) -> None:
         (['{"chain": "dev", "client": "anvil", "evil": 1}'], "unknown start argument key"),
         (['{"client": "anvil"}'], "names no chain"),
         (['{"chain": "../../etc", "client": "anvil"}'], "invalid chain"),
+        (['{"chain": "dev", "allow_origins": ["https://a.example/x"]}'], "invalid origin"),
+        (['{"chain": "dev", "allow_origins": 5}'], "allow_origins must be"),
     ],
 )
 async def test_bad_start_arguments(env: Env, args: list[str], message: str) -> None:

@@ -205,6 +205,7 @@ async def test_sign_in_create_use_and_stop_a_node(
     assert node["client"] == "anvil"
     assert node["backend"] == "local"
     assert node["url"].startswith("http://127.0.0.1:")
+    assert node["ws_url"] == "ws://" + node["url"].removeprefix("http://")
     user, password = node["auth"]["user"], node["auth"]["password"]
     assert user
     assert password
@@ -234,9 +235,13 @@ async def test_sign_in_create_use_and_stop_a_node(
     status, body, _ = await api.call("POST", "/stopInstance/nonexistent", headers=as_alice)
     assert (status, body) == (404, {"msg": "invalid instance ID"})
 
-    # alice stops it (her headers in lowercase work the same)
+    path_id = node["url"].rstrip("/").rsplit("/", 1)[1]  # the id in its URL names it too
+    status, body, _ = await api.call("POST", f"/stopInstance/{path_id}", headers=as_bob)
+    assert (status, body) == (404, {"msg": "invalid instance ID"})
+
+    # alice stops it, by the id in its URL (her headers in lowercase work the same)
     lower = dict(as_alice, Authorization=f"Bearer {alice.address.lower()}")
-    status, body, _ = await api.call("POST", f"/stopInstance/{node['id']}", headers=lower)
+    status, body, _ = await api.call("POST", f"/stopInstance/{path_id}", headers=lower)
     assert status == 200, body
     assert body["status"] in {"stopping", "stopped"}
     stopped = await wait_status(api, as_alice, node["id"], {"stopped"}, within=30)

@@ -215,3 +215,22 @@ def test_detail_shows_the_request_count_from_the_runtime_status(qtbot: Any) -> N
     assert detail.requests_label.text() == "–"  # an older runtime without the counter
     bad = NodeRow.from_record({"id": "n1", "state": "ready", "status": {"requests": "lots"}})
     assert bad.requests is None
+
+
+def test_detail_shows_the_websocket_url_and_a_subscription_snippet(qtbot: Any) -> None:
+    detail = NodeDetail()
+    qtbot.addWidget(detail)
+    detail.show()
+    ws = "ws://127.0.0.1:8080/abc123/"
+    status = {"url": "http://127.0.0.1:8080/abc123/", "ws_url": ws, "auth": {"user": "erigolem"}}
+    row = NodeRow.from_record({"id": "n1", "name": "n1", "state": "ready", "status": status})
+    assert row.ws_url == ws
+    detail.show_row(row)
+    assert detail.ws_edit.text() == ws
+    assert detail.ws_row.isVisible()
+    assert "newHeads" in detail.snippet_edits["subscribe"].toPlainText()
+    assert "127.0.0.1:8080/abc123/" in detail.snippet_edits["subscribe"].toPlainText()
+    old = NodeRow.from_record({"id": "n2", "name": "n2", "state": "ready", "status": {}})
+    detail.show_row(old)  # an older runtime reports no WebSocket URL: no empty row for it
+    assert not detail.ws_row.isVisible()
+    assert "no WebSocket URL" in detail.snippet_edits["subscribe"].toPlainText()

@@ -13,9 +13,10 @@ from erigolem_runtime.api import NodeStatus
 
 from erigolem_desktop.core.records import NodeRecord
 from erigolem_desktop.core.settings import SettingsStore
+from erigolem_desktop.core.snippets import snippet, url_with_auth
 from erigolem_desktop.core.states import NodeState
 from erigolem_desktop.ui import style
-from erigolem_desktop.ui.node_detail import current_stage, snippet, url_with_auth
+from erigolem_desktop.ui.node_detail import current_stage
 from erigolem_desktop.ui.nodes_model import COLUMNS, ActiveFilter, NodeRow, NodesModel
 from erigolem_desktop.ui.qt import Qt
 from erigolem_desktop.ui.settings_dialog import SettingsDialog
@@ -116,6 +117,11 @@ def test_snippets_carry_the_real_values() -> None:
     assert "HTTPProvider" in snippet("web3.py", url, user, pw)
     assert "allowInsecureAuthentication" in snippet("ethers.js", url, user, pw)
     assert "p%40ss%3Aword@127.0.0.1:8080" in url_with_auth(url, user, pw)
+    assert "require(" in snippet("ethers.js", url, user, pw)  # CommonJS: runs as a .js file
+    sub = snippet("subscribe", url, user, pw, "ws://127.0.0.1:8080/abc123/")
+    assert "ws://erigolem:p%40ss%3Aword@127.0.0.1:8080/abc123/" in sub
+    assert "newHeads" in sub
+    assert "no WebSocket URL" in snippet("subscribe", url, user, pw, None)
     with pytest.raises(ValueError, match="unknown snippet"):
         snippet("perl", url, user, pw)
 

@@ -309,6 +309,22 @@ async def test_resolve(manager: NodeManager, store: NodeStore) -> None:
         manager.resolve("")
 
 
+@pytest.mark.asyncio
+async def test_the_url_path_id_names_the_node_too(manager: NodeManager, store: NodeStore) -> None:
+    """`erigolem rpc 8b96bee5fdf5d669` (the id in the URL) finds node 44803a3b8f3b."""
+    url = "http://127.0.0.1:8080/8b96bee5fdf5d669/"
+    node = NodeRecord(id="44803a3b8f3b", name="a", backend="local", chain="dev", client="anvil")
+    store.add(node.evolve(url=url))
+    store.add(NodeRecord(id="0f0f0f0f0f0f", name="b", backend="local", chain="dev", client="anvil"))
+    for key in ("44803a3b8f3b", "8b96bee5fdf5d669", "/8b96bee5fdf5d669/", url, url.rstrip("/")):
+        assert manager.resolve(key).id == "44803a3b8f3b", key
+        assert manager.lookup(key) is not None
+    assert manager.resolve("8b96").id == "44803a3b8f3b"  # a unique prefix of either id
+    assert manager.lookup("8b96") is None  # exact ids only (what the REST server uses)
+    with pytest.raises(ManagerError, match="id in its URL"):
+        manager.resolve("http://127.0.0.1:8080/ffffffffffffffff/")
+
+
 def _dead_pid() -> int:
     proc = subprocess.Popen([sys.executable, "-c", "pass"])
     proc.wait()

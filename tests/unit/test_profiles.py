@@ -37,7 +37,8 @@ def test_erigon_argv_uses_only_documented_flags(chain: str, prune: str, tmp_path
     assert set(flags["--http.api"].split(",")) == {
         "eth", "erigon", "web3", "net", "debug", "trace", "txpool"
     }  # fmt: skip
-    assert "--ws" not in flags  # websocket stays off: nginx proxies HTTP only
+    assert flags["--ws"] == "true"  # eth_subscribe works on Golem as on a dev node
+    assert flags["--ws.port"] == flags["--http.port"]  # served on the RPC port: no 2nd listener
     assert flags["--http.vhosts"] == "localhost"
 
 

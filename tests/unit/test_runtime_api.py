@@ -24,6 +24,7 @@ from erigolem_runtime.api.process import pid_alive, process_token, start_time
 
 WIRE: dict[str, Any] = {
     "url": "http://127.0.0.1:8080/abc/",
+    "ws_url": "ws://127.0.0.1:8080/abc/",
     "auth": {"user": "erigolem", "password": "p" * 24},
     "chain": "sepolia",
     "network": "sepolia",
@@ -58,13 +59,19 @@ def test_the_runtime_status_json_round_trips_exactly() -> None:
 
 
 def test_reading_is_tolerant_of_newer_and_odd_runtimes() -> None:
-    newer = {**WIRE, "state": "hibernating", "ws_url": "ws://x/", "peers": "many", "block": "0x1f"}
+    newer = {
+        **WIRE,
+        "state": "hibernating",
+        "grpc_url": "grpc://x/",
+        "peers": "many",
+        "block": "0x1f",
+    }
     status = NodeStatus.from_json(newer)
     assert status.state is RuntimeState.STARTING  # an unknown state reads as starting
     assert status.peers is None
     assert status.block == 31
-    assert status.extra == {"ws_url": "ws://x/"}
-    assert status.to_json()["ws_url"] == "ws://x/"  # kept for whoever knows it
+    assert status.extra == {"grpc_url": "grpc://x/"}
+    assert status.to_json()["grpc_url"] == "grpc://x/"  # kept for whoever knows it
     original = NodeStatus.from_json({"network": "mainnet", "state": "ready"})
     assert original.chain == "mainnet"
     assert NodeStatus.from_json({}) == NodeStatus()

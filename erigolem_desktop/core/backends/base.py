@@ -32,10 +32,17 @@ class NodeSpec:
     budget_glm: Decimal | None = None  # Golem only: the most this node may cost
     duration: timedelta | None = None  # Golem only: how long the agreement may last
     extra: Mapping[str, Any] = field(default_factory=dict)
+    allow_origins: tuple[str, ...] = ()  # browser origins CORS allows; () = any origin
 
     def start_argument(self) -> dict[str, Any]:
-        """The runtime's start argument (DESIGN.md: `{"chain": ..., "client": ...}`)."""
-        return {"chain": self.chain, "client": self.client}
+        """The runtime's start argument (DESIGN.md: `{"chain": ..., "client": ...}`).
+
+        `allow_origins` is sent only when set, so runtimes that predate it still accept it.
+        """
+        arg: dict[str, Any] = {"chain": self.chain, "client": self.client}
+        if self.allow_origins:
+            arg["allow_origins"] = list(self.allow_origins)
+        return arg
 
 
 @dataclass(frozen=True)

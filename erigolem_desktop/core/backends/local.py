@@ -122,6 +122,11 @@ class LocalBackend:
             spec.client if spec is not None else None
         )
         chain_kinds = (ErrorKind.UNKNOWN_CHAIN, ErrorKind.CHAIN_NOT_OFFERED)
+        if kind is ErrorKind.CHAIN_NOT_OFFERED and error is not None:
+            # the runtime speaks as a provider ("this provider does not offer ..."); here it
+            # is this computer's own runtime
+            offered = error.context.get("offered") or "no chain for this client"
+            text = f"the local runtime runs only {offered}"
         if (
             spec is not None
             and spec.client == "erigon"

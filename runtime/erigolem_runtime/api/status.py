@@ -54,6 +54,14 @@ def parse_quantity(value: Any) -> int | None:
     return None
 
 
+def ws_url_of(url: str) -> str | None:
+    """The WebSocket URL of an HTTP(S) endpoint (same host, port and path), None if not HTTP."""
+    for scheme, ws in (("http://", "ws://"), ("https://", "wss://")):
+        if url.startswith(scheme):
+            return ws + url[len(scheme) :]
+    return None
+
+
 def _float(value: Any) -> float | None:
     if isinstance(value, bool) or not isinstance(value, int | float):
         return None
@@ -132,6 +140,7 @@ class SyncInfo:
 _KNOWN = frozenset(
     {
         "url",
+        "ws_url",
         "auth",
         "chain",
         "network",
@@ -156,6 +165,8 @@ class NodeStatus:
 
     Attributes:
         url: the node's JSON-RPC endpoint (behind nginx basic auth).
+        ws_url: the same endpoint for WebSocket (`eth_subscribe`), same credentials; None
+            from runtimes that predate it (their Erigon nodes had no WebSocket).
         auth: its credentials (password None in records kept on disk).
         chain / client: what runs (`network` on the wire repeats `chain`).
         state: see `RuntimeState`; `reason` says why when degraded/failed.
@@ -166,6 +177,7 @@ class NodeStatus:
     """
 
     url: str = ""
+    ws_url: str | None = None
     auth: Auth | None = None
     chain: str = ""
     client: str = ""
@@ -200,6 +212,7 @@ class NodeStatus:
         out: dict[str, Any] = dict(self.extra)
         out.update(
             url=self.url,
+            ws_url=self.ws_url,
             auth=self.auth.to_json() if self.auth is not None else None,
             chain=self.chain,
             network=self.chain,
@@ -223,6 +236,7 @@ class NodeStatus:
         chain = _str(data.get("chain")) or _str(data.get("network")) or ""
         return cls(
             url=_str(data.get("url")) or "",
+            ws_url=_str(data.get("ws_url")),
             auth=Auth.from_json(data.get("auth")),
             chain=chain,
             client=_str(data.get("client")) or "",

@@ -21,6 +21,7 @@ from erigolem_runtime.credentials import (
     new_password,
     new_user,
     validate_instance_id,
+    validate_origins,
 )
 from erigolem_runtime.datadirs import REAPING, empty_reaping, park_dead_datadirs
 from erigolem_runtime.instance.slots import DatadirLock
@@ -32,7 +33,7 @@ from erigolem_runtime.ports import PortRangeExhausted, allocate_ports
 log = logging.getLogger(__name__)
 
 RUN_COMMANDS = ("status", "rotate-credentials", "logs")
-START_KEYS = ("chain", "client", "network")
+START_KEYS = ("chain", "client", "network", "allow_origins")
 DEFAULT_LOG_LINES = 100
 MAX_LOG_LINES = 10_000
 
@@ -70,7 +71,7 @@ class NodeService(StatusReporting):
                 "this runtime already started an instance: shut it down first",
                 kind=ErrorKind.ALREADY_STARTED,
             )
-        chain, profile = self._parse_start(args)
+        chain, profile, origins = self._parse_start(args)
         binary = self._binary(profile)
         if profile.name == "erigon":  # `erigon --version` off the loop, before anything is built
             prune = self.config.clients.erigon.prune_mode
@@ -127,7 +128,7 @@ class NodeService(StatusReporting):
             self._nginx = NginxFront(self.config)
             undo.push(self._remove_nginx)
             self.url = await self._nginx.add_instance(
-                instance_id, self._rpc_port, self.user, self._password
+                instance_id, self._rpc_port, self.user, self._password, origins
             )
             undo.clear()
         except BaseException as exc:
@@ -158,7 +159,8 @@ class NodeService(StatusReporting):
         if parked or (self.config.data_dir / REAPING).is_dir():
             self._reaper = asyncio.create_task(asyncio.to_thread(empty_reaping, self.config))
 
-    def _parse_start(self, args: list[str]) -> tuple[str, profiles.ClientProfile]:
+    def _parse_start(self, args: list[str]) -> tuple[str, profiles.ClientProfile, tuple[str, ...]]:
+        """(chain, client profile, CORS origins allowed; () = any) from the start argument."""
         example = '{"chain": "sepolia", "client": "erigon"}'
         if len(args) != 1:
             raise ServiceError(
@@ -182,7 +184,8 @@ class NodeService(StatusReporting):
         unknown = sorted(str(k)[:30] for k in spec if k not in START_KEYS)
         if unknown:
             raise ServiceError(
-                f"unknown start argument key(s) {', '.join(unknown)}: use chain and client, "
+                f"unknown start argument key(s) {', '.join(unknown)}: use chain, client and "
+                "allow_origins, "
                 f"e.g. '{example}'",
                 kind=ErrorKind.BAD_ARGUMENT,
             )
@@ -199,7 +202,11 @@ class NodeService(StatusReporting):
                 f"{', '.join(c for c in profile.chains if c in self.config.chains) or 'none'})"
             )
         chain = profiles.validate_chain(profile, chain, self.config.chains)
-        return chain, profile
+        try:
+            origins = validate_origins(spec.get("allow_origins"))
+        except ValueError as exc:
+            raise ServiceError(str(exc), kind=ErrorKind.BAD_ARGUMENT) from None
+        return chain, profile, origins
 
     def _binary(self, profile: profiles.ClientProfile) -> Path:
         configured = getattr(self.config.clients, profile.name).binary

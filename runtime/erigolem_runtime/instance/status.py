@@ -14,6 +14,7 @@ from erigolem_runtime.api import (
     RuntimeState,
     SyncInfo,
 )
+from erigolem_runtime.api.status import ws_url_of
 from erigolem_runtime.instance.supervise import Supervised
 
 log = logging.getLogger(__name__)
@@ -61,6 +62,7 @@ class StatusReporting(Supervised):
                 self.reason = f"the client does not answer JSON-RPC: {error}"
         return NodeStatus(
             url=self.url or "",
+            ws_url=ws_url_of(self.url) if self.url else None,  # both clients serve WS there
             auth=Auth(self.user, self._password) if self.user is not None else None,
             chain=self.chain or "",
             client=self.client or "",

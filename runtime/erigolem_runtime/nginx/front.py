@@ -17,14 +17,19 @@ import contextlib
 import json
 import os
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from pathlib import Path
 
 from erigolem_runtime.api.files import atomic_write, open_lock_file, try_lock
 from erigolem_runtime.api.paths import COMMON
 from erigolem_runtime.api.process import pid_alive, start_time
 from erigolem_runtime.config import RuntimeConfig
-from erigolem_runtime.credentials import validate_instance_id, validate_password, validate_user
+from erigolem_runtime.credentials import (
+    validate_instance_id,
+    validate_origins,
+    validate_password,
+    validate_user,
+)
 from erigolem_runtime.nginx import control
 from erigolem_runtime.nginx.errors import NginxError
 from erigolem_runtime.nginx.htpasswd import Htpasswd
@@ -53,10 +58,20 @@ class NginxFront:
     # ---- public API
 
     async def add_instance(
-        self, instance_id: str, upstream_port: int, user: str, password: str
+        self,
+        instance_id: str,
+        upstream_port: int,
+        user: str,
+        password: str,
+        allow_origins: Sequence[str] = (),
     ) -> str:
-        """Expose `instance_id` at public_url/<id>/ behind basic auth; returns that URL."""
+        """Expose `instance_id` at public_url/<id>/ behind basic auth; returns that URL.
+
+        `allow_origins`: the browser origins CORS lets read the answers (empty = any origin;
+        every request but a preflight still needs the credentials).
+        """
         iid = validate_instance_id(instance_id)
+        origins = validate_origins(list(allow_origins) or None)
         if isinstance(upstream_port, bool) or not isinstance(upstream_port, int):
             raise ValueError(f"invalid upstream port {upstream_port!r}: need an int")
         if not 1 <= upstream_port <= 65535:
@@ -65,11 +80,13 @@ class NginxFront:
         async with self._locked():
             reaped = self._reap_locked()
             try:
-                return await self._add_locked(iid, upstream_port, line)
+                return await self._add_locked(iid, upstream_port, line, origins)
             finally:
                 self._delete_leftovers(reaped)
 
-    async def _add_locked(self, iid: str, upstream_port: int, line: str) -> str:
+    async def _add_locked(
+        self, iid: str, upstream_port: int, line: str, origins: Sequence[str]
+    ) -> str:
         """Register, write, test, reload, wait; on failure restore the previous files."""
         lay = self.layout
         record = self._read_record(iid)
@@ -83,7 +100,7 @@ class NginxFront:
             lay.htpasswd_file(iid): (line, self.htpasswd.mode),
             lay.upstream_file(iid): (render_upstream(iid, upstream_port), 0o644),
             lay.location_file(iid): (
-                render_location(iid, lay.htpasswd_file(iid), lay.log_file(iid)),
+                render_location(iid, lay.htpasswd_file(iid), lay.log_file(iid), origins),
                 0o644,
             ),
         }
