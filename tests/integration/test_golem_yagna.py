@@ -34,7 +34,7 @@ import pytest
 
 from erigolem_desktop.core.backends.base import NodeSpec
 from erigolem_desktop.core.backends.golem import errors
-from erigolem_desktop.core.backends.golem.backend import GolemBackend
+from erigolem_desktop.core.backends.golem.backend import ALLOCATION_MARGIN, GolemBackend
 from erigolem_desktop.core.backends.golem.service import ErigonService
 from tests.support.golem.arrangement import (
     CHEAP,
@@ -86,6 +86,18 @@ async def _eth_chain_id(url: str, user: str, password: str) -> tuple[int, dict[s
         return resp.status, (json.loads(text) if resp.status == 200 else {"body": text})
 
 
+def _allocations(net: GolemNet, since: datetime) -> list[dict[str, Any]]:
+    """The requestor daemon's allocations made since `since` (earlier tests' are released)."""
+    found = net.requestor.request("GET", "/payment-api/v1/allocations")
+    return [a for a in found if _when(a["timestamp"]) >= since - timedelta(seconds=1)]
+
+
+def _when(stamp: str) -> datetime:
+    """yagna's RFC 3339 timestamps (nanoseconds, `Z`) as aware datetimes."""
+    head, _, frac = stamp.rstrip("Z").partition(".")
+    return datetime.fromisoformat(f"{head}.{(frac + '000000')[:6]}+00:00")
+
+
 @pytest.mark.asyncio
 @pytest.mark.timeout(150)
 async def test_rent_node_end_to_end_with_retry_and_settlement(
@@ -119,6 +131,11 @@ async def test_rent_node_end_to_end_with_retry_and_settlement(
             assert "deploy failed" in service.failures[0]
             assert phases[0] == "Connecting to yagna…"
             assert phases[-1].startswith("Node running on erigolem-provider-1")
+
+            # the allocation reserves the budget for the rental plus a margin, not 10 years
+            (allocation,) = _allocations(net, before)
+            expected = before + timedelta(hours=1) + ALLOCATION_MARGIN
+            assert abs((_when(allocation["timeout"]) - expected).total_seconds()) < 60
 
             # credentials from the start output work through nginx; wrong ones do not
             assert node.status.to_json()["state"] == "ready"
@@ -211,6 +228,8 @@ async def test_rent_node_end_to_end_with_retry_and_settlement(
             final = await backend.usage("n1")
             assert final is not None
             assert final.cost_glm == invoices[agreement_id] + invoices[broken_id]
+            # the last node stopped: the allocation was released (yagna no longer lists it)
+            assert _allocations(net, before) == []
         finally:
             await backend.close()
 
@@ -226,8 +245,10 @@ async def test_no_offer_for_the_chain_times_out_with_a_clear_error(
         try:
             spec = NodeSpec(chain="sepolia", client="erigon", name="none")
             t0 = time.monotonic()
+            since = datetime.now(UTC)
             with pytest.raises(errors.NoOffers, match="sepolia"):
                 await backend.start("n2", spec, lambda _m: None)
+            assert _allocations(net, since) == []  # a failed start releases it too
             assert time.monotonic() - t0 < 15  # 8 s offer timeout + withdrawing the demand
             handle = backend.handle("n2")
             assert handle is not None
