@@ -1,9 +1,12 @@
 """The Golem backend end to end against the REAL yagna daemon (PyPI golem-node 0.17.6).
 
 Real: two/three yagna daemons on loopback in central-net mode (requestor = hub, providers),
-anvil as the hoodi payment chain for yagna's erc20 driver (wrapper-contract stub), yapapi's
-engine with our strategy/payload/service manager, market negotiation and agreements, the
-allocation, the invoice issued by the provider daemon's payment API and accepted by yapapi,
+anvil as the hoodi payment chain for yagna's erc20 driver, carrying the project's own token
+(GLM's role), multi-transfer and wrapper contracts at yagna's hoodi addresses (compiled by npm
+solc: tests/support/golem/chain.py), yapapi's engine with our strategy/payload/service manager,
+market negotiation and agreements, the allocation (its timeout and release as yagna reports
+them), the invoice issued by the provider daemon's payment API and accepted by yapapi, the
+driver's payment (approve + ERC-20 Transfer on the chain, confirmed by both daemons),
 `erigolem-runtime` (its `offer-template`, deploy/start/run over the Runtime API), the anvil dev
 chain it starts, and nginx with basic auth in front of it.
 
@@ -34,7 +37,7 @@ import pytest
 
 from erigolem_desktop.core.backends.base import NodeSpec
 from erigolem_desktop.core.backends.golem import errors
-from erigolem_desktop.core.backends.golem.backend import GolemBackend
+from erigolem_desktop.core.backends.golem.backend import ALLOCATION_MARGIN, GolemBackend
 from erigolem_desktop.core.backends.golem.service import ErigonService
 from tests.support.golem.arrangement import (
     CHEAP,
@@ -43,7 +46,9 @@ from tests.support.golem.arrangement import (
     cli_start,
     golem_net,
     provider_side,
+    settle_now,
 )
+from tests.support.golem.chain import PAYMENT_NETWORK
 from tests.support.golem.provider_agent import _flatten
 from tests.support.runtime_env import make_local_config, stop_runtime_nginx
 
@@ -86,6 +91,28 @@ async def _eth_chain_id(url: str, user: str, password: str) -> tuple[int, dict[s
         return resp.status, (json.loads(text) if resp.status == 200 else {"body": text})
 
 
+def _allocations(net: GolemNet, since: datetime) -> list[dict[str, Any]]:
+    """The requestor daemon's allocations made since `since` (earlier tests' are released)."""
+    found = net.requestor.request("GET", "/payment-api/v1/allocations")
+    return [a for a in found if _when(a["timestamp"]) >= since - timedelta(seconds=1)]
+
+
+def _when(stamp: str) -> datetime:
+    """yagna's RFC 3339 timestamps (nanoseconds, `Z`) as aware datetimes."""
+    head, _, frac = stamp.rstrip("Z").partition(".")
+    return datetime.fromisoformat(f"{head}.{(frac + '000000')[:6]}+00:00")
+
+
+def _confirmed(net: GolemNet) -> dict[str, Decimal]:
+    """What each daemon's `yagna payment status` reports as confirmed (requestor: outgoing)."""
+    found = {}
+    for daemon in [net.requestor, *net.providers]:
+        way = "outgoing" if daemon is net.requestor else "incoming"
+        status = daemon.payment_status(PAYMENT_NETWORK)
+        found[daemon.identity] = Decimal(status[way]["confirmed"]["totalAmount"])
+    return found
+
+
 @pytest.mark.asyncio
 @pytest.mark.timeout(150)
 async def test_rent_node_end_to_end_with_retry_and_settlement(
@@ -103,6 +130,7 @@ async def test_rent_node_end_to_end_with_retry_and_settlement(
                 duration=timedelta(hours=1),
             )
             before = datetime.now(UTC)
+            confirmed_before = await asyncio.to_thread(_confirmed, net)
             node = await backend.start("n1", spec, phases.append)
 
             # the cheap, broken provider was tried first, then excluded; the node runs elsewhere
@@ -119,6 +147,11 @@ async def test_rent_node_end_to_end_with_retry_and_settlement(
             assert "deploy failed" in service.failures[0]
             assert phases[0] == "Connecting to yagna…"
             assert phases[-1].startswith("Node running on erigolem-provider-1")
+
+            # the allocation reserves the budget for the rental plus a margin, not 10 years
+            (allocation,) = _allocations(net, before)
+            expected = before + timedelta(hours=1) + ALLOCATION_MARGIN
+            assert abs((_when(allocation["timeout"]) - expected).total_seconds()) < 60
 
             # credentials from the start output work through nginx; wrong ones do not
             assert node.status.to_json()["state"] == "ready"
@@ -211,6 +244,26 @@ async def test_rent_node_end_to_end_with_retry_and_settlement(
             final = await backend.usage("n1")
             assert final is not None
             assert final.cost_glm == invoices[agreement_id] + invoices[broken_id]
+            # the last node stopped: the allocation was released (yagna no longer lists it)
+            assert _allocations(net, before) == []
+
+            # settlement on chain: the requestor's erc20 driver pays each accepted invoice with a
+            # tGLM Transfer requestor -> provider, and both daemons report it confirmed
+            await settle_now(net.requestor)
+            due = {good.node_id: invoices[agreement_id], broken.node_id: invoices[broken_id]}
+            payer = net.requestor.identity
+            deadline = time.monotonic() + 60
+            while True:
+                paid = {p: [t.glm for t in net.chain.transfers(payer, p)] for p in due}
+                confirmed = await asyncio.to_thread(_confirmed, net)
+                gained = {k: v - confirmed_before[k] for k, v in confirmed.items()}
+                if all(paid.values()) and all(gained[p] for p in due) and gained[payer]:
+                    break
+                assert time.monotonic() < deadline, (paid, gained)
+                await asyncio.sleep(0.5)
+            print(f"stop -> Transfer confirmed by both daemons: {time.monotonic() - t0:.1f} s")
+            assert paid == {p: [amount] for p, amount in due.items()}  # one Transfer each
+            assert gained == {payer: sum(due.values()), **due}
         finally:
             await backend.close()
 
@@ -226,8 +279,10 @@ async def test_no_offer_for_the_chain_times_out_with_a_clear_error(
         try:
             spec = NodeSpec(chain="sepolia", client="erigon", name="none")
             t0 = time.monotonic()
+            since = datetime.now(UTC)
             with pytest.raises(errors.NoOffers, match="sepolia"):
                 await backend.start("n2", spec, lambda _m: None)
+            assert _allocations(net, since) == []  # a failed start releases it too
             assert time.monotonic() - t0 < 15  # 8 s offer timeout + withdrawing the demand
             handle = backend.handle("n2")
             assert handle is not None
@@ -281,6 +336,7 @@ async def test_cli_node_start_golem_uses_this_backend(
     """`erigolem node start --golem` (helper D's CLI) rents through GolemBackend, then settles."""
     async with provider_side(net, tmp_path, runtime_config) as side:
         elapsed, code = await cli_start(tmp_path, side.config)
+        print(f"erigolem node start --golem -> credentials: {elapsed:.2f} s")
         assert elapsed < 60
         assert code == 0
         (agent,) = [a for a in side.agents if a.agreements]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from types import SimpleNamespace
 
@@ -10,7 +11,7 @@ import pytest
 from yapapi import events
 
 from erigolem_desktop.core.backends.base import NodeSpec
-from erigolem_desktop.core.backends.golem.backend import GolemBackend, _Node
+from erigolem_desktop.core.backends.golem.backend import ALLOCATION_MARGIN, GolemBackend, _Node
 from erigolem_desktop.core.backends.golem.config import GolemConfig
 from erigolem_desktop.core.backends.golem.errors import NodeLost, UnknownNode
 from tests.support.golem.fake_engine import FakeEngine
@@ -58,3 +59,39 @@ async def test_debit_notes_and_invoices_make_the_cost_and_the_budget_stops_the_n
     assert await backend.usage("nope") is None
     await backend.close()
     assert engine.stops == 1
+
+
+@pytest.mark.asyncio
+async def test_allocation_lasts_for_the_latest_live_node_and_is_released_when_none_is_left() -> (
+    None
+):
+    """Not yapapi's 10 years: the latest live node's expiration plus the margin; then released."""
+    engines: list[FakeEngine] = []
+
+    def factory() -> FakeEngine:
+        engines.append(FakeEngine())
+        return engines[-1]
+
+    backend = GolemBackend(GolemConfig(app_key="k"), engine_factory=factory)
+    now = datetime.now(UTC)
+    handles = [backend._manager.create_service(object) for _ in range(2)]
+    for n, (handle, hours) in enumerate(zip(handles, (1, 3), strict=True)):
+        spec = NodeSpec("dev", "anvil", f"n{n}")
+        backend._nodes[f"n{n}"] = _Node(handle, spec, expiration=now + timedelta(hours=hours))
+    assert backend._allocation_timeout() == now + timedelta(hours=3) + ALLOCATION_MARGIN
+    async with asyncio.timeout(2):
+        while not all(h.cluster for h in handles):  # noqa: ASYNC110
+            await asyncio.sleep(0.01)
+    await backend._manager.stop_and_wait(handles[1], within=2)
+    assert backend._allocation_timeout() == now + timedelta(hours=1) + ALLOCATION_MARGIN
+    assert not await backend._manager.release_engine()  # n0 still runs: the allocation stays
+    assert engines[0].stops == 0
+    await backend.stop("n0")  # the last node: the engine stops and releases its allocation
+    assert engines[0].stops == 1
+    assert backend._manager.engine is None
+    backend._manager.create_service(object)  # a later node gets a fresh engine (and allocation)
+    async with asyncio.timeout(2):
+        while len(engines) < 2 or engines[1].starts == 0:  # noqa: ASYNC110
+            await asyncio.sleep(0.01)
+    await backend.close()
+    assert engines[1].stops == 1

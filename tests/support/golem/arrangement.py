@@ -1,7 +1,9 @@
 """The whole Golem test arrangement, shared by the integration test and the benchmark.
 
-`GolemNet` (synchronous, one per session): anvil as the hoodi payment chain, a requestor yagna
-that is also the central-net hub, and provider yagnas, with receiver accounts initialised.
+`GolemNet` (synchronous, one per session): anvil as the hoodi payment chain with real payment
+contracts (chain.py), a requestor yagna that is also the central-net hub and holds 100 tGLM, and
+provider yagnas, with receiver accounts initialised; every daemon's erc20 driver runs on the
+anvil with shortened payment intervals (chain.driver_config).
 `ProviderSide` (async, per test): the runtime's real offer template and provider agents
 publishing offers (each starts an exe-unit stand-in per activity on its daemon's GSB), plus a
 GolemConfig pointing yapapi at the real requestor daemon for market, activity and payment.
@@ -27,13 +29,19 @@ from typing import Any
 from erigolem_desktop.core.backends.golem.config import GolemConfig
 from tests.support.binaries import anvil_path, yagna_path
 from tests.support.golem import gftp_stub
-from tests.support.golem.chain import PAYMENT_NETWORK, PaymentChain, start_payment_chain
+from tests.support.golem.chain import (
+    PAYMENT_NETWORK,
+    PaymentChain,
+    driver_config,
+    start_payment_chain,
+)
 from tests.support.golem.exe_unit import ExeUnit
 from tests.support.golem.provider_agent import Preset, ProviderAgent, build_offer
 from tests.support.golem.yagna import YagnaDaemon, start_yagna
 
 SUBNET = "erigolem-test"
 REQUESTOR_KEY = "erigolem-requestor-key-0123456789"
+REQUESTOR_GLM = 100  # tGLM minted to the requestor on the payment chain
 PRESET = Preset(
     coeffs={
         "golem.usage.duration_sec": Decimal("0.0001"),
@@ -64,7 +72,13 @@ def golem_net(root: Path, providers: int = 1) -> Iterator[GolemNet]:
         chain = start_payment_chain(anvil, root)
         started.append(chain)
         requestor = start_yagna(
-            yagna, "requestor", root, hub_port=None, payment_rpc=chain.url, appkey=REQUESTOR_KEY
+            yagna,
+            "requestor",
+            root,
+            hub_port=None,
+            payment_rpc=chain.url,
+            appkey=REQUESTOR_KEY,
+            driver_config=driver_config(chain.url),
         )
         started.append(requestor)
         net = GolemNet(root, chain, requestor)
@@ -76,33 +90,14 @@ def golem_net(root: Path, providers: int = 1) -> Iterator[GolemNet]:
                 hub_port=requestor.gsb_port,
                 payment_rpc=chain.url,
                 appkey=f"erigolem-provider{i}-key-0123456789",
+                driver_config=driver_config(chain.url),
             )
             started.append(daemon)
             net.providers.append(daemon)
         for daemon in [requestor, *net.providers]:
-            chain.fund(daemon.identity)
+            chain.fund(daemon.identity, glm=REQUESTOR_GLM if daemon is requestor else 0)
         for daemon in net.providers:
-            env = {
-                **os.environ,
-                "GSB_URL": f"tcp://127.0.0.1:{daemon.gsb_port}",
-                "YAGNA_DATADIR": str(daemon.datadir),
-            }
-            subprocess.run(
-                [
-                    str(yagna),
-                    "payment",
-                    "init",
-                    "--receiver",
-                    "--network",
-                    PAYMENT_NETWORK,
-                    "--driver",
-                    "erc20",
-                ],
-                env=env,
-                check=True,
-                capture_output=True,
-                timeout=30,
-            )
+            daemon.cli("payment", "init", "--receiver", "--network", PAYMENT_NETWORK)
         net.bin_dir = root / "bin"
         gftp_stub.install(net.bin_dir)
         yield net
@@ -217,6 +212,11 @@ async def provider_side(
     finally:
         for agent in agents:
             await agent.stop()
+
+
+async def settle_now(daemon: YagnaDaemon) -> None:
+    """Let the requestor's payment cycle run now (`yagna payment process now`), not in 5 min."""
+    await asyncio.to_thread(daemon.cli, "payment", "process", "now", "--network", PAYMENT_NETWORK)
 
 
 async def cli_start(root: Path, config: GolemConfig) -> tuple[float, int]:

@@ -1,8 +1,11 @@
-"""anvil as the hoodi payment chain for yagna's erc20 driver (set as its chain's RPC URL).
+"""anvil as the hoodi payment chain for yagna's erc20 driver, with real payment contracts on it.
 
-yagna reads balances through the "wrapper contract"'s `callWithDetails`; anvil gets a stub at
-that address (via `anvil_setCode`) that answers chain id, block, time, 10 ETH and 1000 GLM.
-The driver drops an endpoint whose head block is over 120 s old, so anvil runs with a block time.
+The contracts in `contracts/PaymentChain.sol` (the project's own, from the ABIs yagna embeds) are
+compiled with npm `solc` (the devDependency in package.json), deployed from anvil's first dev
+account, and their runtime code (immutables filled in) is copied with `anvil_setCode` to the
+addresses of yagna's built-in `[chain.hoodi]` config (`strings yagna | grep -A25 '^\\[chain.hoodi\\]'`),
+so the driver runs unchanged: balances through the wrapper's `callWithDetails`, the allowance of
+the multi-transfer contract, `approve`, and the payment as an ERC-20 `Transfer`.
 """
 
 from __future__ import annotations
@@ -11,21 +14,29 @@ import json
 import subprocess
 import time
 import urllib.request
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from decimal import Decimal
+from functools import cache
 from pathlib import Path
 from typing import Any
+
+from eth_abi.abi import decode, encode
+from eth_utils.crypto import keccak
 
 from tests.support.binaries import free_port
 
 PAYMENT_NETWORK = "hoodi"  # yagna 0.17.6's default testnet (holesky was shut down in 2025)
 PAYMENT_CHAIN_ID = 560048  # [chain.hoodi] chain-id in yagna's embedded config
 RPC_ENV = "HOODI_GETH_ADDR"  # the erc20 driver's RPC override for the network
-WRAPPER_CONTRACT = "0x7E69E00E00293D80F0f3E7e0Db5eab6D5d4E0EfF"  # [chain.hoodi] wrapper-contract
-WRAPPER_STUB_CODE = (
-    "0x6020600052466020524360405242606052678ac7230489e8000060805260a060a052602060c052"
-    "683635c9adc5dea0000060e0526101006000f3"
-)
+# [chain.hoodi] in yagna 0.17.6's embedded config
+TOKEN_CONTRACT = "0x55555555555556AcFf9C332Ed151758858bd7a26"
+MULTI_CONTRACT = "0x222222222220C9269Cfb43eD434888F604d1dC21"
+WRAPPER_CONTRACT = "0x7E69E00E00293D80F0f3E7e0Db5eab6D5d4E0EfF"
+DEPLOYER = "0xf39Fd6e51aad88F6F4ce6aB8827279cffFb92266"  # anvil's first dev account (unlocked)
 TEN_ETH = hex(10 * 10**18)
+GLM = 10**18  # token units per GLM (18 decimals)
+SOURCE = Path(__file__).with_name("contracts") / "PaymentChain.sol"
+TRANSFER_TOPIC = "0x" + keccak(text="Transfer(address,address,uint256)").hex()
 
 
 def rpc(url: str, method: str, params: list[Any]) -> Any:
@@ -39,19 +50,175 @@ def rpc(url: str, method: str, params: list[Any]) -> Any:
     return reply.get("result")
 
 
+@cache
+def compiled() -> dict[str, Any]:
+    """PaymentChain.sol compiled by npm solc: {"version", "contracts": {name: {abi, bytecode}}}."""
+    script = SOURCE.with_name("compile.cjs")
+    out = subprocess.run(
+        ["node", str(script), str(SOURCE)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    if out.returncode != 0:
+        raise RuntimeError(
+            f"solc failed (is npm's solc installed? run scripts/bootstrap --dev):\n{out.stderr}"
+        )
+    return dict(json.loads(out.stdout))
+
+
+def call_data(signature: str, types: list[str], args: list[Any]) -> str:
+    """ABI-encoded call: 4-byte selector of `signature` + its arguments."""
+    return "0x" + (keccak(text=signature)[:4] + encode(types, args)).hex()
+
+
+@dataclass(frozen=True)
+class Transfer:
+    """One ERC-20 Transfer event of the token."""
+
+    sender: str
+    receiver: str
+    amount: int
+    tx_hash: str
+    block: int
+
+    @property
+    def glm(self) -> Decimal:
+        return Decimal(self.amount) / GLM
+
+
 @dataclass
 class PaymentChain:
     """A running anvil standing in for hoodi (chain id 560048, a block every second)."""
 
     url: str
     proc: subprocess.Popen[bytes]
+    contracts: dict[str, str] = field(default_factory=dict)  # name -> address on the chain
 
-    def fund(self, address: str) -> None:
-        """Give `address` gas money (the stub already reports 1000 GLM for everyone)."""
+    def fund(self, address: str, glm: int = 0) -> None:
+        """Give `address` gas money and `glm` tGLM (minted by the deployer)."""
         rpc(self.url, "anvil_setBalance", [address, TEN_ETH])
+        if glm:
+            data = call_data("mint(address,uint256)", ["address", "uint256"], [address, glm * GLM])
+            self.transact(TOKEN_CONTRACT, data)
+
+    def transact(self, to: str | None, data: str) -> dict[str, Any]:
+        """Send a transaction from the deployer and wait for its receipt (status 1)."""
+        tx: dict[str, Any] = {"from": DEPLOYER, "data": data}
+        if to is not None:
+            tx["to"] = to
+        tx_hash = rpc(self.url, "eth_sendTransaction", [tx])
+        deadline = time.monotonic() + 30
+        while (receipt := rpc(self.url, "eth_getTransactionReceipt", [tx_hash])) is None:
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"transaction {tx_hash} was not mined in 30 s")
+            time.sleep(0.1)
+        if int(receipt["status"], 16) != 1:
+            raise RuntimeError(f"transaction {tx_hash} reverted: {receipt}")
+        return dict(receipt)
+
+    def token_balance(self, address: str) -> int:
+        data = call_data("balanceOf(address)", ["address"], [address])
+        out = rpc(self.url, "eth_call", [{"to": TOKEN_CONTRACT, "data": data}, "latest"])
+        return int(out, 16)
+
+    def allowance(self, owner: str, spender: str) -> int:
+        data = call_data("allowance(address,address)", ["address", "address"], [owner, spender])
+        out = rpc(self.url, "eth_call", [{"to": TOKEN_CONTRACT, "data": data}, "latest"])
+        return int(out, 16)
+
+    def transfers(self, sender: str | None = None, receiver: str | None = None) -> list[Transfer]:
+        """The token's Transfer events (from block 0), optionally only between these two."""
+        topics: list[Any] = [TRANSFER_TOPIC, None, None]
+        if sender is not None:
+            topics[1] = "0x" + encode(["address"], [sender]).hex()
+        if receiver is not None:
+            topics[2] = "0x" + encode(["address"], [receiver]).hex()
+        logs = rpc(
+            self.url,
+            "eth_getLogs",
+            [
+                {
+                    "fromBlock": "0x0",
+                    "toBlock": "latest",
+                    "address": TOKEN_CONTRACT,
+                    "topics": topics,
+                }
+            ],
+        )
+        found = []
+        for entry in logs:
+            (amount,) = decode(["uint256"], bytes.fromhex(entry["data"][2:]))
+            found.append(
+                Transfer(
+                    sender="0x" + entry["topics"][1][-40:],
+                    receiver="0x" + entry["topics"][2][-40:],
+                    amount=int(amount),
+                    tx_hash=entry["transactionHash"],
+                    block=int(entry["blockNumber"], 16),
+                )
+            )
+        return found
 
     def stop(self) -> None:
         stop_process(self.proc)
+
+
+def driver_config(rpc_url: str) -> str:
+    """A `config-payments.toml` for yagna's erc20 driver: hoodi only, on this chain, fast cycles.
+
+    yagna reads it from its data dir instead of its built-in config (erc20 driver Readme: "can be
+    overridden by placing a config-payments.toml file in yagna data directory"). The addresses are
+    the built-in hoodi ones; only the engine's intervals are shortened (defaults: a payment
+    gathered every 60 s, a receipt looked for 30 s after sending) so a test sees the Transfer
+    confirmed within seconds.
+    """
+    return f"""\
+[engine]
+process-interval = 1
+process-interval-after-send = 2
+process-interval-after-error = 2
+process-interval-after-no-gas-or-token-start = 2
+process-interval-after-no-gas-or-token-max = 10
+process-interval-after-no-gas-or-token-increase = 1.5
+report-alive-interval = 5
+gather-interval = 1
+gather-at-start = true
+automatic-recover = false
+ignore-deadlines = false
+
+[chain.{PAYMENT_NETWORK}]
+chain-name = "Hoodi (anvil)"
+chain-id = {PAYMENT_CHAIN_ID}
+currency-symbol = "tETH"
+priority-fee = 0.000001
+max-fee-per-gas = 20.0
+transaction-timeout = 100
+confirmation-blocks = 0
+wrapper-contract = {{ address = "{WRAPPER_CONTRACT}" }}
+token = {{ address = "{TOKEN_CONTRACT}", symbol = "tGLM" }}
+multi-contract = {{ address = "{MULTI_CONTRACT}", max-at-once = 10 }}
+
+[[chain.{PAYMENT_NETWORK}.rpc-endpoints]]
+names = "anvil"
+endpoints = "{rpc_url}"
+"""
+
+
+def install_contracts(chain: PaymentChain) -> None:
+    """Deploy the compiled contracts, then copy their runtime code to yagna's hoodi addresses."""
+    built = compiled()["contracts"]
+    plan = [
+        ("TestGLM", TOKEN_CONTRACT, ""),
+        ("MultiTransfer", MULTI_CONTRACT, encode(["address"], [TOKEN_CONTRACT]).hex()),
+        ("WrapperCall", WRAPPER_CONTRACT, ""),
+    ]
+    for name, target, args in plan:
+        receipt = chain.transact(None, built[name]["bytecode"] + args)
+        code = rpc(chain.url, "eth_getCode", [receipt["contractAddress"], "latest"])
+        rpc(chain.url, "anvil_setCode", [target, code])
+        chain.contracts[name] = target
 
 
 def start_payment_chain(anvil: Path, log_dir: Path) -> PaymentChain:
@@ -84,8 +251,13 @@ def start_payment_chain(anvil: Path, log_dir: Path) -> PaymentChain:
                 stop_process(proc)
                 raise RuntimeError(f"anvil did not start; see {log_dir / 'anvil.log'}") from None
             time.sleep(0.05)
-    rpc(url, "anvil_setCode", [WRAPPER_CONTRACT, WRAPPER_STUB_CODE])
-    return PaymentChain(url, proc)
+    chain = PaymentChain(url, proc)
+    try:
+        install_contracts(chain)
+    except BaseException:
+        chain.stop()
+        raise
+    return chain
 
 
 def stop_process(proc: subprocess.Popen[bytes], grace: float = 8.0) -> None:

@@ -46,6 +46,7 @@ class YagnaDaemon:
     gsb_port: int
     appkey: str
     proc: subprocess.Popen[bytes]
+    binary: Path
     identity: str = ""
 
     def request(self, method: str, path: str, body: Any = None, *, timeout: float = 10) -> Any:
@@ -61,6 +62,21 @@ class YagnaDaemon:
             raw = resp.read()
         return json.loads(raw) if raw.strip() else None
 
+    def cli(self, *args: str, timeout: float = 30) -> str:
+        """Run a `yagna` CLI command against this daemon (over its GSB); its stdout."""
+        env = {**os.environ, "GSB_URL": f"tcp://127.0.0.1:{self.gsb_port}"}
+        env["YAGNA_DATADIR"] = str(self.datadir)
+        out = subprocess.run(
+            [str(self.binary), *args], env=env, capture_output=True, text=True, timeout=timeout
+        )
+        if out.returncode != 0:
+            raise RuntimeError(f"yagna {' '.join(args)} failed on {self.name}: {out.stderr}")
+        return out.stdout
+
+    def payment_status(self, network: str) -> dict[str, Any]:
+        """`yagna payment status --json` for one network (amounts as yagna's strings)."""
+        return dict(json.loads(self.cli("payment", "status", "--network", network, "--json")))
+
     def stop(self) -> None:
         stop_process(self.proc)
 
@@ -73,10 +89,13 @@ def start_yagna(
     hub_port: int | None,
     payment_rpc: str,
     appkey: str,
+    driver_config: str | None = None,
 ) -> YagnaDaemon:
     """Start `yagna service run` in its own data dir; `hub_port=None` makes it the hub."""
     datadir = root / name
     datadir.mkdir(parents=True, exist_ok=True)
+    if driver_config is not None:  # the erc20 driver's config, read from the data dir
+        (datadir / "config-payments.toml").write_text(driver_config)
     gsb_port = free_short_port()
     api_port = free_port()
     hub = hub_port if hub_port is not None else gsb_port
@@ -102,7 +121,8 @@ def start_yagna(
             start_new_session=True,
             cwd=datadir,
         )
-    daemon = YagnaDaemon(name, datadir, f"http://127.0.0.1:{api_port}", gsb_port, appkey, proc)
+    api_url = f"http://127.0.0.1:{api_port}"
+    daemon = YagnaDaemon(name, datadir, api_url, gsb_port, appkey, proc, yagna)
     deadline = time.monotonic() + 30
     while True:
         try:

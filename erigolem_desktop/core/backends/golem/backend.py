@@ -8,7 +8,7 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any, ClassVar, cast
 
@@ -34,6 +34,8 @@ from erigolem_desktop.core.backends.golem.strategy import (
 
 log = logging.getLogger(__name__)
 
+ALLOCATION_MARGIN = timedelta(minutes=30)  # after the last expiration: the final invoice
+
 
 @dataclass
 class _Node:
@@ -49,6 +51,7 @@ class _Node:
     previous_due: dict[str, Decimal] = field(default_factory=dict)  # agreement -> note before
     create_failures: list[str] = field(default_factory=list)  # "provider: cause"
     started_at: float = field(default_factory=time.monotonic)
+    expiration: datetime = field(default_factory=lambda: datetime.now(UTC))
 
     def budget(self, default: Decimal) -> Decimal:
         return self.spec.budget_glm or default
@@ -134,9 +137,28 @@ class GolemBackend:
 
     # --- engine ---------------------------------------------------------------------------
 
+    def _allocation_timeout(self) -> datetime:
+        """When the allocation may end: the latest live node's expiration plus the margin."""
+        live = [n.expiration for n in self._nodes.values() if not n.handle.finished]
+        until = max(live, default=datetime.now(UTC) + self.config.default_duration)
+        return until + ALLOCATION_MARGIN
+
+    async def _extend_allocation(self) -> None:
+        """A node that ends later than the allocation gets the allocation extended."""
+        engine = self._manager.engine
+        extend = getattr(engine, "extend_allocation", None)
+        if extend is not None:
+            await extend(self._allocation_timeout())
+
+    async def _release_if_idle(self) -> None:
+        """No node left: stop the engine, which releases its allocation (reserved GLM)."""
+        if not any(self.is_running(n) for n in self._nodes):
+            await self._manager.release_engine()
+
     def _make_engine(self) -> EngineLike:
-        from yapapi import Golem
         from yapapi.config import ApiConfig
+
+        from erigolem_desktop.core.backends.golem.allocation import BoundedAllocationGolem
 
         if not self.config.app_key:
             raise errors.MissingAppKey()
@@ -145,7 +167,8 @@ class GolemBackend:
             api_url=self.config.api_url,
             activity_url=self.config.activity_url,
         )
-        engine = Golem(
+        engine = BoundedAllocationGolem(
+            allocation_timeout=self._allocation_timeout,
             budget=self.config.budget_glm,
             strategy=self.strategy,
             subnet_tag=self.config.subnet,
@@ -325,12 +348,14 @@ class GolemBackend:
                 "expiration": expiration,
             },
         )
-        node = _Node(handle=handle, spec=spec)
+        node = _Node(handle=handle, spec=spec, expiration=expiration)
         self._nodes[node_id] = node
         try:
+            await self._extend_allocation()
             return await self._wait_started(node_id, node, progress)
         except BaseException:
             await self._manager.stop_and_wait(handle, within=30)
+            await self._release_if_idle()
             raise
         finally:
             self.strategy.release(node_id)  # exclusions are for this node's start only
@@ -360,6 +385,7 @@ class GolemBackend:
                 say("starting", f"Deploying and starting the node on {self._provider(handle)}…")
             if status is ServiceStatus.RUNNING:
                 handle.mark("running")
+                await self._extend_allocation()  # in case the engine started meanwhile
                 service = handle.service
                 data = getattr(service, "start_output", None) or node.last_status
                 if data is None:
@@ -481,6 +507,7 @@ class GolemBackend:
             and not all(a in node.invoices for a in node.agreements)
         ):
             await node.handle.wait_change(0.2)
+        await self._release_if_idle()
 
     def is_running(self, node_id: str) -> bool:
         node = self._nodes.get(node_id)

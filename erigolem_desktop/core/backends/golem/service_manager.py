@@ -315,6 +315,24 @@ class ServiceManager:
             handle.changed.set()
         return done
 
+    async def release_engine(self, within: float = 60) -> bool:
+        """Stop the engine when no service is left (its allocation is released with it).
+
+        The next `create_service` starts a fresh engine. Returns True when an engine was stopped;
+        False when a service still runs or no engine was started.
+        """
+        async with self._engine_lock:
+            if not self._started or self._engine is None:
+                return False
+            if any(not t.done() for t in self._tasks.values()):
+                return False
+            engine, self._engine, self._started = self._engine, None, False
+            try:
+                await asyncio.wait_for(engine.stop(wait_for_payments=True), within)
+            except TimeoutError:
+                log.warning("the Golem engine did not stop within %.0f s", within)
+            return True
+
     async def close(self, wait_for_payments: bool = True) -> None:
         """Stop every service, then the engine (which waits a while for the last invoices)."""
         if self.closed:
