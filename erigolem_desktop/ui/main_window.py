@@ -14,16 +14,19 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from erigolem_desktop.core.settings import THEMES
 from erigolem_desktop.core.states import NodeState
 from erigolem_desktop.ui import ops, style
 from erigolem_desktop.ui.console import RpcConsole
 from erigolem_desktop.ui.context import AppContext
+from erigolem_desktop.ui.help import HELP_TOPICS, AboutDialog, HelpDialog
 from erigolem_desktop.ui.node_detail import NodeDetail
 from erigolem_desktop.ui.nodes_model import ActiveFilter, NodeRow, NodesModel
 from erigolem_desktop.ui.ops import Op
 from erigolem_desktop.ui.qt import (
     QAbstractItemView,
     QAction,
+    QActionGroup,
     QApplication,
     QCloseEvent,
     QEvent,
@@ -135,6 +138,7 @@ class MainWindow(QMainWindow):
             self.stack.addWidget(page)
 
         self.toolbar = self._build_toolbar()
+        self._build_menus()
         self.account_label = QLabel()
         self.account_label.setFont(style.mono_font())
         self.statusBar().addPermanentWidget(self.account_label)
@@ -158,6 +162,10 @@ class MainWindow(QMainWindow):
         self._tick.setInterval(1000)
         self._tick.timeout.connect(self._on_tick)
         self._apply_settings()
+        if self.ctx.settings.theme != "system":
+            app = QApplication.instance()
+            if isinstance(app, QApplication):
+                style.apply_theme(app, self.ctx.settings.theme)
         ops.set_default_error_sink(self.show_error)
 
     # --- construction ---------------------------------------------------------------------
@@ -196,6 +204,69 @@ class MainWindow(QMainWindow):
         bar.addAction(self.passphrase_action)
         bar.addAction(self.lock_action)
         return bar
+
+    def _build_menus(self) -> None:
+        """File, View (pages, theme) and Help (README sections, About) in the menu bar."""
+        bar = self.menuBar()
+        file_menu = bar.addMenu("&File")
+        file_menu.addActions([self.start_action, self.stop_action])
+        file_menu.addSeparator()
+        file_menu.addActions([self.settings_action, self.passphrase_action, self.lock_action])
+        file_menu.addSeparator()
+        file_menu.addAction(self.quit_action)
+
+        view_menu = bar.addMenu("&View")
+        view_menu.addActions([self.nodes_action, self.console_action])
+        view_menu.addSeparator()
+        self.theme_menu = view_menu.addMenu("&Theme")
+        self.theme_group = QActionGroup(self)
+        self.theme_actions: dict[str, QAction] = {}
+        for name in THEMES:
+            act = self.theme_menu.addAction(
+                {"system": "&System", "light": "&Light", "dark": "&Dark"}.get(name, name)
+            )
+            act.setCheckable(True)
+            act.setChecked(name == self.ctx.settings.theme)
+            act.triggered.connect(lambda _c=False, n=name: self.set_theme(n))
+            self.theme_group.addAction(act)
+            self.theme_actions[name] = act
+
+        help_menu = bar.addMenu("&Help")
+        for topic in HELP_TOPICS:
+            help_menu.addAction(topic).triggered.connect(
+                lambda _c=False, t=topic: self.open_help(t)
+            )
+        help_menu.addSeparator()
+        self.about_action = help_menu.addAction("&About Erigolem")
+        self.about_action.triggered.connect(self.open_about)
+
+    def set_theme(self, theme: str) -> None:
+        """Apply `theme` (system, light, dark) at once and keep it for the next start."""
+        app = QApplication.instance()
+        if isinstance(app, QApplication):
+            style.apply_theme(app, theme)
+        self.theme_actions[theme].setChecked(True)
+        if self.ctx.settings.theme == theme:
+            return
+        self.ctx.settings.theme = theme
+        try:
+            self.ctx.settings_store.save(self.ctx.settings)
+        except Exception as exc:
+            self.show_error(*ops.describe_error(exc))
+
+    def open_help(self, topic: str) -> HelpDialog:
+        """Show the README section `topic` (returns the dialog, for tests)."""
+        dialog = HelpDialog(topic, self)
+        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        dialog.show()
+        return dialog
+
+    def open_about(self) -> AboutDialog:
+        """The About box with the versions of the parts (returns it, for tests)."""
+        dialog = AboutDialog(self)
+        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        dialog.open()
+        return dialog
 
     def _build_workspace(self) -> QWidget:
         self.model = NodesModel(self)
