@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from erigolem_desktop.core.settings import THEMES
 from erigolem_desktop.core.states import NodeState
+from erigolem_desktop.core.txlog import TxLog
 from erigolem_desktop.ui import ops, style
 from erigolem_desktop.ui.console import RpcConsole
 from erigolem_desktop.ui.context import AppContext
@@ -55,12 +56,14 @@ from erigolem_desktop.ui.qt import (
 from erigolem_desktop.ui.start_dialog import StartChoice, StartDialog
 from erigolem_desktop.ui.tray import Tray, ask_keep_running
 from erigolem_desktop.ui.unlock import UnlockPage
+from erigolem_desktop.ui.wallet_home import WalletPage
 from erigolem_desktop.ui.welcome import WelcomePage
 
 if TYPE_CHECKING:
     from erigolem_desktop.core.backends.base import NodeSpec
     from erigolem_desktop.core.manager import NodeManager
     from erigolem_desktop.ui.passphrase_dialog import PassphraseDialog
+    from erigolem_desktop.ui.send_tx import SendTransactionDialog
 
 log = logging.getLogger(__name__)
 
@@ -189,6 +192,7 @@ class MainWindow(QMainWindow):
             "&Nodes", "state-ready", "Ctrl+1", lambda: self.tabs.setCurrentIndex(0)
         )
         self.console_action = action("&Console", "console", "Ctrl+2", self.show_console)
+        self.wallet_action = action("&Wallet", "key", "Ctrl+3", self.show_wallet)
         self.settings_action = action("Se&ttings…", "settings", "Ctrl+,", self.open_settings)
         self.lock_action = action("&Lock", "lock", "Ctrl+L", self.lock)
         self.passphrase_action = action(
@@ -216,7 +220,7 @@ class MainWindow(QMainWindow):
         file_menu.addAction(self.quit_action)
 
         view_menu = bar.addMenu("&View")
-        view_menu.addActions([self.nodes_action, self.console_action])
+        view_menu.addActions([self.nodes_action, self.console_action, self.wallet_action])
         view_menu.addSeparator()
         self.theme_menu = view_menu.addMenu("&Theme")
         self.theme_group = QActionGroup(self)
@@ -338,10 +342,21 @@ class MainWindow(QMainWindow):
         console_lay.setContentsMargins(style.MARGIN, style.MARGIN, style.MARGIN, style.MARGIN)
         console_lay.addWidget(self.console)
 
+        self.txlog = TxLog()
+        self.console.txlog = self.txlog
+        self.console.send_dialog_opened.connect(self._follow_send_dialog)
+        self.wallet_page = WalletPage(self.ctx.wallet, self.txlog)
+        self.wallet_page.send_requested.connect(self.open_send_dialog)
+        wallet_page = QWidget()
+        wallet_lay = QVBoxLayout(wallet_page)
+        wallet_lay.setContentsMargins(style.MARGIN, style.MARGIN, style.MARGIN, style.MARGIN)
+        wallet_lay.addWidget(self.wallet_page)
+
         self.tabs = QTabWidget()
         self.tabs.setDocumentMode(True)
         self.tabs.addTab(nodes_page, style.icon("state-ready"), "Nodes")
         self.tabs.addTab(console_page, style.icon("console"), "Console")
+        self.tabs.addTab(wallet_page, style.icon("key"), "Wallet")
 
         for view in (self.active_view, self.stopped_view):
             view.selectionModel().selectionChanged.connect(
@@ -371,7 +386,13 @@ class MainWindow(QMainWindow):
         self.stack.setCurrentWidget(page)
         in_workspace = page is self.workspace
         self.toolbar.setVisible(in_workspace)
-        for act in (self.start_action, self.stop_action, self.lock_action, self.console_action):
+        for act in (
+            self.start_action,
+            self.stop_action,
+            self.lock_action,
+            self.console_action,
+            self.wallet_action,
+        ):
             act.setEnabled(in_workspace)
         self.passphrase_action.setEnabled(in_workspace)
         self._update_account()
@@ -381,6 +402,7 @@ class MainWindow(QMainWindow):
         self._lock_timer.start()
         self._tick.start()
         self.refresh()
+        self.wallet_page.show_account()
         self.active_view.setFocus()
 
     def _on_unlocked(self) -> None:
@@ -441,6 +463,7 @@ class MainWindow(QMainWindow):
         """Connect the views to `manager` and follow its events."""
         self.detail.manager = manager
         self.console.manager = manager
+        self.wallet_page.manager = manager
         if self._events_task is None:
             self._events_task = ops.spawn(self._follow_events(manager), label="node events")
         self.refresh()
@@ -495,6 +518,7 @@ class MainWindow(QMainWindow):
         rows = self.model.rows()
         self.tray.observe(rows)
         self.console.set_nodes(rows)
+        self.wallet_page.set_nodes(rows)
         if self.detail.row is not None:
             self.detail.show_row(self.model.row_by_id(self.detail.row.id))
         self.clear_stopped_button.setEnabled(any(not r.state.active for r in rows))
@@ -703,6 +727,36 @@ class MainWindow(QMainWindow):
             self.console.select_node(node_id)
         self.console.method_edit.setFocus()
 
+    def show_wallet(self, node_id: str | None = None) -> None:
+        """The wallet page (Ctrl+3), on `node_id`'s chain when given."""
+        self.tabs.setCurrentIndex(2)
+        if node_id:
+            self.wallet_page.select_node(node_id)
+
+    def open_send_dialog(self, node_id: str) -> SendTransactionDialog | None:
+        """Send from the unlocked account through `node_id` (returns the dialog, for tests)."""
+        from erigolem_desktop.ui.send_tx import SendTransactionDialog
+
+        row = self.model.row_by_id(node_id)
+        client = self.wallet_page.client()
+        if row is None or client is None:
+            return None
+        dialog = SendTransactionDialog(
+            client, self.ctx.wallet, self, chain=row.chain, node_id=row.id, txlog=self.txlog
+        )
+        self._follow_send_dialog(dialog)
+        dialog.open()
+        return dialog
+
+    def _follow_send_dialog(self, dialog: SendTransactionDialog) -> None:
+        """What a send dialog sends shows up on the wallet page (pending, then mined)."""
+        dialog.sent.connect(lambda _h: self.wallet_page.load_transactions())
+        dialog.mined.connect(lambda _h: self._tx_mined())
+
+    def _tx_mined(self) -> None:
+        self.wallet_page.load_transactions()
+        self.wallet_page.refresh()
+
     def open_passphrase_dialog(self) -> None:
         """Change the passphrase of the unlocked account (Ctrl+Shift+P)."""
         from erigolem_desktop.ui.passphrase_dialog import PassphraseDialog
@@ -797,6 +851,7 @@ class MainWindow(QMainWindow):
             if self._events_task is not None:
                 self._events_task.cancel()
             await self.console.close_client()
+            await self.wallet_page.close_client()
             await self.ctx.close()
         finally:
             ops.set_default_error_sink(None)

@@ -36,16 +36,19 @@ def _window_lightness() -> int:
     return QApplication.palette().color(QPalette.ColorRole.Window).lightness()
 
 
-def test_menu_bar_has_file_view_help_with_quit(make_window: Any) -> None:
+@pytest.mark.asyncio
+async def test_menu_bar_has_file_view_help_with_quit(make_window: Any) -> None:
     window = make_window()
     assert _menu_titles(window) == ["&File", "&View", "&Help"]
+    view_menu = window.menuBar().actions()[1].menu()
+    assert window.wallet_action in view_menu.actions()
     file_menu = window.menuBar().actions()[0].menu()
     assert window.quit_action in file_menu.actions()
     help_texts = [a.text() for a in window.menuBar().actions()[2].menu().actions()]
     assert help_texts[: len(HELP_TOPICS)] == list(HELP_TOPICS)
     assert "&About Erigolem" in help_texts
     window.quit_action.trigger()
-    assert window._quitting
+    await wait_until(lambda: window.quit_calls, 10)
 
 
 def test_theme_applies_at_once_and_persists(make_window: Any, ctx: Any, restore_theme: Any) -> None:
