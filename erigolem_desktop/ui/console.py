@@ -496,7 +496,9 @@ class RpcConsole(QWidget):
             if errors:
                 summary += f" · {errors} error{'s' if errors != 1 else ''}"
             if answer:
-                summary += f" · {answer[0].elapsed_ms:.1f} ms · {_size(answer[0].size_bytes)}"
+                summary += (
+                    f" · {answer[0].elapsed_ms:.1f} ms · {units.format_bytes(answer[0].size_bytes)}"
+                )
             self._set_status(summary, "error" if errors else "ok")
         elif answer.error is not None:
             value, label = answer.error, "error"
@@ -509,7 +511,8 @@ class RpcConsole(QWidget):
         else:
             value, label = answer.result, "result"
             self._set_status(
-                f"{answer.method} · {answer.elapsed_ms:.1f} ms · {_size(answer.size_bytes)}", "ok"
+                f"{answer.method} · {answer.elapsed_ms:.1f} ms · {units.format_bytes(answer.size_bytes)}",
+                "ok",
             )
         size = (
             answer[0].size_bytes
@@ -532,7 +535,7 @@ class RpcConsole(QWidget):
         if size_hint < PRETTY_INLINE_BYTES:
             self.result_view.show_plain(pretty(value))
             return
-        self.result_view.show_plain(f"Formatting {_size(size_hint)}…")
+        self.result_view.show_plain(f"Formatting {units.format_bytes(size_hint)}…")
         shown = self._shown
 
         async def format_and_show() -> None:
@@ -582,11 +585,3 @@ class RpcConsole(QWidget):
         if self._client is not None:
             client, self._client = self._client, None
             await client.close()
-
-
-def _size(n: int) -> str:
-    if n < 1024:
-        return f"{n} B"
-    if n < 1024 * 1024:
-        return f"{n / 1024:.1f} KB"
-    return f"{n / 1024 / 1024:.1f} MB"
