@@ -19,6 +19,11 @@ ENTRY_SCRIPT = REPO / "packaging" / "erigolem_entry.py"
 #: wheel), so the frozen app needs no extra branch there.
 DATA_DIRS: tuple[tuple[Path, str], ...] = ((REPO / "resources", "erigolem_desktop/_resources"),)
 
+#: Single files bundled beside the resources: the README is the Help menu's text.
+DATA_FILES: tuple[tuple[Path, str], ...] = (
+    (REPO / "README.md", "erigolem_desktop/_resources/manual"),
+)
+
 #: Packages whose data files are needed at run time (eth_account: the BIP-39 word lists).
 DATA_PACKAGES: tuple[str, ...] = ("eth_account",)
 

@@ -277,7 +277,10 @@ async def shoot(home: Path) -> None:
         await _console_call(window, "anvil_setBalance", [address, hex(10**19)])
         client = window.console._client
         assert client is not None
-        tx = SendTransactionDialog(client, wallet, window)
+        tx = SendTransactionDialog(
+            client, wallet, window, chain=row.chain, node_id=row.id, txlog=window.txlog
+        )
+        window._follow_send_dialog(tx)
         tx.show()
         tx.to_edit.setText("0x70997970C51812dc3A010C7d01b50e0d17dc79C8")
         tx.amount_edit.setText("0.25 ether")
@@ -290,6 +293,45 @@ async def shoot(home: Path) -> None:
         await _settle()
         _save(tx, "17_send_transaction_mined")
         tx.close()
+
+        # wallet page: balance, QR, Fund 100 ETH, anvil's accounts, the sent transaction
+        window.show_wallet(row.id)
+        page = window.wallet_page
+        await _wait(lambda: page.balance_wei is not None and page.dev_accounts, 20)
+        task = page.fund()
+        if task is not None:
+            await task
+        await asyncio.sleep(0.5)
+        _save(window, "20_wallet_home")
+        window.resize(window.minimumSize())
+        await _settle()
+        _save(window, "20b_wallet_home_min_size")
+        window.resize(size)
+        tx = window.open_send_dialog(row.id)
+        assert tx is not None
+        tx.to_edit.setText("0x70997970C51812dc3A010C7d01b50e0d17dc79C8")
+        tx.amount_edit.setText("500 ether")
+        tx.review()
+        await _wait(lambda: tx.message.property("role") == "error", 20)
+        await _settle()
+        _save(tx, "21_send_insufficient_funds")
+        tx.close()
+
+        # menu bar, About, Help, dark theme
+        about = window.open_about()
+        await _wait(lambda: about.yagna != "looking…", 10)
+        await _settle()
+        _save(about, "22_about")
+        about.close()
+        help_box = window.open_help("The desktop app")
+        await _settle()
+        _save(help_box, "23_help_section")
+        help_box.close()
+        window.set_theme("dark")
+        window.tabs.setCurrentIndex(0)
+        await _settle()
+        _save(window, "24_nodes_dark_theme")
+        window.set_theme("system")
 
         settings = SettingsDialog(store, ctx.settings, window)
         settings.show()
@@ -304,6 +346,7 @@ async def shoot(home: Path) -> None:
         box.close()
     finally:
         await window.console.close_client()
+        await window.wallet_page.close_client()
         await manager.close()
         window._quitting = True
         window.close()

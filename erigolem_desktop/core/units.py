@@ -131,3 +131,13 @@ def format_ether(wei: int) -> str:
     if wei != 0 and abs(wei) < 10**15:
         return format_wei(wei, "gwei")
     return format_wei(wei, "ether")
+
+
+def format_bytes(n: int) -> str:
+    """A byte count in the largest unit that keeps it >= 1 (KB = 1024 bytes)."""
+    value = float(n)
+    for unit in ("B", "KB", "MB", "GB"):
+        if value < 1024:
+            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
+        value /= 1024
+    return f"{value:.2f} TB"

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from erigolem_desktop.core import units
 from erigolem_desktop.core.catalog import Catalog, load_catalog
-from erigolem_desktop.ui import style
+from erigolem_desktop.ui import forms, style
 from erigolem_desktop.ui.history import History, HistoryEntry
 from erigolem_desktop.ui.json_view import JsonTree, ResultView
 from erigolem_desktop.ui.nodes_model import NodeRow
@@ -45,6 +45,7 @@ from erigolem_desktop.ui.qt import (
 if TYPE_CHECKING:
     from erigolem_desktop.core.manager import NodeManager
     from erigolem_desktop.core.rpc import JsonRpcClient, RpcResult
+    from erigolem_desktop.core.txlog import TxLog
     from erigolem_desktop.core.wallet import Wallet
 
 PRETTY_INLINE_BYTES = 256 * 1024  # smaller answers are pretty-printed in one go
@@ -180,14 +181,18 @@ class RpcConsole(QWidget):
 
     Signals:
         answered(object): an RpcResult (or a list of them for a batch) was shown.
+        send_dialog_opened(object): a Send transaction dialog was opened (the window follows
+            its `sent`/`mined` signals into the wallet page).
     """
 
     answered = Signal(object)
+    send_dialog_opened = Signal(object)
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.manager: NodeManager | None = None
         self.wallet: Wallet | None = None
+        self.txlog: TxLog | None = None  # where sent transactions are recorded (the window's)
         self.catalog: Catalog = load_catalog()
         self.served: Catalog = self.catalog
         self.history = History()
@@ -305,22 +310,8 @@ class RpcConsole(QWidget):
         """Offer the active nodes with a URL; keep the current choice when it is still there."""
         usable = [r for r in rows if r.state.active and r.url]
         self._rows = {r.id: r for r in usable}
-        current = self.node_combo.currentData()
         wanted = [(r.id, f"{r.name}  ({r.chain}, {r.state.value})") for r in usable]
-        existing = [
-            (self.node_combo.itemData(i), self.node_combo.itemText(i))
-            for i in range(self.node_combo.count())
-        ]
-        if wanted == existing:
-            return
-        self.node_combo.blockSignals(True)
-        self.node_combo.clear()
-        for node_id, text in wanted:
-            self.node_combo.addItem(text, node_id)
-        index = self.node_combo.findData(current)
-        self.node_combo.setCurrentIndex(index if index >= 0 else (0 if usable else -1))
-        self.node_combo.blockSignals(False)
-        if self.node_combo.currentData() != current:
+        if forms.refill_combo(self.node_combo, wanted):
             self._node_changed()
 
     def select_node(self, node_id: str) -> None:
@@ -505,7 +496,9 @@ class RpcConsole(QWidget):
             if errors:
                 summary += f" · {errors} error{'s' if errors != 1 else ''}"
             if answer:
-                summary += f" · {answer[0].elapsed_ms:.1f} ms · {_size(answer[0].size_bytes)}"
+                summary += (
+                    f" · {answer[0].elapsed_ms:.1f} ms · {units.format_bytes(answer[0].size_bytes)}"
+                )
             self._set_status(summary, "error" if errors else "ok")
         elif answer.error is not None:
             value, label = answer.error, "error"
@@ -518,7 +511,8 @@ class RpcConsole(QWidget):
         else:
             value, label = answer.result, "result"
             self._set_status(
-                f"{answer.method} · {answer.elapsed_ms:.1f} ms · {_size(answer.size_bytes)}", "ok"
+                f"{answer.method} · {answer.elapsed_ms:.1f} ms · {units.format_bytes(answer.size_bytes)}",
+                "ok",
             )
         size = (
             answer[0].size_bytes
@@ -541,7 +535,7 @@ class RpcConsole(QWidget):
         if size_hint < PRETTY_INLINE_BYTES:
             self.result_view.show_plain(pretty(value))
             return
-        self.result_view.show_plain(f"Formatting {_size(size_hint)}…")
+        self.result_view.show_plain(f"Formatting {units.format_bytes(size_hint)}…")
         shown = self._shown
 
         async def format_and_show() -> None:
@@ -575,18 +569,19 @@ class RpcConsole(QWidget):
                 "Pick a running node first: the transaction is sent through it.", "error"
             )
             return
-        dialog = SendTransactionDialog(client, self.wallet, self)
+        row = self._rows.get(str(node_id))
+        dialog = SendTransactionDialog(
+            client,
+            self.wallet,
+            self,
+            chain=row.chain if row else "",
+            node_id=str(node_id),
+            txlog=self.txlog,
+        )
+        self.send_dialog_opened.emit(dialog)
         dialog.open()
 
     async def close_client(self) -> None:
         if self._client is not None:
             client, self._client = self._client, None
             await client.close()
-
-
-def _size(n: int) -> str:
-    if n < 1024:
-        return f"{n} B"
-    if n < 1024 * 1024:
-        return f"{n / 1024:.1f} KB"
-    return f"{n / 1024 / 1024:.1f} MB"

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from erigolem_desktop.ui import style
-from erigolem_desktop.ui.qt import QHBoxLayout, QLabel, QLineEdit, QVBoxLayout, QWidget
+from erigolem_desktop.ui.qt import QComboBox, QHBoxLayout, QLabel, QLineEdit, QVBoxLayout, QWidget
 
 
 def centered_column(
@@ -73,3 +73,23 @@ def button_row(left: Sequence[QWidget] = (), right: Sequence[QWidget] = ()) -> Q
     for widget in right:
         row.addWidget(widget)
     return row
+
+
+def refill_combo(combo: QComboBox, items: Sequence[tuple[str, str]]) -> bool:
+    """Make `combo` list `items` (data, text), keeping the current choice when it stays.
+
+    Nothing is touched when the list is unchanged (node pickers are refilled on every table
+    update). Returns True when the current data changed (the caller then follows the new pick).
+    """
+    existing = [(combo.itemData(i), combo.itemText(i)) for i in range(combo.count())]
+    if list(items) == existing:
+        return False
+    current = combo.currentData()
+    combo.blockSignals(True)
+    combo.clear()
+    for data, text in items:
+        combo.addItem(text, data)
+    index = combo.findData(current)
+    combo.setCurrentIndex(index if index >= 0 else (0 if items else -1))
+    combo.blockSignals(False)
+    return bool(combo.currentData() != current)

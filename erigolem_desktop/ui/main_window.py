@@ -14,16 +14,20 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from erigolem_desktop.core.settings import THEMES
 from erigolem_desktop.core.states import NodeState
+from erigolem_desktop.core.txlog import TxLog
 from erigolem_desktop.ui import ops, style
 from erigolem_desktop.ui.console import RpcConsole
 from erigolem_desktop.ui.context import AppContext
+from erigolem_desktop.ui.help import HELP_TOPICS, AboutDialog, HelpDialog
 from erigolem_desktop.ui.node_detail import NodeDetail
 from erigolem_desktop.ui.nodes_model import ActiveFilter, NodeRow, NodesModel
 from erigolem_desktop.ui.ops import Op
 from erigolem_desktop.ui.qt import (
     QAbstractItemView,
     QAction,
+    QActionGroup,
     QApplication,
     QCloseEvent,
     QEvent,
@@ -52,12 +56,14 @@ from erigolem_desktop.ui.qt import (
 from erigolem_desktop.ui.start_dialog import StartChoice, StartDialog
 from erigolem_desktop.ui.tray import Tray, ask_keep_running
 from erigolem_desktop.ui.unlock import UnlockPage
+from erigolem_desktop.ui.wallet_home import WalletPage
 from erigolem_desktop.ui.welcome import WelcomePage
 
 if TYPE_CHECKING:
     from erigolem_desktop.core.backends.base import NodeSpec
     from erigolem_desktop.core.manager import NodeManager
     from erigolem_desktop.ui.passphrase_dialog import PassphraseDialog
+    from erigolem_desktop.ui.send_tx import SendTransactionDialog
 
 log = logging.getLogger(__name__)
 
@@ -135,6 +141,7 @@ class MainWindow(QMainWindow):
             self.stack.addWidget(page)
 
         self.toolbar = self._build_toolbar()
+        self._build_menus()
         self.account_label = QLabel()
         self.account_label.setFont(style.mono_font())
         self.statusBar().addPermanentWidget(self.account_label)
@@ -158,6 +165,10 @@ class MainWindow(QMainWindow):
         self._tick.setInterval(1000)
         self._tick.timeout.connect(self._on_tick)
         self._apply_settings()
+        if self.ctx.settings.theme != "system":
+            app = QApplication.instance()
+            if isinstance(app, QApplication):
+                style.apply_theme(app, self.ctx.settings.theme)
         ops.set_default_error_sink(self.show_error)
 
     # --- construction ---------------------------------------------------------------------
@@ -181,6 +192,7 @@ class MainWindow(QMainWindow):
             "&Nodes", "state-ready", "Ctrl+1", lambda: self.tabs.setCurrentIndex(0)
         )
         self.console_action = action("&Console", "console", "Ctrl+2", self.show_console)
+        self.wallet_action = action("&Wallet", "key", "Ctrl+3", self.show_wallet)
         self.settings_action = action("Se&ttings…", "settings", "Ctrl+,", self.open_settings)
         self.lock_action = action("&Lock", "lock", "Ctrl+L", self.lock)
         self.passphrase_action = action(
@@ -196,6 +208,69 @@ class MainWindow(QMainWindow):
         bar.addAction(self.passphrase_action)
         bar.addAction(self.lock_action)
         return bar
+
+    def _build_menus(self) -> None:
+        """File, View (pages, theme) and Help (README sections, About) in the menu bar."""
+        bar = self.menuBar()
+        file_menu = bar.addMenu("&File")
+        file_menu.addActions([self.start_action, self.stop_action])
+        file_menu.addSeparator()
+        file_menu.addActions([self.settings_action, self.passphrase_action, self.lock_action])
+        file_menu.addSeparator()
+        file_menu.addAction(self.quit_action)
+
+        view_menu = bar.addMenu("&View")
+        view_menu.addActions([self.nodes_action, self.console_action, self.wallet_action])
+        view_menu.addSeparator()
+        self.theme_menu = view_menu.addMenu("&Theme")
+        self.theme_group = QActionGroup(self)
+        self.theme_actions: dict[str, QAction] = {}
+        for name in THEMES:
+            act = self.theme_menu.addAction(
+                {"system": "&System", "light": "&Light", "dark": "&Dark"}.get(name, name)
+            )
+            act.setCheckable(True)
+            act.setChecked(name == self.ctx.settings.theme)
+            act.triggered.connect(lambda _c=False, n=name: self.set_theme(n))
+            self.theme_group.addAction(act)
+            self.theme_actions[name] = act
+
+        help_menu = bar.addMenu("&Help")
+        for topic in HELP_TOPICS:
+            help_menu.addAction(topic).triggered.connect(
+                lambda _c=False, t=topic: self.open_help(t)
+            )
+        help_menu.addSeparator()
+        self.about_action = help_menu.addAction("&About Erigolem")
+        self.about_action.triggered.connect(self.open_about)
+
+    def set_theme(self, theme: str) -> None:
+        """Apply `theme` (system, light, dark) at once and keep it for the next start."""
+        app = QApplication.instance()
+        if isinstance(app, QApplication):
+            style.apply_theme(app, theme)
+        self.theme_actions[theme].setChecked(True)
+        if self.ctx.settings.theme == theme:
+            return
+        self.ctx.settings.theme = theme
+        try:
+            self.ctx.settings_store.save(self.ctx.settings)
+        except Exception as exc:
+            self.show_error(*ops.describe_error(exc))
+
+    def open_help(self, topic: str) -> HelpDialog:
+        """Show the README section `topic` (returns the dialog, for tests)."""
+        dialog = HelpDialog(topic, self)
+        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        dialog.show()
+        return dialog
+
+    def open_about(self) -> AboutDialog:
+        """The About box with the versions of the parts (returns it, for tests)."""
+        dialog = AboutDialog(self)
+        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        dialog.open()
+        return dialog
 
     def _build_workspace(self) -> QWidget:
         self.model = NodesModel(self)
@@ -267,10 +342,21 @@ class MainWindow(QMainWindow):
         console_lay.setContentsMargins(style.MARGIN, style.MARGIN, style.MARGIN, style.MARGIN)
         console_lay.addWidget(self.console)
 
+        self.txlog = TxLog()
+        self.console.txlog = self.txlog
+        self.console.send_dialog_opened.connect(self._follow_send_dialog)
+        self.wallet_page = WalletPage(self.ctx.wallet, self.txlog)
+        self.wallet_page.send_requested.connect(self.open_send_dialog)
+        wallet_page = QWidget()
+        wallet_lay = QVBoxLayout(wallet_page)
+        wallet_lay.setContentsMargins(style.MARGIN, style.MARGIN, style.MARGIN, style.MARGIN)
+        wallet_lay.addWidget(self.wallet_page)
+
         self.tabs = QTabWidget()
         self.tabs.setDocumentMode(True)
         self.tabs.addTab(nodes_page, style.icon("state-ready"), "Nodes")
         self.tabs.addTab(console_page, style.icon("console"), "Console")
+        self.tabs.addTab(wallet_page, style.icon("key"), "Wallet")
 
         for view in (self.active_view, self.stopped_view):
             view.selectionModel().selectionChanged.connect(
@@ -300,7 +386,13 @@ class MainWindow(QMainWindow):
         self.stack.setCurrentWidget(page)
         in_workspace = page is self.workspace
         self.toolbar.setVisible(in_workspace)
-        for act in (self.start_action, self.stop_action, self.lock_action, self.console_action):
+        for act in (
+            self.start_action,
+            self.stop_action,
+            self.lock_action,
+            self.console_action,
+            self.wallet_action,
+        ):
             act.setEnabled(in_workspace)
         self.passphrase_action.setEnabled(in_workspace)
         self._update_account()
@@ -310,6 +402,7 @@ class MainWindow(QMainWindow):
         self._lock_timer.start()
         self._tick.start()
         self.refresh()
+        self.wallet_page.show_account()
         self.active_view.setFocus()
 
     def _on_unlocked(self) -> None:
@@ -370,6 +463,7 @@ class MainWindow(QMainWindow):
         """Connect the views to `manager` and follow its events."""
         self.detail.manager = manager
         self.console.manager = manager
+        self.wallet_page.manager = manager
         if self._events_task is None:
             self._events_task = ops.spawn(self._follow_events(manager), label="node events")
         self.refresh()
@@ -424,6 +518,7 @@ class MainWindow(QMainWindow):
         rows = self.model.rows()
         self.tray.observe(rows)
         self.console.set_nodes(rows)
+        self.wallet_page.set_nodes(rows)
         if self.detail.row is not None:
             self.detail.show_row(self.model.row_by_id(self.detail.row.id))
         self.clear_stopped_button.setEnabled(any(not r.state.active for r in rows))
@@ -632,6 +727,36 @@ class MainWindow(QMainWindow):
             self.console.select_node(node_id)
         self.console.method_edit.setFocus()
 
+    def show_wallet(self, node_id: str | None = None) -> None:
+        """The wallet page (Ctrl+3), on `node_id`'s chain when given."""
+        self.tabs.setCurrentIndex(2)
+        if node_id:
+            self.wallet_page.select_node(node_id)
+
+    def open_send_dialog(self, node_id: str) -> SendTransactionDialog | None:
+        """Send from the unlocked account through `node_id` (returns the dialog, for tests)."""
+        from erigolem_desktop.ui.send_tx import SendTransactionDialog
+
+        row = self.model.row_by_id(node_id)
+        client = self.wallet_page.client()
+        if row is None or client is None:
+            return None
+        dialog = SendTransactionDialog(
+            client, self.ctx.wallet, self, chain=row.chain, node_id=row.id, txlog=self.txlog
+        )
+        self._follow_send_dialog(dialog)
+        dialog.open()
+        return dialog
+
+    def _follow_send_dialog(self, dialog: SendTransactionDialog) -> None:
+        """What a send dialog sends shows up on the wallet page (pending, then mined)."""
+        dialog.sent.connect(lambda _h: self.wallet_page.load_transactions())
+        dialog.mined.connect(lambda _h: self._tx_mined())
+
+    def _tx_mined(self) -> None:
+        self.wallet_page.load_transactions()
+        self.wallet_page.refresh()
+
     def open_passphrase_dialog(self) -> None:
         """Change the passphrase of the unlocked account (Ctrl+Shift+P)."""
         from erigolem_desktop.ui.passphrase_dialog import PassphraseDialog
@@ -726,6 +851,7 @@ class MainWindow(QMainWindow):
             if self._events_task is not None:
                 self._events_task.cancel()
             await self.console.close_client()
+            await self.wallet_page.close_client()
             await self.ctx.close()
         finally:
             ops.set_default_error_sink(None)

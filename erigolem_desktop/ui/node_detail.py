@@ -18,6 +18,8 @@ from typing import TYPE_CHECKING, Any
 
 from erigolem_runtime.api.files import atomic_write
 
+from erigolem_desktop.core import units
+from erigolem_desktop.core.resources import ResourceSampler, Usage, sampler_for
 from erigolem_desktop.core.snippets import MASK, SNIPPET_KINDS, snippet
 from erigolem_desktop.core.states import NodeState
 from erigolem_desktop.ui import ops, style
@@ -51,6 +53,7 @@ if TYPE_CHECKING:
 
 LOG_LINES = 200
 SAVED_LOG_LINES = 20_000  # "Save log…" keeps far more than the pane shows
+RESOURCE_POLL_MS = 3000  # CPU / memory / disk of a local node, sampled in the executor
 CLIPBOARD_CLEAR_MS = 30_000  # a copied password leaves the clipboard after this, if still ours
 
 
@@ -179,8 +182,31 @@ class NodeDetail(QWidget):
         ):
             sync_grid.addWidget(QLabel(text), 2 + i // 2, (i % 2) * 2)
             sync_grid.addWidget(value, 2 + i // 2, (i % 2) * 2 + 1)
+        # resources of a node on this computer (CPU, memory, disk), sampled off the GUI thread
+        self.cpu_label = QLabel()
+        self.cpu_label.setToolTip("CPU of the node's processes: 100% is one core busy")
+        self.memory_label = QLabel()
+        self.memory_label.setToolTip("Resident memory of the node's processes")
+        self.disk_label = style.label("", "", wrap=True)
+        self.disk_label.setToolTip(
+            "The node's data and work directories, the free space left on that disk, and how "
+            "fast the data grows (Erigon: hundreds of GB as it syncs)"
+        )
+        self.resource_names = [QLabel("CPU"), QLabel("Memory"), QLabel("Disk")]
+        sync_grid.addWidget(self.resource_names[0], 4, 0)
+        sync_grid.addWidget(self.cpu_label, 4, 1)
+        sync_grid.addWidget(self.resource_names[1], 4, 2)
+        sync_grid.addWidget(self.memory_label, 4, 3)
+        sync_grid.addWidget(self.resource_names[2], 5, 0)
+        sync_grid.addWidget(self.disk_label, 5, 1, 1, 3)
         sync_grid.setColumnStretch(1, 1)
         sync_grid.setColumnStretch(3, 1)
+        self._sampler: tuple[str, ResourceSampler | None] | None = None  # (node id, sampler)
+        self._sampling = False
+        self.usage: Usage | None = None
+        self._resource_timer = QTimer(self)
+        self._resource_timer.setInterval(RESOURCE_POLL_MS)
+        self._resource_timer.timeout.connect(self.sample_resources)
 
         # logs
         self.logs = QPlainTextEdit()
@@ -312,6 +338,7 @@ class NodeDetail(QWidget):
         self.pages.setCurrentWidget(self.content if row is not None else self.empty)
         if row is None:
             self._log_timer.stop()
+            self._resource_timer.stop()
             return
         new_node = previous is None or previous.id != row.id
         if new_node:
@@ -374,9 +401,81 @@ class NodeDetail(QWidget):
             self._log_timer.start()
         else:
             self._log_timer.stop()
+        self._follow_resources(row, new_node)
         ended = previous is not None and previous.state.active and not active
         if new_node or (ended and ops.loop_alive()):  # not while the app tears down
             self.load_logs()  # a node that just ended: its last lines say why (read from disk)
+
+    # --- resources ---------------------------------------------------------------------
+    def _follow_resources(self, row: NodeRow, new_node: bool) -> None:
+        """Sample CPU, memory and disk while a running local node is shown."""
+        local = row.backend == "local"
+        for widget in (*self.resource_names, self.cpu_label, self.memory_label, self.disk_label):
+            widget.setVisible(local)
+        if new_node:
+            self._sampler = None
+            self.usage = None
+            for lab in (self.cpu_label, self.memory_label, self.disk_label):
+                lab.setText("–")
+        if local and row.state.active:
+            if not self._resource_timer.isActive():
+                self._resource_timer.start()
+                QTimer.singleShot(0, self.sample_resources)
+        else:
+            self._resource_timer.stop()
+            if local and not row.state.active:
+                self.cpu_label.setText("–")
+                self.memory_label.setText("– (stopped)")
+
+    def sample_resources(self) -> asyncio.Task[Any] | None:
+        """Take one resource sample of the shown node in the executor, then show it."""
+        row = self.row
+        if row is None or self.manager is None or self._sampling or not row.state.active:
+            return None
+        if self._sampler is None or self._sampler[0] != row.id or self._sampler[1] is None:
+            # asked again until the record knows the runtime's pid (not yet while starting)
+            record = self.manager.get(row.id)
+            runtime = dict(record.runtime or {}) if record is not None else {}
+            self._sampler = (row.id, sampler_for(row.backend, runtime))
+        node_id, sampler = self._sampler
+        if sampler is None:
+            return None
+        self._sampling = True
+
+        def shown(usage: Usage | None) -> None:
+            if self.row is not None and self.row.id == node_id:
+                self._show_usage(usage)
+
+        def done() -> None:
+            self._sampling = False
+
+        return (
+            Op.cpu(sampler.sample, label="node resources")
+            .success(shown)
+            .failure(lambda _m, _h: None)
+            .finally_(done)
+            .run()
+        )
+
+    def _show_usage(self, usage: Usage | None) -> None:
+        self.usage = usage
+        if usage is None:
+            self.cpu_label.setText("–")
+            self.memory_label.setText("– (the runtime is gone)")
+            return
+        cpu = "measuring…" if usage.cpu_percent is None else f"{usage.cpu_percent:.0f}%"
+        self.cpu_label.setText(cpu)
+        procs = f"{usage.processes} process{'es' if usage.processes != 1 else ''}"
+        self.memory_label.setText(f"{units.format_bytes(usage.memory)} ({procs})")
+        if usage.disk is None:
+            self.disk_label.setText("–")
+            return
+        text = f"{units.format_bytes(usage.disk)} used"
+        if usage.disk_free is not None:
+            text += f", {units.format_bytes(usage.disk_free)} free"
+        if usage.growth_per_hour is not None:
+            text += f", growing {units.format_bytes(int(max(0.0, usage.growth_per_hour)))}/h"
+        self.disk_label.setText(text)
 
     def _update_sync(self, row: NodeRow) -> None:
         if row.state is NodeState.READY:

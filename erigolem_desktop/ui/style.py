@@ -1,7 +1,7 @@
 """Look and feel: icons from resources/icons, state colours, fonts and a small style sheet.
 
-The theme follows the OS: we only use palette roles and a few accent colours that read well on
-light and dark backgrounds.
+The theme follows the OS unless the user picks light or dark (View > Theme): the style sheet
+uses palette roles and a few accent colours that read well on both, so a theme is a palette.
 """
 
 from __future__ import annotations
@@ -10,7 +10,17 @@ from functools import cache
 
 from erigolem_desktop.core.paths import resources_dir
 from erigolem_desktop.core.states import NodeState
-from erigolem_desktop.ui.qt import QColor, QFont, QFontDatabase, QIcon, QLabel, QWidget
+from erigolem_desktop.ui.qt import (
+    QApplication,
+    QColor,
+    QFont,
+    QFontDatabase,
+    QIcon,
+    QLabel,
+    QPalette,
+    Qt,
+    QWidget,
+)
 
 SPACING = 8
 MARGIN = 12
@@ -105,3 +115,66 @@ def set_message(lab: QLabel, text: str, role_name: str) -> None:
     lab.style().unpolish(lab)
     lab.style().polish(lab)
     lab.setVisible(bool(text))
+
+
+_SYSTEM_LOOK: dict[str, object] = {}  # the style and palette the app started with ("system")
+
+
+def dark_palette() -> QPalette:
+    """A dark palette for the Fusion style (Qt has none built in)."""
+    pal = QPalette()
+    role, group = QPalette.ColorRole, QPalette.ColorGroup
+    for name, colour in (
+        (role.Window, "#2b2d31"),
+        (role.WindowText, "#e6e6e6"),
+        (role.Base, "#1f2023"),
+        (role.AlternateBase, "#26282c"),
+        (role.ToolTipBase, "#2b2d31"),
+        (role.ToolTipText, "#e6e6e6"),
+        (role.PlaceholderText, "#9a9ea6"),
+        (role.Text, "#e6e6e6"),
+        (role.Button, "#33363b"),
+        (role.ButtonText, "#e6e6e6"),
+        (role.BrightText, "#ff6b6b"),
+        (role.Light, "#45484e"),
+        (role.Midlight, "#3a3d42"),
+        (role.Mid, "#55585e"),
+        (role.Dark, "#1a1b1e"),
+        (role.Shadow, "#000000"),
+        (role.Highlight, "#2f7fd6"),
+        (role.HighlightedText, "#ffffff"),
+        (role.Link, "#6aa9ff"),
+        (role.LinkVisited, "#b08cff"),
+    ):
+        pal.setColor(name, QColor(colour))
+    for name in (role.WindowText, role.Text, role.ButtonText):
+        pal.setColor(group.Disabled, name, QColor("#7a7d84"))
+    return pal
+
+
+def apply_theme(app: QApplication, theme: str) -> None:
+    """Give the app the `theme` ("system", "light" or "dark") now.
+
+    Light and dark use the Fusion style with an explicit palette, so they look the same on every
+    platform and also where the platform has no colour-scheme setting (offscreen, bare X11);
+    "system" restores the style and palette the app started with.
+    """
+    if not _SYSTEM_LOOK:
+        _SYSTEM_LOOK["style"] = app.style().name()
+        _SYSTEM_LOOK["palette"] = QPalette(app.palette())
+    hints = app.styleHints()
+    if theme == "system":
+        hints.unsetColorScheme()
+        app.setStyle(str(_SYSTEM_LOOK["style"]))
+        palette = _SYSTEM_LOOK["palette"]
+        assert isinstance(palette, QPalette)
+        app.setPalette(palette)
+        app.setStyleSheet(app.styleSheet())  # re-polish: the sheet's palette() roles follow
+        return
+    if theme not in ("light", "dark"):
+        raise ValueError(f"unknown theme {theme!r}")
+    dark = theme == "dark"
+    hints.setColorScheme(Qt.ColorScheme.Dark if dark else Qt.ColorScheme.Light)
+    app.setStyle("Fusion")
+    app.setPalette(dark_palette() if dark else app.style().standardPalette())
+    app.setStyleSheet(app.styleSheet())  # re-polish: the sheet's palette() roles follow

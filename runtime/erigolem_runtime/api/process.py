@@ -114,6 +114,39 @@ def children(pid: int) -> list[int]:
     return kids
 
 
+def descendants(pid: int) -> list[int]:
+    """Every process below `pid` (children, their children, ...), breadth first."""
+    found: list[int] = []
+    queue = children(pid)
+    while queue:
+        kid = queue.pop(0)
+        if kid not in found:
+            found.append(kid)
+            queue.extend(children(kid))
+    return found
+
+
+def cpu_seconds(pid: int) -> float | None:
+    """CPU time `pid` has used so far, user plus system, in seconds (Linux); None if gone."""
+    fields = _stat_fields(pid) if pid > 0 else None
+    if fields is None or len(fields) < 13:
+        return None
+    try:
+        ticks = int(fields[11]) + int(fields[12])  # fields 14 and 15 of stat: utime, stime
+    except ValueError:
+        return None
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
+def rss_bytes(pid: int) -> int | None:
+    """The resident memory of `pid` in bytes (Linux /proc/<pid>/statm); None if gone."""
+    try:
+        pages = int((_PROC / str(pid) / "statm").read_text().split()[1])
+    except (OSError, IndexError, ValueError):
+        return None
+    return pages * os.sysconf("SC_PAGE_SIZE")
+
+
 def signal_group(pgid: int, sig: signal.Signals, *, leader: bool = False) -> None:
     """Send `sig` to process group `pgid` (and, with `leader`, to the pid itself as well).
 
