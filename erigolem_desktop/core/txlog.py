@@ -15,8 +15,9 @@ from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
 from typing import Any
 
+from erigolem_runtime.api.files import atomic_write
+
 from erigolem_desktop.core import units
-from erigolem_desktop.core.atomicfile import atomic_write_text
 from erigolem_desktop.core.paths import data_dir
 
 log = logging.getLogger(__name__)
@@ -123,7 +124,7 @@ class TxLog:
     def save(self, txs: list[SentTx]) -> None:
         kept = sorted(txs, key=lambda t: t.sent_at, reverse=True)[:MAX_KEPT]
         text = json.dumps([t.to_json() for t in kept], indent=1)
-        atomic_write_text(self.path, text, mode=0o600)
+        atomic_write(self.path, text, mode=0o600)
 
     def add(self, tx: SentTx) -> None:
         """Record a transaction just sent (replacing one with the same hash)."""
