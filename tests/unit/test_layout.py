@@ -79,10 +79,6 @@ PENDING_PROVIDER = {
         "erigolem_runtime.version",
     },
 }
-KNOWN_CYCLES = {
-    # issue 16's gateway: ws.py imports server.answer_body inside WsSession.run (h16's files)
-    frozenset({"erigolem_desktop.core.gateway.server", "erigolem_desktop.core.gateway.ws"}),
-}
 
 
 @functools.cache
@@ -204,7 +200,7 @@ def test_no_import_cycles_between_modules_or_between_the_folders_of_a_package() 
     e.g. `erigolem_runtime.api` must not import a runtime module that imports `api`."""
     graph = _graph()
     files = _modules()
-    cycles = [c for c in _cycles(graph) if c not in KNOWN_CYCLES]
+    cycles = _cycles(graph)
     for package in sorted(m for m, path in files.items() if path.name == "__init__.py"):
         depth = package.count(".") + 2  # the package's direct parts
 
@@ -221,5 +217,5 @@ def test_no_import_cycles_between_modules_or_between_the_folders_of_a_package() 
             rooms.setdefault(room, set()).update(
                 r for r in map(part, graph[module]) if r is not None and r != room
             )
-        cycles += [c for c in _cycles(rooms) if c not in KNOWN_CYCLES]
+        cycles += _cycles(rooms)
     assert sorted(sorted(c) for c in cycles) == []
