@@ -62,7 +62,7 @@ _STOP_WAIT = 30.0
 
 def _origin(value: str) -> str:
     """argparse type of --allow-origin: one origin the runtime will accept, else a usage error."""
-    from erigolem_runtime.credentials import validate_origins
+    from erigolem_runtime.host import validate_origins
 
     try:
         return validate_origins([value])[0] if value != "*" else value

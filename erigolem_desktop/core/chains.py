@@ -28,11 +28,11 @@ def default_client(chain: str) -> str:
 
 def network_table() -> tuple[dict[str, tuple[str, ...]], dict[str, str]]:
     """(networks by client, default client by network) from the runtime's client profiles."""
-    from erigolem_runtime.profiles import PROFILES
+    from erigolem_runtime.host import client_chains
 
     networks = {
-        name: tuple(c for c in p.chains if c not in RETIRED_NETWORKS)
-        for name, p in PROFILES.items()
+        name: tuple(c for c in chains if c not in RETIRED_NETWORKS)
+        for name, chains in client_chains().items()
     }
     chains = {c for cs in networks.values() for c in cs}
     return networks, {c: default_client(c) for c in sorted(chains)}

@@ -133,9 +133,6 @@ def _datadir(runtime: dict[str, Any]) -> Path | None:
     config, instance = runtime.get("config"), runtime.get("instance")
     if not config or not instance:
         return None
-    from erigolem_runtime.config import ConfigError, load_config
+    from erigolem_runtime.host import instance_datadir
 
-    try:
-        return load_config(Path(str(config))).data_dir / str(instance)
-    except (OSError, ConfigError):
-        return None
+    return instance_datadir(Path(str(config)), str(instance))

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from erigolem_runtime.api.setup import DEFAULT_PRUNE_MODE, ERIGON_CHAINS, PRUNE_MODES
+from erigolem_runtime.provider import DEFAULT_PRUNE_MODE, ERIGON_CHAINS, PRUNE_MODES
 
 FieldKind = Literal["text", "int", "float", "bool", "choice", "multi", "path"]
 

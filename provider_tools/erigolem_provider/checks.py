@@ -8,7 +8,7 @@ import shlex
 from pathlib import Path
 
 from erigolem_runtime.api import DURATION_COUNTER, REQUESTS_COUNTER, RUNTIME_NAME
-from erigolem_runtime.api.setup import (
+from erigolem_runtime.provider import (
     DESCRIPTOR_FILE,
     ConfigError,
     RuntimeConfig,

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from erigolem_runtime.api.setup import atomic_write
+from erigolem_runtime.provider import atomic_write
 
 Status = Literal["create", "modify", "unchanged"]
 CommandRole = Literal["validate", "mutate", "reload"]

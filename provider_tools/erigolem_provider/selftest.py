@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from erigolem_runtime.api.client import RuntimeClient, RuntimeClientError
-from erigolem_runtime.api.setup import ConfigError, atomic_write, load_config
+from erigolem_runtime.provider import ConfigError, atomic_write, load_config
 
 from erigolem_provider.checks import nginx_down
 from erigolem_provider.layout import Layout

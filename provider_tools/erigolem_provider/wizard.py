@@ -15,7 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from erigolem_runtime.api.setup import (
+from erigolem_runtime.provider import (
     DESCRIPTOR_FILE,
     ERIGON_CHAINS,
     ERIGON_PORTS,

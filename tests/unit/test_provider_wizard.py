@@ -334,7 +334,7 @@ def test_layout_takes_the_runtime_paths_honouring_xdg_data_home(
 def test_wizard_builds_the_runtime_config_typed_and_writes_what_the_runtime_reads(
     layout: Layout,
 ) -> None:
-    from erigolem_runtime.api.setup import RuntimeConfig, config_text, load_config
+    from erigolem_runtime.provider import RuntimeConfig, config_text, load_config
 
     wz = wizard_for(layout)
     config = wz.runtime_config()

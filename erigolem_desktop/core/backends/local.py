@@ -74,8 +74,7 @@ class LocalBackend:
     def config_path(self) -> Path:
         """The runtime config (written or refreshed on first use in this process)."""
         if self._config is None:
-            from erigolem_runtime.config import ConfigError
-            from erigolem_runtime.localconfig import write_local_config
+            from erigolem_runtime.host import ConfigError, write_local_config
 
             try:
                 self._config = write_local_config(self.runtime_dir)
@@ -88,12 +87,11 @@ class LocalBackend:
 
     def served_chains(self) -> list[str]:
         """Chains the local runtime can run now (dev with anvil; Erigon's once it is configured)."""
-        from erigolem_runtime.config import ConfigError, load_config
-        from erigolem_runtime.offer import served_chains
+        from erigolem_runtime.host import ConfigError, served_chains
 
         path = self.config_path()
         try:
-            return served_chains(load_config(path))
+            return served_chains(path)
         except (OSError, ConfigError) as exc:
             raise BackendError(
                 f"Could not read the local runtime's config {path}: {exc}.",
@@ -310,9 +308,8 @@ class LocalBackend:
 async def _reap_nginx(config_path: Path) -> None:
     """Drop nginx locations of dead runtimes; the private master stops when none is left."""
     try:
-        from erigolem_runtime.config import load_config
-        from erigolem_runtime.nginx import NginxFront
+        from erigolem_runtime.host import reap_stale_nginx
 
-        await NginxFront(load_config(config_path)).reap_stale()
+        await reap_stale_nginx(config_path)
     except Exception:
         log.exception("cleaning up stale nginx locations failed")

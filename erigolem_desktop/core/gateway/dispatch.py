@@ -16,7 +16,7 @@ import time
 from typing import Any
 
 from erigolem_desktop.core.gateway.checked import VERIFIED_METHODS, AllLied, BadParams, StateChecker
-from erigolem_desktop.core.gateway.config import VerifyMode, WriteMode
+from erigolem_desktop.core.gateway.config import GatewayPolicy, VerifyMode, WriteMode
 from erigolem_desktop.core.gateway.pool import UpstreamPool
 from erigolem_desktop.core.gateway.stats import GatewayStats
 from erigolem_desktop.core.gateway.upstream import UpstreamFailure, UpstreamRpcError
@@ -298,3 +298,34 @@ class ChainGateway:
             ),
             None,
         )
+
+
+async def answer_body(
+    gw: ChainGateway, raw: bytes, policy: GatewayPolicy
+) -> tuple[bytes | None, Any]:
+    """The answer to one HTTP/WebSocket body: raw bytes passed on, or a reply object."""
+    try:
+        req = json.loads(raw)
+    except ValueError as exc:
+        return None, error_obj(None, PARSE_ERROR, f"the request is not valid JSON ({exc})")
+    if isinstance(req, list):
+        if not req:
+            return None, error_obj(None, INVALID_REQUEST, "an empty batch: send at least one call")
+        if len(req) > policy.max_batch:
+            return None, error_obj(
+                None,
+                TOO_LARGE,
+                f"a batch of {len(req)} calls is over this gateway's limit of {policy.max_batch}; "
+                "split it into smaller batches",
+            )
+        answers = await asyncio.gather(*(answer_one(gw, item, None) for item in req))
+        return None, [json.loads(b) if b is not None else obj for b, obj in answers]
+    reply_bytes, reply = await answer_one(gw, req, raw)
+    return reply_bytes, reply
+
+
+async def answer_one(gw: ChainGateway, req: Any, raw: bytes | None) -> tuple[bytes | None, Any]:
+    bad = gw.check_request(req)
+    if bad is not None:
+        return None, bad
+    return await gw.handle_raw(req, raw)

@@ -20,7 +20,13 @@ import aiohttp
 from aiohttp import web
 
 from erigolem_desktop.core.gateway.config import GatewayPolicy
-from erigolem_desktop.core.gateway.dispatch import INVALID_PARAMS, NO_NODE, ChainGateway, error_obj
+from erigolem_desktop.core.gateway.dispatch import (
+    INVALID_PARAMS,
+    NO_NODE,
+    ChainGateway,
+    answer_body,
+    error_obj,
+)
 from erigolem_desktop.core.gateway.upstream import Upstream
 
 NOTICE_METHOD = "erigolem_subscriptionNotice"
@@ -71,8 +77,6 @@ class WsSession:
                 await self.ws.send_str(json.dumps(obj, separators=(",", ":")))
 
     async def run(self) -> None:
-        from erigolem_desktop.core.gateway.server import answer_body
-
         try:
             async for msg in self.ws:
                 if msg.type != aiohttp.WSMsgType.TEXT:

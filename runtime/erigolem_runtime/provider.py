@@ -1,11 +1,11 @@
 """What provider setup (`erigolem-provider`) uses of the runtime: its typed config and checks.
 
-A facade over the runtime's own modules, so the provider tools import only `erigolem_runtime.api`:
-the typed `RuntimeConfig` setup builds and writes (`save_config`), the checks the runtime's
+A facade over the runtime's own modules, so the provider tools import only `erigolem_runtime.api`
+and this door: the typed `RuntimeConfig` setup builds and writes (`save_config`), the checks the runtime's
 `test` runs on it (`check_config`), the plugin descriptor, the Erigon choices a provider makes
 (chains, prune modes, ports per node), disk use of the data dir and the atomic file writer.
-It sits above those modules: the low api modules (paths, errors, status, …) never import it and
-`erigolem_runtime.api` does not re-export it, so importing the api stays cycle-free.
+It sits above those modules, next to `host` (the desktop's door) and the CLI entry point: the
+low api package never imports it, so the api stays cycle-free.
 """
 
 from __future__ import annotations
