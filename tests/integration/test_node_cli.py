@@ -321,11 +321,12 @@ def test_no_wait_in_the_foreground_prints_the_id_then_the_credentials(
         assert first.startswith("Node "), first
         assert first.endswith(" is starting.\n"), first
         node_id = first.split()[1]
-        block = [proc.stdout.readline() for _ in range(4)]
+        block = [proc.stdout.readline() for _ in range(5)]
         assert block[0] == f"Node {node_id} (dev, anvil) is ready.\n", block
         creds = ok_json("node", "credentials", node_id)
         assert block[1:] == [
             f"URL:      {creds['url']}\n",
+            f"WS URL:   {creds['ws_url']}\n",
             f"User:     {creds['user']}\n",
             f"Password: {creds['password']}\n",
         ]
