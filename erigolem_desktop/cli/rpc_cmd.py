@@ -10,7 +10,6 @@ the node's error object), the time and the size. Exit code 1 when the node retur
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 import sys
 from typing import Any
@@ -65,13 +64,11 @@ def _load_batch(path: str) -> list[tuple[str, Any]]:
 
 
 def _cmd(args: argparse.Namespace) -> int:
-    return asyncio.run(_rpc(args))
-
-
-async def _rpc(args: argparse.Namespace) -> int:
+    """One call or batch with the blocking client: no event loop, no aiohttp (fast start)."""
     from erigolem_desktop.core.app_context import open_manager
     from erigolem_desktop.core.catalog import load_catalog
-    from erigolem_desktop.core.rpc import JsonRpcClient, RpcResult
+    from erigolem_desktop.core.rpc_blocking import BlockingJsonRpcClient
+    from erigolem_desktop.core.rpc_wire import RpcResult
 
     if args.batch and args.method:
         raise common.UsageError("Give either METHOD or --batch FILE, not both.")
@@ -95,11 +92,8 @@ async def _rpc(args: argparse.Namespace) -> int:
     for method, _ in calls:
         if method not in catalog and not common.json_mode(args):
             common.note(f"note: {method} is not in the method catalog; sending it anyway.")
-    async with JsonRpcClient(rec.url, rec.user, password, timeout=args.timeout) as client:
-        if args.batch:
-            results: list[RpcResult] = await client.batch(calls)
-        else:
-            results = [await client.call(*calls[0])]
+    with BlockingJsonRpcClient(rec.url, rec.user, password, timeout=args.timeout) as client:
+        results: list[RpcResult] = client.batch(calls) if args.batch else [client.call(*calls[0])]
     failed = [r for r in results if r.error is not None]
     if common.json_mode(args):
         out: Any = [r.to_json() for r in results] if args.batch else results[0].to_json()

@@ -22,7 +22,9 @@ Decision (`ensure_keyring()`), in this order:
    own rather than keyrings.alt's PlaintextKeyring, which rewrites its file in place).
    Temp files a kill left behind (`.keyring.json.*.tmp`, which hold keystores) are removed when
    the store is first used; a service entry that is not an object is moved to
-   `keyring.set-aside.json` (0600) with a warning rather than failing every read. `ERIGOLEM_KEYRING_FALLBACK=0` disables this step; then
+   `keyring.set-aside.json` (0600) with a warning rather than failing every read. The choice
+   is written to `keyring/backend`, so later runs use the file store without keyring's slow
+   backend detection (an explicit choice, step 1, still wins). `ERIGOLEM_KEYRING_FALLBACK=0` disables this step; then
    `KeyringUnavailable` says how to get a real keyring.
 
 What that file holds, and why this is acceptable:
@@ -51,6 +53,7 @@ from typing import Any
 
 import keyring
 import keyring.backend
+import keyring.core
 from erigolem_runtime.api.files import atomic_write, locked
 from keyring.backend import KeyringBackend
 from keyring.backends import fail, null
@@ -286,11 +289,34 @@ def _unavailable(detail: str) -> KeyringUnavailable:
     return KeyringUnavailable(f"No usable keyring for the wallet: {detail}.")
 
 
+CHOICE_FILE = "backend"
+"""`keyring_dir()/backend` names the store step 3 chose, so later runs skip keyring's backend
+detection (it loads every plugin and probes each: ~0.3 s, the bulk of a short CLI command).
+Kept on purpose even if a Secret Service appears later: the keys are in the file store."""
+
+
+def _remembered_file_store() -> bool:
+    """Whether step 3 chose the file store here before, and nothing overrides that now."""
+    if os.environ.get(FALLBACK_ENV, "1") == "0" or _explicit_choice() is not None:
+        return False
+    if getattr(keyring.core, "_keyring_backend", None) is not None:  # set in code (tests)
+        return False
+    try:
+        return (data_dir() / KEYRING_SUBDIR / CHOICE_FILE).read_text().strip() == "DataDirKeyring"
+    except OSError:
+        return False
+
+
 def ensure_keyring() -> str:
     """Select a non-prompting keyring backend (see the module docstring); return its name.
 
     Idempotent and cheap after the first call. Raises KeyringUnavailable with the way out.
     """
+    if _remembered_file_store():
+        remembered = DataDirKeyring()
+        keyring.set_keyring(remembered)
+        remembered.sweep()
+        return backend_name(remembered)
     try:
         current = keyring.get_keyring()
     except Exception as exc:  # a bad PYTHON_KEYRING_BACKEND / keyringrc.cfg fails here
@@ -332,6 +358,7 @@ def ensure_keyring() -> str:
         raise _unavailable(f"the data directory is not writable ({exc.strerror})") from exc
     fallback = DataDirKeyring()
     keyring.set_keyring(fallback)
+    atomic_write(keyring_dir() / CHOICE_FILE, "DataDirKeyring\n", mode=0o600)
     log.info(
         "keyring: no platform keyring usable on %s; using the file fallback under %s",
         sys.platform,

@@ -19,6 +19,8 @@ from erigolem_runtime.credentials import new_password
 from erigolem_runtime.nginx import NginxFront
 from erigolem_runtime.nginx.templates import GZIP_MIN_LENGTH
 
+from erigolem_desktop.core.rpc_blocking import BlockingJsonRpcClient
+from erigolem_desktop.core.rpc_wire import RpcAuthError, RpcUnreachable
 from tests.integration import test_nginx_front as front_tests
 from tests.support import log_emitter
 from tests.support.binaries import free_port
@@ -247,3 +249,33 @@ async def test_large_json_answers_are_gzipped_when_the_client_asks(
         assert len(plain) > GZIP_MIN_LENGTH > len(small)
     finally:
         await front.remove_instance("gzip-node")
+
+
+async def test_blocking_client_reads_the_json_errors(
+    config: RuntimeConfig,
+    anvils: list[int],
+) -> None:
+    """`erigolem rpc`'s client: results, nginx's JSON errors in plain words, transport errors."""
+    front = NginxFront(config)
+    pw = new_password()
+    url = await front.add_instance("blocking-node", anvils[0], USER, pw)
+    dead = await front.add_instance("blocking-dead", free_port(), USER, pw)
+    try:
+        with BlockingJsonRpcClient(url, USER, pw) as client:
+            assert client.call("eth_chainId").result == "0x7a69"
+            batch = client.batch([("eth_chainId", []), ("nope_nothing", [])])
+            assert batch[0].result == "0x7a69"
+            assert batch[1].error is not None
+        with BlockingJsonRpcClient(url, USER, "x" * 24) as client, pytest.raises(RpcAuthError):
+            client.call("eth_chainId")
+        with BlockingJsonRpcClient(dead, USER, pw) as client:
+            error = client.call("eth_chainId").error
+            assert error is not None
+            assert error["code"] == -32052
+            assert "not answering" in error["message"]
+        gone = f"http://127.0.0.1:{free_port()}/x/"
+        with BlockingJsonRpcClient(gone, USER, pw) as client, pytest.raises(RpcUnreachable):
+            client.call("eth_chainId")
+    finally:
+        await front.remove_instance("blocking-dead")
+        await front.remove_instance("blocking-node")
