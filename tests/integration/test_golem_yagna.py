@@ -302,6 +302,7 @@ async def test_provider_that_disappears_marks_the_node_failed(
     async with provider_side(net, tmp_path, runtime_config) as side:
         backend = GolemBackend(side.config, invoice_wait=15)
         try:
+            since = datetime.now(UTC)
             node = await backend.start("n3", NodeSpec("dev", "anvil", "lost"), lambda _m: None)
             assert (await _eth_chain_id(node.url, node.user, node.password))[0] == 200
             (agent,) = [a for a in side.agents if a.agreements]
@@ -319,6 +320,12 @@ async def test_provider_that_disappears_marks_the_node_failed(
             with pytest.raises(errors.NodeLost, match="no longer running"):
                 await backend.status("n3")
             assert not backend.is_running("n3")
+            # no node is left: the allocation is released without a Stop (after the invoice)
+            t1 = time.monotonic()
+            while _allocations(net, since):
+                assert time.monotonic() - t1 < 45, _allocations(net, since)
+                await asyncio.sleep(0.5)
+            print(f"failure -> allocation released: {time.monotonic() - t1:.1f} s")
             await backend.stop("n3")  # settles what was used
             assert handle.status.value == "failed"  # stopping afterwards keeps the failure
             (agent,) = [a for a in side.agents if a.agreements]

@@ -14,7 +14,7 @@ from erigolem_desktop.core.backends.base import NodeSpec
 from erigolem_desktop.core.backends.golem.backend import ALLOCATION_MARGIN, GolemBackend, _Node
 from erigolem_desktop.core.backends.golem.config import GolemConfig
 from erigolem_desktop.core.backends.golem.errors import NodeLost, UnknownNode
-from tests.support.golem.fake_engine import FakeEngine
+from tests.support.golem.fake_engine import FakeCluster, FakeEngine
 
 
 @pytest.mark.asyncio
@@ -95,3 +95,23 @@ async def test_allocation_lasts_for_the_latest_live_node_and_is_released_when_no
             await asyncio.sleep(0.01)
     await backend.close()
     assert engines[1].stops == 1
+
+
+@pytest.mark.asyncio
+async def test_the_last_node_failing_by_itself_releases_the_allocation() -> None:
+    """A provider gone with no Stop: the engine (and its allocation) goes with the last node."""
+    engine = FakeEngine()
+    backend = GolemBackend(GolemConfig(app_key="k"), engine_factory=lambda: engine)
+    handle = backend._manager.create_service(object)
+    async with asyncio.timeout(2):
+        while handle.cluster is None:  # noqa: ASYNC110
+            await asyncio.sleep(0.01)
+    assert isinstance(handle.cluster, FakeCluster)
+    handle.cluster.instances[0].state.value = "terminated"  # ended by itself
+    async with asyncio.timeout(2):
+        while engine.stops == 0:  # noqa: ASYNC110
+            await asyncio.sleep(0.01)
+    assert handle.status.value == "failed"
+    assert backend._manager.engine is None
+    await backend.close()
+    assert engine.stops == 1
