@@ -249,12 +249,16 @@ async def test_rent_node_end_to_end_with_retry_and_settlement(
 
             # settlement on chain: the requestor's erc20 driver pays each accepted invoice with a
             # tGLM Transfer requestor -> provider, and both daemons report it confirmed
+            first_block = net.chain.block_number()
             await settle_now(net.requestor)
             due = {good.node_id: invoices[agreement_id], broken.node_id: invoices[broken_id]}
             payer = net.requestor.identity
             deadline = time.monotonic() + 60
             while True:
-                paid = {p: [t.glm for t in net.chain.transfers(payer, p)] for p in due}
+                paid = {
+                    p: [t.glm for t in net.chain.transfers(payer, p, since_block=first_block)]
+                    for p in due
+                }
                 confirmed = await asyncio.to_thread(_confirmed, net)
                 gained = {k: v - confirmed_before[k] for k, v in confirmed.items()}
                 if all(paid.values()) and all(gained[p] for p in due) and gained[payer]:

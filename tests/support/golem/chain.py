@@ -135,8 +135,13 @@ class PaymentChain:
         out = rpc(self.url, "eth_call", [{"to": TOKEN_CONTRACT, "data": data}, "latest"])
         return int(out, 16)
 
-    def transfers(self, sender: str | None = None, receiver: str | None = None) -> list[Transfer]:
-        """The token's Transfer events (from block 0), optionally only between these two."""
+    def block_number(self) -> int:
+        return int(rpc(self.url, "eth_blockNumber", []), 16)
+
+    def transfers(
+        self, sender: str | None = None, receiver: str | None = None, *, since_block: int = 0
+    ) -> list[Transfer]:
+        """The token's Transfer events from `since_block`, optionally only between these two."""
         topics: list[Any] = [TRANSFER_TOPIC, None, None]
         if sender is not None:
             topics[1] = "0x" + encode(["address"], [sender]).hex()
@@ -147,7 +152,7 @@ class PaymentChain:
             "eth_getLogs",
             [
                 {
-                    "fromBlock": "0x0",
+                    "fromBlock": hex(since_block),
                     "toBlock": "latest",
                     "address": TOKEN_CONTRACT,
                     "topics": topics,
