@@ -249,12 +249,16 @@ async def test_rent_node_end_to_end_with_retry_and_settlement(
 
             # settlement on chain: the requestor's erc20 driver pays each accepted invoice with a
             # tGLM Transfer requestor -> provider, and both daemons report it confirmed
+            first_block = net.chain.block_number()
             await settle_now(net.requestor)
             due = {good.node_id: invoices[agreement_id], broken.node_id: invoices[broken_id]}
             payer = net.requestor.identity
             deadline = time.monotonic() + 60
             while True:
-                paid = {p: [t.glm for t in net.chain.transfers(payer, p)] for p in due}
+                paid = {
+                    p: [t.glm for t in net.chain.transfers(payer, p, since_block=first_block)]
+                    for p in due
+                }
                 confirmed = await asyncio.to_thread(_confirmed, net)
                 gained = {k: v - confirmed_before[k] for k, v in confirmed.items()}
                 if all(paid.values()) and all(gained[p] for p in due) and gained[payer]:
@@ -302,6 +306,7 @@ async def test_provider_that_disappears_marks_the_node_failed(
     async with provider_side(net, tmp_path, runtime_config) as side:
         backend = GolemBackend(side.config, invoice_wait=15)
         try:
+            since = datetime.now(UTC)
             node = await backend.start("n3", NodeSpec("dev", "anvil", "lost"), lambda _m: None)
             assert (await _eth_chain_id(node.url, node.user, node.password))[0] == 200
             (agent,) = [a for a in side.agents if a.agreements]
@@ -319,6 +324,12 @@ async def test_provider_that_disappears_marks_the_node_failed(
             with pytest.raises(errors.NodeLost, match="no longer running"):
                 await backend.status("n3")
             assert not backend.is_running("n3")
+            # no node is left: the allocation is released without a Stop (after the invoice)
+            t1 = time.monotonic()
+            while _allocations(net, since):
+                assert time.monotonic() - t1 < 45, _allocations(net, since)
+                await asyncio.sleep(0.5)
+            print(f"failure -> allocation released: {time.monotonic() - t1:.1f} s")
             await backend.stop("n3")  # settles what was used
             assert handle.status.value == "failed"  # stopping afterwards keeps the failure
             (agent,) = [a for a in side.agents if a.agreements]

@@ -14,19 +14,27 @@ from erigolem_desktop.core.backends.base import NodeSpec
 from erigolem_desktop.core.backends.golem.backend import ALLOCATION_MARGIN, GolemBackend, _Node
 from erigolem_desktop.core.backends.golem.config import GolemConfig
 from erigolem_desktop.core.backends.golem.errors import NodeLost, UnknownNode
-from tests.support.golem.fake_engine import FakeEngine
+from erigolem_desktop.core.backends.golem.service_manager import ServiceHandle
+from tests.support.golem.fake_engine import FakeCluster, FakeEngine
 
 
-@pytest.mark.asyncio
-async def test_debit_notes_and_invoices_make_the_cost_and_the_budget_stops_the_node() -> None:
+async def _backend_with_a_service() -> tuple[FakeEngine, GolemBackend, ServiceHandle]:
+    """A backend on the engine stand-in with one service whose cluster exists."""
     engine = FakeEngine()
     backend = GolemBackend(GolemConfig(app_key="k"), engine_factory=lambda: engine)
     handle = backend._manager.create_service(object)
     async with asyncio.timeout(2):
         while handle.cluster is None:  # noqa: ASYNC110 (the stand-in has no event for this)
             await asyncio.sleep(0.01)
+    return engine, backend, handle
+
+
+@pytest.mark.asyncio
+async def test_debit_notes_and_invoices_make_the_cost_and_the_budget_stops_the_node() -> None:
+    engine, backend, handle = await _backend_with_a_service()
     spec = NodeSpec("dev", "anvil", "money", budget_glm=Decimal("1"))
     backend._nodes["n1"] = _Node(handle=handle, spec=spec)
+    assert handle.cluster is not None
     job = SimpleNamespace(id=handle.cluster.id)
     agreement = SimpleNamespace(id="agr-1")
 
@@ -95,3 +103,18 @@ async def test_allocation_lasts_for_the_latest_live_node_and_is_released_when_no
             await asyncio.sleep(0.01)
     await backend.close()
     assert engines[1].stops == 1
+
+
+@pytest.mark.asyncio
+async def test_the_last_node_failing_by_itself_releases_the_allocation() -> None:
+    """A provider gone with no Stop: the engine (and its allocation) goes with the last node."""
+    engine, backend, handle = await _backend_with_a_service()
+    assert isinstance(handle.cluster, FakeCluster)
+    handle.cluster.instances[0].state.value = "terminated"  # ended by itself
+    async with asyncio.timeout(2):
+        while engine.stops == 0:  # noqa: ASYNC110
+            await asyncio.sleep(0.01)
+    assert handle.status.value == "failed"
+    assert backend._manager.engine is None
+    await backend.close()
+    assert engine.stops == 1

@@ -105,10 +105,17 @@ class PaymentChain:
 
     def transact(self, to: str | None, data: str) -> dict[str, Any]:
         """Send a transaction from the deployer and wait for its receipt (status 1)."""
+        return self.receipt(self.send(to, data))
+
+    def send(self, to: str | None, data: str) -> str:
+        """Send a transaction from the deployer (anvil signs it); its hash."""
         tx: dict[str, Any] = {"from": DEPLOYER, "data": data}
         if to is not None:
             tx["to"] = to
-        tx_hash = rpc(self.url, "eth_sendTransaction", [tx])
+        return str(rpc(self.url, "eth_sendTransaction", [tx]))
+
+    def receipt(self, tx_hash: str) -> dict[str, Any]:
+        """Wait for a transaction's receipt; it must have succeeded (status 1)."""
         deadline = time.monotonic() + 30
         while (receipt := rpc(self.url, "eth_getTransactionReceipt", [tx_hash])) is None:
             if time.monotonic() > deadline:
@@ -128,8 +135,13 @@ class PaymentChain:
         out = rpc(self.url, "eth_call", [{"to": TOKEN_CONTRACT, "data": data}, "latest"])
         return int(out, 16)
 
-    def transfers(self, sender: str | None = None, receiver: str | None = None) -> list[Transfer]:
-        """The token's Transfer events (from block 0), optionally only between these two."""
+    def block_number(self) -> int:
+        return int(rpc(self.url, "eth_blockNumber", []), 16)
+
+    def transfers(
+        self, sender: str | None = None, receiver: str | None = None, *, since_block: int = 0
+    ) -> list[Transfer]:
+        """The token's Transfer events from `since_block`, optionally only between these two."""
         topics: list[Any] = [TRANSFER_TOPIC, None, None]
         if sender is not None:
             topics[1] = "0x" + encode(["address"], [sender]).hex()
@@ -140,7 +152,7 @@ class PaymentChain:
             "eth_getLogs",
             [
                 {
-                    "fromBlock": "0x0",
+                    "fromBlock": hex(since_block),
                     "toBlock": "latest",
                     "address": TOKEN_CONTRACT,
                     "topics": topics,
@@ -214,8 +226,9 @@ def install_contracts(chain: PaymentChain) -> None:
         ("MultiTransfer", MULTI_CONTRACT, encode(["address"], [TOKEN_CONTRACT]).hex()),
         ("WrapperCall", WRAPPER_CONTRACT, ""),
     ]
-    for name, target, args in plan:
-        receipt = chain.transact(None, built[name]["bytecode"] + args)
+    sent = [chain.send(None, built[name]["bytecode"] + args) for name, _, args in plan]
+    for (name, target, _), tx_hash in zip(plan, sent, strict=True):  # mined in one block
+        receipt = chain.receipt(tx_hash)
         code = rpc(chain.url, "eth_getCode", [receipt["contractAddress"], "latest"])
         rpc(chain.url, "anvil_setCode", [target, code])
         chain.contracts[name] = target

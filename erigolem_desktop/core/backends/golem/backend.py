@@ -131,7 +131,9 @@ class GolemBackend:
         self._nodes: dict[str, _Node] = {}
         self._by_agreement: dict[str, _Node] = {}
         self._manager = ServiceManager(
-            engine_factory or self._make_engine, on_engine_error=map_engine_error(self.config)
+            engine_factory or self._make_engine,
+            on_engine_error=map_engine_error(self.config),
+            release_when_idle=True,  # the allocation goes with the last node, failed or stopped
         )
         self.events: list[tuple[float, str, str]] = []  # (monotonic, node id, event name)
 

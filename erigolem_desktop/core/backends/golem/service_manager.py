@@ -197,6 +197,8 @@ class ServiceManager:
         engine_factory: builds the engine (a `yapapi.Golem`); called once, at the first start.
         on_engine_error: maps an engine start failure to the exception handles report.
         poll: seconds between checks of an instance's state while it runs.
+        release_when_idle: stop the engine (releasing its allocation) as soon as no service is
+            left, also when the last one ended by itself (a failure).
     """
 
     def __init__(
@@ -205,8 +207,11 @@ class ServiceManager:
         *,
         on_engine_error: Callable[[BaseException], BaseException] | None = None,
         poll: float = 0.2,
+        release_when_idle: bool = False,
     ) -> None:
         self._engine_factory = engine_factory
+        self._release_when_idle = release_when_idle
+        self._releases: set[asyncio.Task[bool]] = set()
         self._engine: EngineLike | None = None
         self._engine_lock = asyncio.Lock()
         self._started = False
@@ -228,10 +233,21 @@ class ServiceManager:
             raise RuntimeError("the service manager is closed")
         handle = ServiceHandle(service_class, dict(run_params or {}))
         self.handles.append(handle)
-        self._tasks[handle.id] = asyncio.get_running_loop().create_task(
+        task = asyncio.get_running_loop().create_task(
             self._run(handle), name=f"golem-service-{handle.id}"
         )
+        self._tasks[handle.id] = task
+        if self._release_when_idle:
+            task.add_done_callback(self._service_ended)
         return handle
+
+    def _service_ended(self, _task: asyncio.Task[None]) -> None:
+        """A service task ended: if it was the last one, release the engine in the background."""
+        if self.closed or any(not t.done() for t in self._tasks.values()):
+            return
+        release = asyncio.get_running_loop().create_task(self.release_engine())
+        self._releases.add(release)
+        release.add_done_callback(self._releases.discard)
 
     async def ensure_engine(self) -> EngineLike:
         """Start the one engine if needed (a failed start leaves no engine; next call retries)."""
@@ -331,6 +347,8 @@ class ServiceManager:
                 await asyncio.wait_for(engine.stop(wait_for_payments=True), within)
             except TimeoutError:
                 log.warning("the Golem engine did not stop within %.0f s", within)
+            except Exception:
+                log.warning("the Golem engine failed to stop", exc_info=True)
             return True
 
     async def close(self, wait_for_payments: bool = True) -> None:
@@ -346,6 +364,8 @@ class ServiceManager:
             for task in late:
                 task.cancel()
             await asyncio.gather(*late, return_exceptions=True)
+        if self._releases:
+            await asyncio.wait(set(self._releases), timeout=90)
         if self._started and self._engine is not None:
             try:
                 await self._engine.stop(wait_for_payments=wait_for_payments)
