@@ -19,7 +19,6 @@ from urllib.parse import quote, urlsplit, urlunsplit
 
 from erigolem_desktop.core import units
 from erigolem_desktop.core.atomicfile import atomic_write_text
-from erigolem_desktop.core.resources import ResourceSampler, Usage, sampler_for
 from erigolem_desktop.core.states import NodeState
 from erigolem_desktop.ui import ops, style
 from erigolem_desktop.ui.nodes_model import NodeRow, format_duration, restart_meaning
@@ -49,6 +48,7 @@ from erigolem_desktop.ui.qt import (
 
 if TYPE_CHECKING:
     from erigolem_desktop.core.manager import NodeManager
+    from erigolem_desktop.core.resources import ResourceSampler, Usage
 
 MASK = "••••••••••••"
 LOG_LINES = 200
@@ -471,6 +471,8 @@ class NodeDetail(QWidget):
             return None
         if self._sampler is None or self._sampler[0] != row.id or self._sampler[1] is None:
             # asked again until the record knows the runtime's pid (not yet while starting)
+            from erigolem_desktop.core.resources import sampler_for  # after the first paint
+
             record = self.manager.get(row.id)
             runtime = dict(record.runtime or {}) if record is not None else {}
             self._sampler = (row.id, sampler_for(row.backend, runtime))
