@@ -32,6 +32,7 @@ from erigolem_desktop.core.manager import (
     EventKind,
     NodeManager,
     owner_alive,
+    owner_unproven,
 )
 from erigolem_desktop.core.records import NodeRecord
 from erigolem_desktop.core.states import NodeState
@@ -527,6 +528,14 @@ def _signal_target(rec: NodeRecord, verb: str) -> int | None:
         return None
     kind = rec.runtime.get("owner_kind")
     if kind == OWNER_NODE_START:
+        why = owner_unproven(rec.runtime)
+        if why is not None:
+            raise common.CliError(
+                f"Could not prove that process {pid} is the `erigolem node start` that runs node "
+                f"{rec.id} ({why}); nothing was signalled.",
+                "Stop the node where it was started (Ctrl+C in its terminal); if that process is "
+                "gone, `erigolem node list` settles the record.",
+            )
         return pid
     if kind == OWNER_SERVE:
         way = (
