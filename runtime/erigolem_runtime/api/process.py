@@ -218,6 +218,23 @@ def session_id(pid: int) -> int | None:
         return None
 
 
+def group_members(pgid: int) -> list[int]:
+    """Live (non-zombie) pids whose process group is `pgid` (Linux procfs; empty elsewhere)."""
+    found = []
+    with contextlib.suppress(OSError):
+        for entry in _PROC.iterdir():
+            if entry.name.isdigit():
+                fields = _stat_fields(int(entry.name))
+                with contextlib.suppress(IndexError, ValueError):
+                    if (
+                        fields is not None
+                        and fields[0] not in ("Z", "X")
+                        and int(fields[2]) == pgid
+                    ):
+                        found.append(int(entry.name))
+    return found
+
+
 def executable(pid: int) -> str | None:
     """The path of the program `pid` runs (/proc/<pid>/exe); None when unreadable."""
     try:

@@ -97,6 +97,8 @@ class PrivateMode:
     async def reload(self) -> None:
         pid = self.master_pid()
         if pid is None:
+            # a master killed hard leaves its workers on our port: end them, then take it again
+            await asyncio.to_thread(control.reap_orphan_workers, self.prefix)
             await self._start_master()
             return
         old = control.workers_of(pid)
@@ -146,12 +148,13 @@ class PrivateMode:
                 )
             raise NginxError(f"the private nginx master did not start (exit {rc}): {tail}.{hint}")
         deadline = time.monotonic() + control.SETTLE_TIMEOUT_SEC
-        while self.master_pid() is None:
+        while (pid := control.master_candidate(self.prefix)) is None:
             if time.monotonic() > deadline:
                 raise NginxError(
                     f"the private nginx master wrote no pid file; {self.error_log_tail()}"
                 )
             await asyncio.sleep(0.01)
+        control.record_master(self.prefix, pid)
 
 
 class SystemMode:
