@@ -282,6 +282,28 @@ def _detach_stdout() -> None:
     os.close(devnull)
 
 
+def _owner_environment(golem: bool) -> dict[str, str]:
+    """The detached owner's environment: the app's settings and keyring access, no passphrase.
+
+    Only an owner that rents on Golem gets yagna's app key.
+    """
+    from erigolem_runtime.api.process import (
+        MARKER_ENV,
+        PYTHON_PREFIXES,
+        child_environment,
+        new_marker,
+    )
+
+    return child_environment(
+        keep=(
+            *(("YAGNA_APPKEY",) if golem else ()),
+            *("DBUS_SESSION_BUS_ADDRESS", "DISPLAY", "WAYLAND_DISPLAY"),
+        ),
+        keep_prefixes=(*PYTHON_PREFIXES, "ERIGOLEM_", "YAGNA_", "KEYRING_", "SSL_CERT_"),
+        extra={MARKER_ENV: new_marker()},
+    )
+
+
 def _start_detached(args: argparse.Namespace) -> int:
     """Run `node start` in a new session, wait for its one JSON line, report it, return."""
     from erigolem_desktop.core.paths import data_dir
@@ -307,6 +329,7 @@ def _start_detached(args: argparse.Namespace) -> int:
             stderr=fd,
             start_new_session=True,
             close_fds=True,
+            env=_owner_environment(bool(args.golem)),
         )
     finally:
         os.close(fd)

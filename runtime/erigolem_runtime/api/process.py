@@ -30,6 +30,23 @@ _PROC = Path("/proc")
 #: Environment variable with a per-spawn random value: the project's mark on its children.
 MARKER_ENV = "ERIGOLEM_SPAWN_MARK"
 
+#: Never passed to a child, whatever it keeps: the wallet's secrets.
+SECRET_ENV = frozenset({"ERIGOLEM_PASSPHRASE", "ERIGOLEM_KEYSTORE_PASSWORD"})
+#: Names that look like secrets are dropped unless a caller names them in `keep`.
+_SECRET_WORDS = ("PASSPHRASE", "PASSWORD", "SECRET", "PRIVATE", "APPKEY", "TOKEN", "CREDENTIAL")
+#: What any program needs to run, find its files and print text (POSIX and Windows); a child
+#: gets these, the caller's `keep`, and nothing else. ERIGOLEM_HOME is a path, not a secret.
+BASE_ENV = frozenset(
+    {
+        "PATH", "HOME", "USER", "LOGNAME", "LANG", "LANGUAGE", "TZ", "TMPDIR", "TEMP", "TMP",
+        "SYSTEMROOT", "SYSTEMDRIVE", "WINDIR", "COMSPEC", "PATHEXT", "USERPROFILE", "APPDATA",
+        "LOCALAPPDATA", "ERIGOLEM_HOME",
+    }
+)  # fmt: skip
+BASE_PREFIXES = ("LC_", "XDG_")
+#: What a Python child of this installation needs besides BASE_ENV (venv, coverage, keyring).
+PYTHON_PREFIXES = ("PYTHON", "VIRTUAL_ENV", "COVERAGE_")
+
 
 def _stat_fields(pid: int) -> list[str] | None:
     """The fields of /proc/<pid>/stat after the command name (field 3 on); None if absent."""
@@ -254,6 +271,34 @@ def environ_value(pid: int, name: str) -> str | None:
         if item.startswith(prefix):
             return item[len(prefix) :].decode("utf-8", "replace")
     return None
+
+
+def child_environment(
+    *,
+    keep: tuple[str, ...] = (),
+    keep_prefixes: tuple[str, ...] = (),
+    extra: Mapping[str, str] | None = None,
+    env: Mapping[str, str] | None = None,
+) -> dict[str, str]:
+    """The environment for a child: BASE_ENV, what the caller says it needs, never a secret.
+
+    `keep` names variables the child needs even if they look secret (a Golem owner needs
+    YAGNA_APPKEY); `keep_prefixes` whole families (minus secret-looking names). SECRET_ENV is
+    never passed. `extra` is added last (the config path, the spawn marker).
+    """
+    src = os.environ if env is None else env
+    prefixes = BASE_PREFIXES + keep_prefixes
+    out: dict[str, str] = {}
+    for name, value in src.items():
+        if name in SECRET_ENV:
+            continue
+        if name in keep or (
+            (name in BASE_ENV or name.startswith(prefixes))
+            and not any(word in name.upper() for word in _SECRET_WORDS)
+        ):
+            out[name] = value
+    out.update(extra or {})
+    return out
 
 
 def new_marker() -> str:

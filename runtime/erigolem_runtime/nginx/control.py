@@ -22,6 +22,7 @@ from typing import Any
 
 from erigolem_runtime.api.files import atomic_write, tail_lines
 from erigolem_runtime.api.process import (
+    child_environment,
     children,
     cmdline,
     executable,
@@ -242,6 +243,7 @@ async def run_command(argv: list[str]) -> tuple[int, str]:
             stdin=asyncio.subprocess.DEVNULL,
             stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.STDOUT,
+            env=child_environment(),
         )
     except OSError as exc:
         return 127, f"cannot run {argv[0]}: {exc.strerror}"

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Protocol
 from urllib.parse import urlsplit
 
+from erigolem_runtime.api.process import child_environment
 from erigolem_runtime.config import RuntimeConfig
 from erigolem_runtime.nginx import control
 from erigolem_runtime.nginx.errors import NginxError
@@ -135,6 +136,7 @@ class PrivateMode:
                 stdin=asyncio.subprocess.DEVNULL,
                 stdout=asyncio.subprocess.DEVNULL,
                 stderr=err,
+                env=child_environment(),  # nginx needs no variable of ours, and gets no secret
                 start_new_session=True,  # the master outlives this runtime, in its own session
             )
             rc = await proc.wait()
