@@ -16,10 +16,12 @@ cannot be read (no procfs, another user's process) is never proven: callers fail
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import hashlib
 import os
 import secrets
 import signal
+import sys
 import time
 from collections.abc import Mapping
 from pathlib import Path
@@ -354,3 +356,45 @@ def unproven(pid: object, recorded: object, *, need_marker: bool = True) -> str 
     if need_marker and live["marker"] != rec["marker"]:
         return f"it does not carry the project's marker ({MARKER_ENV})"
     return None
+
+
+_PR_SET_DUMPABLE = 4
+_PR_GET_DUMPABLE = 3
+
+
+def _prctl(option: int, arg: int = 0) -> int | None:
+    """prctl(2) through libc (Linux); None where it cannot be called."""
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        result: int = libc.prctl(option, ctypes.c_ulong(arg), 0, 0, 0)
+    except (OSError, AttributeError):
+        return None
+    return result
+
+
+def forbid_core_dumps() -> list[str]:
+    """Keep this process (it holds keys or a passphrase) out of core dumps; what was applied.
+
+    RLIMIT_CORE 0 (inherited by children) and, on Linux, PR_SET_DUMPABLE 0, which also stops
+    other processes of the same user from reading its memory through /proc or ptrace; a child
+    is dumpable again after exec. Idempotent; a platform without either is left as it is.
+    """
+    done = []
+    try:
+        import resource
+
+        resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+        done.append("RLIMIT_CORE=0")
+    except (ImportError, ValueError, OSError):
+        pass
+    if _prctl(_PR_SET_DUMPABLE, 0) == 0:
+        done.append("PR_SET_DUMPABLE=0")
+    return done
+
+
+def dumpable() -> bool | None:
+    """Whether this process may dump core (PR_GET_DUMPABLE); None where unknown."""
+    value = _prctl(_PR_GET_DUMPABLE)
+    return None if value is None or value < 0 else bool(value)
