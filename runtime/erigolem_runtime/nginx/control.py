@@ -22,7 +22,6 @@ from typing import Any
 
 from erigolem_runtime.api.files import atomic_write, tail_lines
 from erigolem_runtime.api.process import (
-    child_environment,
     children,
     cmdline,
     executable,
@@ -243,8 +242,8 @@ async def run_command(argv: list[str]) -> tuple[int, str]:
             stdin=asyncio.subprocess.DEVNULL,
             stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.STDOUT,
-            env=child_environment(),
-        )
+        )  # the runtime's own environment (already without secrets): a provider's configured
+        # test/reload command may rely on it (sudo, systemctl)
     except OSError as exc:
         return 127, f"cannot run {argv[0]}: {exc.strerror}"
     try:
