@@ -311,9 +311,8 @@ class LocalBackend:
         """
         note = None
         pid = runtime.get("runtime_pid")
-        if pid is not None and not (
-            isinstance(pid, int) and pid > 0 and process_token(pid) is None
-        ):
+        gone = isinstance(pid, int) and pid > 0 and process_token(pid) is None
+        if pid is not None and not gone:  # a live pid, or garbage: prove it or leave it alone
             why = unproven(pid, runtime.get("runtime_identity"))
             if why is None:
                 assert isinstance(pid, int)
