@@ -20,7 +20,11 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         return int(run_cli(args[1:]))
     if args in ([], ["--smoke"]):
+        from erigolem_runtime.api.process import forbid_core_dumps
+
         from erigolem_desktop.qtcheck import qt_problem
+
+        forbid_core_dumps()  # the window unlocks wallets: no core dump may hold a key
 
         problem = qt_problem()  # no display, a missing Qt library: a sentence, not Qt's abort
         if problem:

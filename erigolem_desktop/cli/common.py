@@ -159,6 +159,9 @@ def read_passphrase(
             raise UsageError(problem, GOOD_PASSPHRASE_HINT)
         return value
 
+    from erigolem_runtime.api.process import forbid_core_dumps
+
+    forbid_core_dumps()  # this process is about to hold a passphrase and an unlocked key
     path = getattr(args, "passphrase_file", None)
     if path:
         return checked(_first_line(read_secret_file(path, "passphrase", allow_empty=allow_empty)))

@@ -32,6 +32,7 @@ from erigolem_desktop.core.manager import (
     EventKind,
     NodeManager,
     owner_alive,
+    owner_unproven,
 )
 from erigolem_desktop.core.records import NodeRecord
 from erigolem_desktop.core.states import NodeState
@@ -281,6 +282,28 @@ def _detach_stdout() -> None:
     os.close(devnull)
 
 
+def _owner_environment(golem: bool) -> dict[str, str]:
+    """The detached owner's environment: the app's settings and keyring access, no passphrase.
+
+    Only an owner that rents on Golem gets yagna's app key.
+    """
+    from erigolem_runtime.api.process import (
+        MARKER_ENV,
+        PYTHON_PREFIXES,
+        child_environment,
+        new_marker,
+    )
+
+    return child_environment(
+        keep=(
+            *(("YAGNA_APPKEY",) if golem else ()),
+            *("DBUS_SESSION_BUS_ADDRESS", "DISPLAY", "WAYLAND_DISPLAY"),
+        ),
+        keep_prefixes=(*PYTHON_PREFIXES, "ERIGOLEM_", "YAGNA_", "KEYRING_", "SSL_CERT_"),
+        extra={MARKER_ENV: new_marker()},
+    )
+
+
 def _start_detached(args: argparse.Namespace) -> int:
     """Run `node start` in a new session, wait for its one JSON line, report it, return."""
     from erigolem_desktop.core.paths import data_dir
@@ -306,6 +329,7 @@ def _start_detached(args: argparse.Namespace) -> int:
             stderr=fd,
             start_new_session=True,
             close_fds=True,
+            env=_owner_environment(bool(args.golem)),
         )
     finally:
         os.close(fd)
@@ -527,6 +551,14 @@ def _signal_target(rec: NodeRecord, verb: str) -> int | None:
         return None
     kind = rec.runtime.get("owner_kind")
     if kind == OWNER_NODE_START:
+        why = owner_unproven(rec.runtime)
+        if why is not None:
+            raise common.CliError(
+                f"Could not prove that process {pid} is the `erigolem node start` that runs node "
+                f"{rec.id} ({why}); nothing was signalled.",
+                "Stop the node where it was started (Ctrl+C in its terminal); if that process is "
+                "gone, `erigolem node list` settles the record.",
+            )
         return pid
     if kind == OWNER_SERVE:
         way = (

@@ -201,7 +201,10 @@ def _check_args(args: argparse.Namespace) -> None:
 
 
 def _cmd_serve(args: argparse.Namespace) -> int:
+    from erigolem_runtime.api.process import forbid_core_dumps
+
     _check_args(args)
+    forbid_core_dumps()  # the server verifies and may hold wallets' secrets: no core dumps
     return asyncio.run(_serve(args))
 
 

@@ -19,8 +19,9 @@ Every change is saved (one SQLite transaction) before it is published.
 Backends may offer two optional extras beyond `Backend` (duck-typed):
     `runtime_info(node_id) -> dict`: JSON details saved in `record.runtime` (pids, workdir) so a
         later process can clean up after a crash;
-    `async reclaim(node_id, runtime: dict) -> None`: kill what is left of a node whose owning
-        process died (used by `recover()`).
+    `async reclaim(node_id, runtime: dict) -> str | None`: kill what is left of a node whose
+        owning process died (used by `recover()`), only what it proves it started; returns why
+        nothing was signalled when it could not prove that (kept in the record's reason).
 """
 
 from __future__ import annotations
@@ -38,7 +39,7 @@ from enum import StrEnum
 from typing import Any, Protocol
 
 from erigolem_runtime.api import NodeStatus, RuntimeState
-from erigolem_runtime.api.process import process_token
+from erigolem_runtime.api.process import have_procfs, identify, process_token, unproven
 
 from erigolem_desktop.core.backends.base import Backend, BackendError, NodeSpec
 from erigolem_desktop.core.errors import HintedError
@@ -49,6 +50,7 @@ log = logging.getLogger(__name__)
 
 RECOVERED_REASON = "the app was closed while the node was running; it was stopped"
 CLOSED_REASON = "the app was closed; the node was stopped"
+UNPROVEN_REASON = "the process that ran this node is gone"  # + why nothing was signalled
 _QUEUE_SIZE = 1000
 _STATUS_FAILURES_BEFORE_FAILED = 3
 
@@ -93,8 +95,19 @@ def owner_alive(runtime: Mapping[str, Any]) -> bool:
     token = process_token(pid)
     if token is None:
         return False
+    if not have_procfs():
+        return True  # no start times here (macOS): that the pid exists is all there is
     expected = runtime.get("owner_token")
-    return not expected or not token or token == expected
+    return bool(expected) and token == expected  # no recorded start time: not provably alive
+
+
+def owner_unproven(runtime: Mapping[str, Any]) -> str | None:
+    """Why the recorded owner process may not be signalled (see `api.process.unproven`).
+
+    An owner started from a terminal carries no spawn marker: its proof is its start time,
+    executable and the digest of its own erigolem command line, recorded by itself.
+    """
+    return unproven(runtime.get("owner_pid"), runtime.get("owner_identity"), need_marker=False)
 
 
 # What kind of process owns a node (`runtime["owner_kind"]`, from NodeManager's `owner_kind`).
@@ -151,6 +164,7 @@ class NodeManager:
         self._owner: dict[str, Any] = {
             "owner_pid": os.getpid(),
             "owner_token": process_token(os.getpid()),
+            "owner_identity": identify(os.getpid()),
         }
         if owner_kind is not None:  # one of the OWNER_* kinds, recorded on this process's nodes
             self._owner["owner_kind"] = owner_kind
@@ -535,14 +549,15 @@ class NodeManager:
             task.cancel()
         self._update(node_id, EventKind.STATE, state=NodeState.STOPPING, progress="Stopping")
         try:
+            note = None
             if backend.is_running(node_id):
                 await backend.stop(node_id)
             else:
-                await self._reclaim(backend, self.store.get(node_id) or rec)
+                note = await self._reclaim(backend, self.store.get(node_id) or rec)
         except BackendError as exc:
             self._finish(node_id, NodeState.FAILED, f"Stopping the node failed: {exc}")
             return self.resolve(node_id)
-        return self._stopped(node_id, None)
+        return self._stopped(node_id, note)
 
     def _stopped(self, node_id: str, reason: str | None) -> NodeRecord:
         rec = self.resolve(node_id)
@@ -593,22 +608,27 @@ class NodeManager:
             if self.holds(rec.id) or owner_alive(rec.runtime):
                 continue
             backend = self.backends.get(rec.backend)
+            note = None
             if backend is not None:
                 try:
-                    await self._reclaim(backend, rec)
+                    note = await self._reclaim(backend, rec)
                 except Exception:
                     log.exception("cleaning up after node %s failed", rec.id)
-            self._finish(rec.id, NodeState.STOPPED, recovered_reason(rec.runtime))
+            reason = recovered_reason(rec.runtime) if note is None else f"{UNPROVEN_REASON}; {note}"
+            self._finish(rec.id, NodeState.STOPPED, reason)
             self._forget_password(rec.id)
             changed.append(self.resolve(rec.id))
         return changed
 
-    async def _reclaim(self, backend: Backend, rec: NodeRecord) -> None:
-        reclaim: Callable[[str, dict[str, Any]], Awaitable[None]] | None = getattr(
+    async def _reclaim(self, backend: Backend, rec: NodeRecord) -> str | None:
+        """The backend's `reclaim` of what is left of `rec`; why nothing was signalled, if so."""
+        reclaim: Callable[[str, dict[str, Any]], Awaitable[str | None]] | None = getattr(
             backend, "reclaim", None
         )
-        if reclaim is not None:
-            await reclaim(rec.id, dict(rec.runtime))
+        if reclaim is None:
+            return None
+        note = await reclaim(rec.id, dict(rec.runtime))
+        return note if isinstance(note, str) and note else None
 
     async def close(self) -> None:
         """Stop polling and every node this process runs (stopped with CLOSED_REASON)."""

@@ -27,6 +27,7 @@ from .config import (
     save_config,
 )
 from .nginx import running_master_pid
+from .nginx.control import reap_orphan_workers
 from .ports import port_is_free
 
 #: Chains the erigon profile serves (besides dev); offered only when erigon is installed.
@@ -135,8 +136,10 @@ def _refreshed(
     n = cfg.nginx
     if n.mode != "private" or n.prefix != directory / "nginx" or n.listen is None:
         return None
-    if running_master_pid(n.prefix) is None and not port_is_free(n.listen_port):
-        return None  # someone else took our listen port: start afresh
+    if running_master_pid(n.prefix) is None:
+        reap_orphan_workers(n.prefix)  # a killed master's workers still hold our port
+        if not port_is_free(n.listen_port):
+            return None  # someone else took our listen port: start afresh
     keep_anvil = cfg.clients.anvil.binary
     if not keep_anvil or not os.access(keep_anvil, os.X_OK):
         keep_anvil = anvil

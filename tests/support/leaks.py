@@ -1,8 +1,10 @@
 """Find processes a test left behind: anything still running that belongs to its ERIGOLEM_HOME.
 
 A process belongs to a test when its command line names the test's home directory or its
-environment carries ``ERIGOLEM_HOME=<home>`` (runtimes, anvil, nginx masters and detached
-`erigolem` processes all inherit it). Linux only (/proc); elsewhere nothing is found.
+environment carries ``ERIGOLEM_HOME=<home>`` (runtimes, anvil and detached `erigolem` processes
+inherit it). nginx overwrites both with its title, so an nginx process (a worker left by a
+killed master, say) belongs to the test when one of its open files is under the home.
+Linux only (/proc); elsewhere nothing is found.
 """
 
 from __future__ import annotations
@@ -19,6 +21,21 @@ def _read(path: Path) -> bytes:
         return path.read_bytes()
     except OSError:
         return b""
+
+
+def _opens_under(entry: Path, home: str) -> bool:
+    """Whether the process has a file open below `home` (its log files, for nginx)."""
+    try:
+        fds = list((entry / "fd").iterdir())
+    except OSError:
+        return False
+    for fd in fds:
+        try:
+            if os.readlink(fd).startswith(home + "/"):
+                return True
+        except OSError:
+            continue
+    return False
 
 
 def processes_of(home: Path) -> dict[int, str]:
@@ -38,9 +55,13 @@ def processes_of(home: Path) -> dict[int, str]:
             continue
         cmdline = _read(entry / "cmdline")
         environ = _read(entry / "environ")
-        if needle in cmdline or any(
-            item == env_marker or item.startswith(env_marker + b"/")
-            for item in environ.split(b"\0")
+        if (
+            needle in cmdline
+            or any(
+                item == env_marker or item.startswith(env_marker + b"/")
+                for item in environ.split(b"\0")
+            )
+            or (cmdline.startswith(b"nginx: ") and _opens_under(entry, str(home)))
         ):
             found[int(entry.name)] = cmdline.replace(b"\0", b" ").decode(errors="replace").strip()
     return found

@@ -5,7 +5,9 @@ protocol yagna's exe-unit speaks), with the workdir `<data dir>/nodes/<node id>`
 written by `write_local_config(<data dir>/runtime)` (a private nginx on 127.0.0.1, anvil found
 on this machine, Erigon when installed). The runtime's process lives exactly as long as this
 backend holds it: if this process dies, the runtime sees its stdin close and stops its node;
-`reclaim()` (used by `NodeManager.recover()`) kills whatever is left after a harder crash.
+`reclaim()` (used by `NodeManager.recover()`) kills whatever is left after a harder crash, but
+only a runtime it can prove is the one this app started (`api.process.unproven`): a record it
+cannot prove gets a reason back and nothing is signalled.
 """
 
 from __future__ import annotations
@@ -21,7 +23,13 @@ from erigolem_runtime.api import ErrorKind, NodeStatus, RuntimeState
 from erigolem_runtime.api.client import RuntimeClient, RuntimeClientError
 from erigolem_runtime.api.files import tail_text
 from erigolem_runtime.api.paths import CONFIG_FILE_NAME
-from erigolem_runtime.api.process import process_token, terminate_group
+from erigolem_runtime.api.process import (
+    identify,
+    process_group,
+    process_token,
+    terminate_group,
+    unproven,
+)
 
 from erigolem_desktop import frozen
 from erigolem_desktop.core.backends.base import (
@@ -204,12 +212,16 @@ class LocalBackend:
                 "Update erigolem-runtime.",
             )
         pid = client.pid
+        identity = identify(pid) if pid else None
+        if identity is not None and identity["marker"] != client.marker:
+            identity = None  # not the process we spawned: never provable, never signalled
         self._info[node_id] = {
             "workdir": str(self.workdir(node_id)),
             "config": str(config),
             "instance": status.instance,
             "runtime_pid": pid,
-            "runtime_token": process_token(pid) if pid else None,
+            "runtime_token": identity["token"] if identity else None,
+            "runtime_identity": identity,
         }
         progress("Ready" if status.state is RuntimeState.READY else "Syncing")
         return StartedNode(
@@ -289,14 +301,30 @@ class LocalBackend:
             # private master running; with every node stopped, nothing of ours may stay.
             await _reap_nginx(self._config)
 
-    async def reclaim(self, node_id: str, runtime: dict[str, Any]) -> None:
-        """Kill what is left of a node whose owning process died, and its nginx location."""
+    async def reclaim(self, node_id: str, runtime: dict[str, Any]) -> str | None:
+        """Kill what is left of a node whose owning process died, and its nginx location.
+
+        Only a runtime proven to be the one this app started is signalled (its group too, when
+        it leads one). Returns why nothing was signalled when the record could not be proven,
+        None otherwise (also when the runtime is simply gone).
+        """
+        note = None
         pid = runtime.get("runtime_pid")
-        if isinstance(pid, int) and pid > 0:
-            token = process_token(pid)
-            expected = runtime.get("runtime_token")
-            if token is not None and (not expected or not token or token == expected):
-                await asyncio.to_thread(terminate_group, pid)
+        gone = isinstance(pid, int) and pid > 0 and process_token(pid) is None
+        if pid is not None and not gone:  # a live pid, or garbage: prove it or leave it alone
+            why = unproven(pid, runtime.get("runtime_identity"))
+            if why is None:
+                assert isinstance(pid, int)
+                # its group is ours only when it leads it (the client starts it in a session)
+                await asyncio.to_thread(
+                    terminate_group, pid, token=process_token(pid), group=process_group(pid) == pid
+                )
+            else:
+                note = (
+                    f"could not prove the runtime process (pid {pid}) was ours ({why}); "
+                    "nothing was signalled"
+                )
+                log.warning("local node %s: %s", node_id, note)
         config = runtime.get("config") or (
             str(self.runtime_dir / CONFIG_FILE_NAME)
             if (self.runtime_dir / CONFIG_FILE_NAME).exists()
@@ -304,6 +332,7 @@ class LocalBackend:
         )
         if config:
             await _reap_nginx(Path(config))
+        return note
 
 
 async def _reap_nginx(config_path: Path) -> None:

@@ -26,7 +26,13 @@ from erigolem_runtime.api.errors import ErrorKind, ServiceError
 from erigolem_runtime.api.files import tail_lines
 from erigolem_runtime.api.output import OutputError, parse_output
 from erigolem_runtime.api.paths import CONFIG_ENV
-from erigolem_runtime.api.process import signal_group
+from erigolem_runtime.api.process import (
+    MARKER_ENV,
+    PYTHON_PREFIXES,
+    child_environment,
+    new_marker,
+    signal_group,
+)
 from erigolem_runtime.logsetup import LOG_DIR_NAME, redact
 from erigolem_runtime.protocol import (
     ErrorReply,
@@ -123,11 +129,15 @@ class RuntimeClient:
         self.command: list[str] = (
             list(command) if command else [sys.executable, "-m", "erigolem_runtime"]
         )
-        child_env = dict(os.environ)
+        # the runtime gets what it needs to run and find its config, never the wallet's secrets
+        child_env = child_environment(keep_prefixes=(*PYTHON_PREFIXES, "ERIGOLEM_RUNTIME"))
         if env:
             child_env.update(env)
         if config_path is not None:
             child_env[CONFIG_ENV] = str(config_path)
+        #: The project's mark on the runtime process (see `api.process.identify`).
+        self.marker = new_marker()
+        child_env[MARKER_ENV] = self.marker
         self._env = child_env
         self._proc: asyncio.subprocess.Process | None = None
         self._reader_task: asyncio.Task[None] | None = None

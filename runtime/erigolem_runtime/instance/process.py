@@ -12,7 +12,7 @@ import sys
 
 from erigolem_runtime.api import ErrorKind, ServiceError
 from erigolem_runtime.api.files import tail_text
-from erigolem_runtime.api.process import signal_group
+from erigolem_runtime.api.process import MARKER_ENV, child_environment, new_marker, signal_group
 from erigolem_runtime.instance.base import InstanceBase
 
 log = logging.getLogger(__name__)
@@ -65,6 +65,7 @@ class ClientProcess(InstanceBase):
                 stdout=logfd,
                 stderr=asyncio.subprocess.STDOUT,
                 cwd=str(self._datadir),
+                env=child_environment(extra={MARKER_ENV: new_marker()}),  # no secrets
                 start_new_session=True,
                 pass_fds=() if kept_fd is None else (kept_fd,),
                 preexec_fn=lambda: _die_with_parent(death),  # only prctl: async-signal-safe

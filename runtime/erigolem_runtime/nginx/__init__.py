@@ -15,6 +15,9 @@ one live instance is registered in `<prefix>/registry/`. Every add/remove first 
 whose owner process is dead; the remove that leaves no live instance stops the master. Only an
 owner killed with nothing running after it leaves the master up, until the next runtime using
 the prefix adds or removes an instance or calls `reap_stale()` (or `stop_private_nginx()`).
+A master killed hard (SIGKILL) leaves its workers serving on the listen port: the next start of
+a master, a stop, or `local-config` ends them first (`control.reap_orphan_workers`), so the port
+and the node URLs stay the same.
 Files below the include dir: see `erigolem_runtime.api.paths`; plus `htpasswd_dir/<id>.htpasswd`
 ({SSHA} or apr1 hash, 0600) and `log_dir/<id>.access.log` (one line per request served; 401s
 are not logged, so strangers cannot run up a requestor's bill).

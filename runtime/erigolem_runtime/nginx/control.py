@@ -1,20 +1,38 @@
 """nginx process control: running its commands, finding and stopping a private master.
 
-Processes are read and signalled through `erigolem_runtime.api.process` only.
+Processes are read and signalled through `erigolem_runtime.api.process` only. The private
+master is ours when its pid file names a live nginx master whose title carries our prefix
+(`-p <prefix>/`, the project's mark: nginx overwrites its environment with the title) and
+whose start time matches `logs/master.json`, written when the runtime started it. When that
+master dies (SIGKILL), its workers keep serving the old config on the listen port: they are
+still in its process group and session, so `reap_orphan_workers` finds and ends them.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import os
 import shutil
 import signal
 import time
 from pathlib import Path
+from typing import Any
 
-from erigolem_runtime.api.files import tail_lines
-from erigolem_runtime.api.process import children, cmdline, have_procfs, pid_alive, signal_group
+from erigolem_runtime.api.files import atomic_write, tail_lines
+from erigolem_runtime.api.process import (
+    children,
+    cmdline,
+    executable,
+    group_members,
+    have_procfs,
+    pid_alive,
+    process_token,
+    session_id,
+    signal_group,
+    start_time,
+)
 from erigolem_runtime.nginx.errors import NginxError
 
 COMMAND_TIMEOUT_SEC = 30.0
@@ -34,17 +52,106 @@ def master_pid_file(prefix: Path) -> Path:
     return prefix / "logs" / "nginx.pid"
 
 
-def running_master_pid(prefix: Path) -> int | None:
-    """The pid of the nginx master running in `prefix`, if one runs."""
+def master_record_file(prefix: Path) -> Path:
+    """Where the runtime records the identity of the private master it started."""
+    return prefix / "logs" / "master.json"
+
+
+def _title_mark(prefix: Path) -> bytes:
+    return f" -p {prefix}/ ".encode()
+
+
+def master_candidate(prefix: Path) -> int | None:
+    """The pid-file master if it is a live nginx master titled with our prefix (unrecorded)."""
     pid = pid_from(master_pid_file(prefix))
-    if pid is None:
-        return None
-    if not pid_alive(pid):
+    if pid is None or pid <= 1 or not pid_alive(pid):
         return None
     line = cmdline(pid)
     if line is None:
-        return pid if not have_procfs() else None
-    return pid if b"nginx" in line else None
+        return pid if not have_procfs() else None  # macOS: the pid file in our prefix is all
+    return pid if line.startswith(b"nginx: master") and _title_mark(prefix) in line else None
+
+
+def record_master(prefix: Path, pid: int) -> None:
+    """Record the identity of the master just started (pid, start token, executable)."""
+    data = {"pid": pid, "token": process_token(pid), "exe": executable(pid)}
+    atomic_write(master_record_file(prefix), json.dumps(data), mode=0o600, fsync=False)
+
+
+def _master_record(prefix: Path) -> dict[str, Any] | None:
+    try:
+        data = json.loads(master_record_file(prefix).read_text())
+    except (OSError, ValueError):
+        return None
+    if not isinstance(data, dict) or not isinstance(data.get("pid"), int):
+        return None
+    return data
+
+
+def running_master_pid(prefix: Path) -> int | None:
+    """The pid of the nginx master running in `prefix`, if one runs and is provably ours."""
+    pid = master_candidate(prefix)
+    if pid is None or not have_procfs():
+        return pid
+    rec = _master_record(prefix)
+    if rec is None or rec["pid"] != pid or not rec.get("token"):
+        return None
+    return pid if process_token(pid) == rec["token"] else None
+
+
+def orphan_workers(prefix: Path) -> list[int]:
+    """Workers left serving by our recorded private master after it died (e.g. SIGKILL).
+
+    Proof: the recorded master is gone, and each one is in its process group and session (the
+    kernel reuses no pid while a group of that id exists), runs the recorded executable, started
+    after it, and is titled `nginx: ...`.
+    """
+    rec = _master_record(prefix)
+    if rec is None:
+        return []
+    pid = rec["pid"]
+    token = rec.get("token")
+    if pid <= 1 or not isinstance(token, str) or not token.isdigit():
+        return []
+    if process_token(pid) is not None:
+        return []  # the master lives (or the pid leads someone else's group): no orphans
+    found = []
+    for worker in group_members(pid):
+        started = start_time(worker)
+        line = cmdline(worker) or b""
+        if (
+            session_id(worker) == pid
+            and executable(worker) == rec.get("exe")
+            and started is not None
+            and started >= int(token)
+            and line.startswith(b"nginx: ")
+        ):
+            found.append(worker)
+    return found
+
+
+def reap_orphan_workers(prefix: Path, wait: float = STOP_TIMEOUT_SEC) -> list[int]:
+    """SIGKILL the workers of our dead private master and wait until they are gone.
+
+    Their listen socket is free again afterwards, so a new master can take the same port (node
+    URLs stay the same). The master record is dropped once its master and workers are gone.
+    Blocking (short waits): call it from a thread in async code. Returns the pids ended.
+    """
+    workers = orphan_workers(prefix)
+    tokens = {w: process_token(w) for w in workers}
+    for worker, token in tokens.items():
+        if token is not None and process_token(worker) == token:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.kill(worker, signal.SIGKILL)
+    deadline = time.monotonic() + wait
+    while any(process_token(w) == t for w, t in tokens.items() if t is not None):
+        if time.monotonic() > deadline:
+            break
+        time.sleep(0.01)
+    rec = _master_record(prefix)
+    if rec is not None and process_token(rec["pid"]) is None and not orphan_workers(prefix):
+        master_record_file(prefix).unlink(missing_ok=True)
+    return workers
 
 
 def accepting_worker(pid: int) -> bool:
@@ -76,35 +183,37 @@ async def wait_workers_retired(old: list[int], what_failed: str) -> None:
 
 
 def stop_private_nginx(prefix: Path, timeout: float = STOP_TIMEOUT_SEC) -> bool:
-    """Stop the private master in `prefix` (TERM, then KILL); True if one was running.
+    """Stop the private master in `prefix` (TERM, then KILL) and any orphaned workers.
 
-    For fixtures and cleanup code; the runtime itself stops the master when its last instance
-    goes away.
+    True if a master was running. For fixtures and cleanup code; the runtime itself stops the
+    master when its last instance goes away.
     """
-    pid = running_master_pid(Path(prefix))
-    if pid is None:
-        return False
-    os.kill(pid, signal.SIGTERM)
-    deadline = time.monotonic() + timeout
-    while pid_alive(pid) and time.monotonic() < deadline:
-        time.sleep(0.02)
-    if pid_alive(pid):
-        signal_group(pid, signal.SIGKILL, leader=True)
-    return True
+    prefix = Path(prefix)
+    pid = running_master_pid(prefix)
+    if pid is not None:
+        os.kill(pid, signal.SIGTERM)
+        deadline = time.monotonic() + timeout
+        while pid_alive(pid) and time.monotonic() < deadline:
+            time.sleep(0.02)
+        if pid_alive(pid):
+            signal_group(pid, signal.SIGKILL, leader=True)
+    reap_orphan_workers(prefix)
+    return pid is not None
 
 
 async def stop_master(prefix: Path) -> None:
     """Stop the private master (async twin of `stop_private_nginx`): TERM, then KILL."""
     pid = running_master_pid(prefix)
-    if pid is None:
-        return
-    os.kill(pid, signal.SIGTERM)  # no instances are left, so nothing is cut off
-    deadline = time.monotonic() + STOP_TIMEOUT_SEC
-    while pid_alive(pid):
-        if time.monotonic() > deadline:
-            signal_group(pid, signal.SIGKILL, leader=True)
-            break
-        await asyncio.sleep(0.01)
+    if pid is not None:
+        os.kill(pid, signal.SIGTERM)  # no instances are left, so nothing is cut off
+        deadline = time.monotonic() + STOP_TIMEOUT_SEC
+        while pid_alive(pid):
+            if time.monotonic() > deadline:
+                signal_group(pid, signal.SIGKILL, leader=True)
+                break
+            await asyncio.sleep(0.01)
+    if orphan_workers(prefix) or master_record_file(prefix).exists():
+        await asyncio.to_thread(reap_orphan_workers, prefix)
 
 
 def resolve_binary(binary: str) -> str:
@@ -133,7 +242,8 @@ async def run_command(argv: list[str]) -> tuple[int, str]:
             stdin=asyncio.subprocess.DEVNULL,
             stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.STDOUT,
-        )
+        )  # the runtime's own environment (already without secrets): a provider's configured
+        # test/reload command may rely on it (sudo, systemctl)
     except OSError as exc:
         return 127, f"cannot run {argv[0]}: {exc.strerror}"
     try:

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Protocol
 from urllib.parse import urlsplit
 
+from erigolem_runtime.api.process import child_environment
 from erigolem_runtime.config import RuntimeConfig
 from erigolem_runtime.nginx import control
 from erigolem_runtime.nginx.errors import NginxError
@@ -97,6 +98,8 @@ class PrivateMode:
     async def reload(self) -> None:
         pid = self.master_pid()
         if pid is None:
+            # a master killed hard leaves its workers on our port: end them, then take it again
+            await asyncio.to_thread(control.reap_orphan_workers, self.prefix)
             await self._start_master()
             return
         old = control.workers_of(pid)
@@ -133,6 +136,7 @@ class PrivateMode:
                 stdin=asyncio.subprocess.DEVNULL,
                 stdout=asyncio.subprocess.DEVNULL,
                 stderr=err,
+                env=child_environment(),  # nginx needs no variable of ours, and gets no secret
                 start_new_session=True,  # the master outlives this runtime, in its own session
             )
             rc = await proc.wait()
@@ -146,12 +150,13 @@ class PrivateMode:
                 )
             raise NginxError(f"the private nginx master did not start (exit {rc}): {tail}.{hint}")
         deadline = time.monotonic() + control.SETTLE_TIMEOUT_SEC
-        while self.master_pid() is None:
+        while (pid := control.master_candidate(self.prefix)) is None:
             if time.monotonic() > deadline:
                 raise NginxError(
                     f"the private nginx master wrote no pid file; {self.error_log_tail()}"
                 )
             await asyncio.sleep(0.01)
+        control.record_master(self.prefix, pid)
 
 
 class SystemMode:
