@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
@@ -20,9 +21,17 @@ RUN_FILE = "gateway.json"
 
 
 def routes_from_nodes(
-    mgr: NodeManager, node_ids: Sequence[str] = (), chains: Iterable[str] = ()
+    mgr: NodeManager,
+    node_ids: Sequence[str] = (),
+    chains: Iterable[str] = (),
+    *,
+    allow_empty: bool = False,
+    states: frozenset[NodeState] = frozenset({NodeState.READY}),
 ) -> list[ChainRoute]:
-    """One route per chain over the ready nodes (all of them, or `node_ids`), in start order."""
+    """One route per chain over the ready nodes (all of them, or `node_ids`), in start order;
+    GatewayConfigError when there is none, unless `allow_empty` (the app waits for nodes).
+    `states`: which nodes count (the app keeps a restarting, i.e. syncing, node in its route:
+    health rounds take it out and bring it back)."""
     wanted_chains = set(chains)
     if node_ids:
         records = [mgr.resolve(n) for n in node_ids]
@@ -32,7 +41,7 @@ def routes_from_nodes(
     for rec in records:
         if wanted_chains and rec.chain not in wanted_chains:
             continue
-        if rec.state is not NodeState.READY or rec.url is None:
+        if rec.state not in states or rec.url is None:
             if node_ids:
                 raise GatewayConfigError(
                     f"node {rec.id} ({rec.name}) is {rec.state.value}, not ready.",
@@ -55,7 +64,7 @@ def routes_from_nodes(
                 UpstreamSpec(f"{s.name} ({s.node_id})", s.url, s.user, s.password, s.node_id)
                 for s in specs
             ]
-    if not by_chain:
+    if not by_chain and not allow_empty:
         raise GatewayConfigError(
             "no ready node to put behind the gateway.",
             "Start one first: erigolem node start --chain dev (or pass --url).",
@@ -82,6 +91,29 @@ def read_run_file() -> dict[str, Any] | None:
     except (OSError, ValueError):
         return None
     return data if isinstance(data, dict) and isinstance(data.get("port"), int) else None
+
+
+def running_gateway(timeout: float = 0.3) -> dict[str, Any] | None:
+    """The run file's record when a gateway is listening on its port (a loopback connect),
+    else None (none was started, or it ended without removing its file)."""
+    data = read_run_file()
+    if data is None:
+        return None
+    try:
+        with socket.create_connection(("127.0.0.1", int(data["port"])), timeout=timeout):
+            pass
+    except OSError:
+        return None
+    return data
+
+
+def gateway_summary(data: dict[str, Any]) -> str:
+    """One line for `erigolem node list`: the gateway's URL per chain."""
+    port = data["port"]
+    chains = data.get("chains") or {}
+    urls = ", ".join(f"{c}: http://127.0.0.1:{port}/{c}" for c in sorted(chains)) or "no chain yet"
+    token = " (+ /<token>: see 'erigolem gateway status')" if data.get("token") else ""
+    return f"Gateway on 127.0.0.1:{port}: {urls}{token}"
 
 
 def remove_run_file(port: int) -> None:

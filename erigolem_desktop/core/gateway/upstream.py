@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
+import re
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -11,10 +13,15 @@ from typing import Any
 import aiohttp
 
 from erigolem_desktop.core.gateway.config import UpstreamSpec
+from erigolem_desktop.core.gateway.httpconn import HttpError, HttpPool
 
 
 class UpstreamFailure(Exception):
     """The node did not give a usable answer (unreachable, timeout, 5xx, 401, not JSON)."""
+
+
+class Evicted(UpstreamFailure):
+    """A read's wait was ended because its node was taken out meanwhile (already marked)."""
 
 
 class UpstreamRpcError(Exception):
@@ -41,7 +48,10 @@ class Health:
 
 
 class Upstream:
-    """A node's URL with its credentials; `post` sends a JSON-RPC body and returns the reply."""
+    """A node's URL with its credentials; `post` sends a JSON-RPC body and returns the reply.
+
+    Forwarding goes over the lean keep-alive client of `httpconn` (the hot path); the aiohttp
+    session is for WebSocket subscriptions only."""
 
     def __init__(self, spec: UpstreamSpec, session: aiohttp.ClientSession) -> None:
         self.spec = spec
@@ -52,8 +62,11 @@ class Upstream:
             self._headers["Authorization"] = aiohttp.encode_basic_auth(
                 spec.user, spec.password or ""
             )
+        self._http = HttpPool(spec.url, self._headers)
         self.health = Health(since=time.monotonic())
         self.chain_id: int | None = None  # learned on the first health round
+        self._reads: set[asyncio.Task[Any]] = set()  # plain reads waiting on this node now
+        self._evicted: set[asyncio.Task[Any]] = set()  # of those, cancelled by `evict`
 
     @property
     def ws_url(self) -> str:
@@ -68,28 +81,51 @@ class Upstream:
     async def post(self, body: bytes, timeout: float) -> bytes:  # noqa: ASYNC109 - per call
         """POST `body`; the raw JSON reply, or UpstreamFailure saying what went wrong."""
         try:
-            async with self._session.post(
-                self.spec.url,
-                data=body,
-                headers=self._headers,
-                timeout=aiohttp.ClientTimeout(total=timeout),
-            ) as resp:
-                raw = await resp.read()
-                status = resp.status
+            async with asyncio.timeout(timeout):
+                status, raw = await self._http.post(body)
         except TimeoutError:
             raise UpstreamFailure(f"no answer within {timeout:g} s") from None
-        except aiohttp.ClientConnectorError as exc:
-            raise UpstreamFailure(f"unreachable ({exc.os_error or exc})") from None
-        except aiohttp.ClientError as exc:
-            raise UpstreamFailure(f"connection failed ({type(exc).__name__}: {exc})") from None
+        except HttpError as exc:
+            raise UpstreamFailure(f"connection failed ({exc})") from None
+        except OSError as exc:
+            raise UpstreamFailure(f"unreachable ({exc.strerror or exc})") from None
         if status in (401, 403):
             raise UpstreamFailure(
                 f"rejected the gateway's credentials (HTTP {status}); re-copy or rotate them"
             )
         if status >= 500 or not raw or raw[:1] not in (b"{", b"["):
-            head = raw[:80].decode("utf-8", "replace").strip()
-            raise UpstreamFailure(f"answered HTTP {status} without JSON-RPC ({head!r})")
+            raise UpstreamFailure(f"answered HTTP {status} {_what_body(raw)} instead of JSON-RPC")
         return raw
+
+    async def read(self, body: bytes, timeout: float) -> bytes:  # noqa: ASYNC109 - per call
+        """`post` for an idempotent read: when the node is taken out meanwhile (`evict`, e.g. a
+        health probe found it hung), the wait ends at once with UpstreamFailure, so the caller
+        retries on the next node instead of waiting out `timeout`."""
+        task = asyncio.current_task()
+        if task is None:
+            return await self.post(body, timeout)
+        self._reads.add(task)
+        try:
+            return await self.post(body, timeout)
+        except asyncio.CancelledError:
+            if task not in self._evicted:
+                raise
+            task.uncancel()
+            raise Evicted("taken out while the call waited") from None
+        finally:
+            self._reads.discard(task)
+            self._evicted.discard(task)
+
+    def evict(self) -> None:
+        """End the waits of the reads in flight on this node (it was just taken out)."""
+        for task in self._reads - self._evicted:
+            if not task.done():
+                self._evicted.add(task)
+                task.cancel()
+
+    def close(self) -> None:
+        """Close the kept-alive connections to this node."""
+        self._http.close()
 
     async def call(self, method: str, params: Sequence[Any], timeout: float) -> Any:  # noqa: ASYNC109
         """One call; its result, UpstreamRpcError for an error object, UpstreamFailure else."""
@@ -124,6 +160,16 @@ class Upstream:
             except UpstreamRpcError as exc:
                 out.append(exc)
         return out
+
+
+def _what_body(raw: bytes) -> str:
+    """A short, printable description of a non-JSON-RPC reply (an HTML error page's title)."""
+    text = raw[:2048].decode("utf-8", "replace")
+    m = re.search(r"<title>([^<]{1,80})</title>", text, re.IGNORECASE)
+    if m is not None:
+        return f"({m.group(1).strip()} page)"
+    head = " ".join(text[:60].split())
+    return f"({head!r})" if head else "(empty)"
 
 
 def _unpack(raw: bytes, method: str) -> Any:
