@@ -43,7 +43,7 @@ from datetime import UTC, datetime, timedelta
 from heapq import heappop, heappush
 
 from erigolem_desktop.core import signing, siwe
-from erigolem_desktop.server.ratelimit import RateLimit
+from erigolem_desktop.server.ratelimit import RateLimit, whole_seconds
 
 STATEMENT = (
     "Confirm the terms of use of the application: sign in to Erigolem to manage your Ethereum "
@@ -358,7 +358,7 @@ class SiweAuth:
         wait = self.signin_limit.take(client)
         if wait > 0:
             raise RateLimited(
-                f"Too many new signatures from your address; try again in {wait:.0f} s "
+                f"Too many new signatures from your address; try again in {whole_seconds(wait)} s "
                 "(send the same signed message again: a known one is not limited).",
                 wait,
             )

@@ -75,6 +75,11 @@ class RateLimit:
         return len(self._buckets)
 
 
+def whole_seconds(wait: float) -> int:
+    """A wait as the whole seconds a client is told (Retry-After): rounded up, at least 1."""
+    return max(1, math.ceil(wait))
+
+
 def unlimited() -> RateLimit:
     """A limit that lets everything through (tests that measure the design, not the limit)."""
     return RateLimit(rate=math.inf, burst=math.inf)

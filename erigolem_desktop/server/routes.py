@@ -11,7 +11,6 @@ import contextlib
 import functools
 import json
 import logging
-import math
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -31,11 +30,16 @@ from erigolem_desktop.server.auth import (
     SiweAuth,
     parse_address,
 )
-from erigolem_desktop.server.ratelimit import RateLimit, client_key
+from erigolem_desktop.server.ratelimit import RateLimit, client_key, whole_seconds
 
 log = logging.getLogger(__name__)
 
 SESSION_KEY = "erigolem.session"
+
+
+def default_message_limit() -> RateLimit:
+    """`GET /getMessage` per client: 120 at once, then 20 a second."""
+    return RateLimit(rate=20.0, burst=120.0)
 
 
 @dataclass
@@ -62,7 +66,7 @@ class ServerOptions:
     networks: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     default_clients: Mapping[str, str] = field(default_factory=dict)
     body_timeout: float = 15.0
-    message_limit: RateLimit = field(default_factory=lambda: RateLimit(rate=20.0, burst=120.0))
+    message_limit: RateLimit = field(default_factory=lambda: default_message_limit())
 
 
 def json_response(data: Any, status: int = 200) -> web.Response:
@@ -76,7 +80,7 @@ def error(status: int, msg: str, **headers: str) -> web.Response:
 
 def too_many(msg: str, retry_after: float) -> web.Response:
     """A 429 with Retry-After (whole seconds, at least 1)."""
-    return error(429, msg, **{"Retry-After": str(max(1, math.ceil(retry_after)))})
+    return error(429, msg, **{"Retry-After": str(whole_seconds(retry_after))})
 
 
 class Api:
@@ -153,7 +157,7 @@ class Api:
         wait = self.options.message_limit.take(client_key(request.remote))
         if wait > 0:
             return too_many(
-                f"Too many sign-in messages asked for; try again in {wait:.0f} s.", wait
+                f"Too many sign-in messages asked for; try again in {whole_seconds(wait)} s.", wait
             )
         try:
             domain = self.auth.domain_for(request.headers.get("Host"))
