@@ -524,7 +524,7 @@ class Wallet:
                 json_text,
                 keystore_password,
                 wrong=WrongPassphrase(
-                    "The keystore file's password is wrong. Nothing was changed; try again.",
+                    "The keystore file's password is wrong; nothing was changed.",
                     "Use the password the keystore file was saved with.",
                 ),
             )

@@ -18,7 +18,7 @@ class WrongPassphrase(WalletError):
 
     def __init__(
         self,
-        message: str = "The passphrase is wrong. Nothing was changed; try again.",
+        message: str = "The passphrase is wrong; nothing was changed.",
         hint: str = "Check the keyboard layout and Caps Lock, then type it again.",
     ) -> None:
         super().__init__(message, hint)

@@ -9,7 +9,15 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from erigolem_desktop.ui import style
-from erigolem_desktop.ui.qt import QComboBox, QHBoxLayout, QLabel, QLineEdit, QVBoxLayout, QWidget
+from erigolem_desktop.ui.qt import (
+    QComboBox,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QVBoxLayout,
+    QWidget,
+    SignalInstance,
+)
 
 
 def centered_column(
@@ -48,6 +56,20 @@ def error_label() -> QLabel:
     lab.setSizePolicy(policy)
     lab.hide()
     return lab
+
+
+def clear_on_edit(lab: QLabel, signal: SignalInstance) -> None:
+    """Hide `lab`'s error as soon as `signal` fires (the user edits what it was about).
+
+    A stale error next to a field that has since been fixed ("too easy to guess" beside
+    "Strength: Strong") reads as a second, current problem. Progress text is left alone.
+    """
+
+    def clear(*_args: object) -> None:
+        if lab.property("role") == "error":
+            style.set_message(lab, "", "muted")
+
+    signal.connect(clear)
 
 
 def show_failure(lab: QLabel, message: str, hint: str) -> None:

@@ -106,6 +106,7 @@ def _table(model: ActiveFilter) -> QTableView:
     header.setStretchLastSection(True)
     model.rowsInserted.connect(lambda *_a: view.resizeColumnsToContents())
     header.setHighlightSections(False)
+    view.resizeColumnsToContents()  # empty: fit the headers ("Provider", not "Provi…")
     return view
 
 
@@ -145,6 +146,10 @@ class MainWindow(QMainWindow):
         self.account_label = QLabel()
         self.account_label.setFont(style.mono_font())
         self.statusBar().addPermanentWidget(self.account_label)
+        # a message too long for the bar is cut before the account label: the whole text
+        # stays readable as the bar's tooltip
+        bar = self.statusBar()
+        bar.messageChanged.connect(lambda text: bar.setToolTip(text))
         self.tray = Tray(self)
         self.tray.show_requested.connect(self.bring_to_front)
         self.tray.quit_requested.connect(self.quit_app)

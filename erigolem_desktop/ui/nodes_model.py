@@ -314,7 +314,10 @@ class NodesModel(QAbstractTableModel):
                 return row.reason
             if column == "State" and row.phase:
                 return row.phase
-        if role == Qt.ItemDataRole.TextAlignmentRole and column in ("Peers", "Uptime", "Cost"):
+        if role == Qt.ItemDataRole.TextAlignmentRole and column == "Peers":
+            # centred: a right-aligned "–" ran into the next column's left-aligned text
+            return int(Qt.AlignmentFlag.AlignCenter)
+        if role == Qt.ItemDataRole.TextAlignmentRole and column in ("Uptime", "Cost"):
             return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
         return None
 

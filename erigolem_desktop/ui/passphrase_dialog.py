@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 
 from erigolem_desktop.ui import forms, style
 from erigolem_desktop.ui.ops import Op
-from erigolem_desktop.ui.qt import QDialog, QFormLayout, QPushButton, QVBoxLayout, QWidget
+from erigolem_desktop.ui.qt import QDialog, QPushButton, QVBoxLayout, QWidget
 from erigolem_desktop.ui.welcome import PassphraseFields
 
 if TYPE_CHECKING:
@@ -29,10 +29,8 @@ class PassphraseDialog(QDialog):
         lay = QVBoxLayout(self)
         lay.addWidget(style.label(f"Account {address}", "muted", wrap=True, selectable=True))
         self.current = forms.secret_edit("the passphrase you unlock with now")
-        form = QFormLayout()
-        form.addRow("&Current", self.current)
-        lay.addLayout(form)
         self.new = PassphraseFields()
+        self.new.form.insertRow(0, "&Current", self.current)  # one form: the rows line up
         lay.addWidget(self.new)
         lay.addWidget(
             style.label(

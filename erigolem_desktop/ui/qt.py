@@ -25,6 +25,7 @@ from PySide6.QtCore import (
     QTimer,
     QUrl,
     Signal,
+    SignalInstance,
     Slot,
     qVersion,
 )
@@ -184,6 +185,7 @@ __all__ = [
     "QWidget",
     "Qt",
     "Signal",
+    "SignalInstance",
     "Slot",
     "qVersion",
 ]

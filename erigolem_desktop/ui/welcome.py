@@ -42,6 +42,17 @@ from erigolem_desktop.ui.qt import (
 if TYPE_CHECKING:
     from erigolem_desktop.core.wallet import Wallet
 
+INTRO_TITLE = "Welcome to Erigolem"
+INTRO_TEXT = (
+    "Rent a private Ethereum node on the Golem network, or run one on this computer. "
+    "First, a wallet: it signs you in and pays providers. Its keys stay on this "
+    "computer, encrypted with your passphrase."
+)
+ADD_TITLE = "Add an account"
+ADD_TEXT = (
+    "Create a new account or import one (recovery phrase, private key or keystore file). "
+    "Its key is encrypted with its own passphrase on this computer."
+)
 STRENGTH_WORDS = ("Very weak", "Weak", "Fair", "Good", "Strong")
 STRENGTH_COLOURS = ("#d0443e", "#d0443e", "#d69a2f", "#2f7fd6", "#2e9e5b")
 
@@ -60,7 +71,7 @@ class PassphraseFields(QWidget):
         self.meter.setTextVisible(False)
         self.meter.setFixedHeight(6)
         self.verdict = style.label("", "muted")
-        form = QFormLayout(self)
+        form = self.form = QFormLayout(self)  # pages put their other rows in it: one column
         form.setContentsMargins(0, 0, 0, 0)
         form.addRow("&Passphrase", self.first)
         form.addRow("", self.meter)
@@ -128,11 +139,12 @@ class WelcomePage(QStackedWidget):
 
     # --- intro --------------------------------------------------------------------------
     def _build_intro(self) -> None:
-        page, lay = _page(
-            "Welcome to Erigolem",
-            "Rent a private Ethereum node on the Golem network, or run one on this computer. "
-            "First, a wallet: it signs you in and pays providers. Its keys stay on this "
-            "computer, encrypted with your passphrase.",
+        page = QWidget()
+        lay, self.intro_text = forms.centered_column(
+            page, INTRO_TITLE, INTRO_TEXT, max_width=560, weight=4
+        )
+        self.intro_title = next(
+            lab for lab in page.findChildren(QLabel) if lab.property("role") == "title"
         )
         self.create_button = QPushButton("&Create a new wallet")
         self.create_button.setProperty("role", "primary")
@@ -157,13 +169,12 @@ class WelcomePage(QStackedWidget):
         )
         self.label_edit = QLineEdit()
         self.label_edit.setPlaceholderText("optional, e.g. Main")
-        form = QFormLayout()
-        form.addRow("&Name", self.label_edit)
-        lay.addLayout(form)
         self.create_pass = PassphraseFields()
+        self.create_pass.form.insertRow(0, "&Name", self.label_edit)  # rows line up
         lay.addWidget(self.create_pass)
         self.create_error = forms.error_label()
         lay.addWidget(self.create_error)
+        forms.clear_on_edit(self.create_error, self.create_pass.changed)
         self.create_back = QPushButton("&Back")
         self.create_go = QPushButton("Create &wallet")
         self.create_go.setProperty("role", "primary")
@@ -241,6 +252,7 @@ class WelcomePage(QStackedWidget):
             self.quiz_form.labelForField(edit).setText(f"Word #{index + 1}")  # type: ignore[attr-defined]
         style.set_message(self.confirm_error, "", "muted")
         self._go(self.confirm_page)
+        self.quiz_edits[0].setFocus()  # the first word asked, not whatever Qt picks
 
     # --- confirm ------------------------------------------------------------------------
     def _build_confirm(self) -> None:
@@ -259,7 +271,11 @@ class WelcomePage(QStackedWidget):
         lay.addStretch(2)
         back.clicked.connect(lambda: self._go(self.mnemonic_page))
         self.confirm_go.clicked.connect(self._confirm)
+        for edit, following in zip(self.quiz_edits, self.quiz_edits[1:], strict=False):
+            edit.returnPressed.connect(following.setFocus)  # Enter: the next word
         self.quiz_edits[-1].returnPressed.connect(self._confirm)
+        for edit in self.quiz_edits:
+            forms.clear_on_edit(self.confirm_error, edit.textEdited)
         self.confirm_page = page
         self.addWidget(page)
 
@@ -303,7 +319,9 @@ class WelcomePage(QStackedWidget):
         ks_row = QHBoxLayout()
         ks_row.addWidget(self.keystore_path, 1)
         ks_row.addWidget(browse)
-        ks_form.addRow("&File", ks_row)
+        file_label = QLabel("&File")
+        file_label.setBuddy(self.keystore_path)  # without a buddy the & shows literally
+        ks_form.addRow(file_label, ks_row)
         self.keystore_password = forms.secret_edit()
         ks_form.addRow("File pass&word", self.keystore_password)
         self.import_tabs.addTab(self.phrase_edit, "Recovery phrase")
@@ -315,6 +333,15 @@ class WelcomePage(QStackedWidget):
         lay.addWidget(self.import_pass)
         self.import_error = forms.error_label()
         lay.addWidget(self.import_error)
+        for signal in (
+            self.import_pass.changed,
+            self.phrase_edit.textChanged,
+            self.key_edit.textEdited,
+            self.keystore_path.textEdited,
+            self.keystore_password.textEdited,
+            self.import_tabs.currentChanged,
+        ):
+            forms.clear_on_edit(self.import_error, signal)
         back = QPushButton("&Back")
         self.import_go = QPushButton("&Import")
         self.import_go.setProperty("role", "primary")
@@ -385,8 +412,14 @@ class WelcomePage(QStackedWidget):
         self.finished.emit()
 
     def restart(self) -> None:
-        """Back to the intro; offer "Back to unlock" only when there is an account already."""
-        self.cancel_button.setVisible(bool(self.wallet.accounts()))
+        """Back to the intro; offer "Back to unlock" only when there is an account already.
+
+        With accounts already there this is "add an account", not the first-run welcome.
+        """
+        adding = bool(self.wallet.accounts())
+        self.cancel_button.setVisible(adding)
+        self.intro_title.setText(ADD_TITLE if adding else INTRO_TITLE)
+        self.intro_text.setText(ADD_TEXT if adding else INTRO_TEXT)
         self._go(self.intro)
 
     # --- helpers ------------------------------------------------------------------------

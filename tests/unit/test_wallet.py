@@ -149,7 +149,7 @@ def test_wrong_passphrase_loses_nothing(wallet: Wallet, memory_keyring: MemoryKe
     meta = wallet.metadata_path.read_bytes()
     with pytest.raises(WrongPassphrase) as err:
         wallet.unlock(b.address, "wrong passphrase")
-    assert "Nothing was changed" in str(err.value)
+    assert "nothing was changed" in str(err.value)
     assert err.value.exit_code == 3
     assert memory_keyring.store == before
     assert wallet.metadata_path.read_bytes() == meta

@@ -163,8 +163,9 @@ class LocalBackend:
         client = self._clients.get(node_id)
         if client is None or not client.running:
             raise BackendError(
-                f"The local node {node_id} is not running in this process.",
-                "Start it again, or run the command in the terminal/app that started it.",
+                f"The local node {node_id} is not running any more (its runtime ended).",
+                "Restart it (Restart in the app, or `erigolem node start --local` again); "
+                "a node started by another process is handled there.",
             )
         return client
 
