@@ -9,7 +9,6 @@ import asyncio
 import re
 import shutil
 from dataclasses import dataclass
-from importlib import metadata
 from pathlib import Path
 
 from erigolem_desktop.core.paths import resources_dir
@@ -20,6 +19,8 @@ _HEADING = re.compile(r"^(#{2,3}) (.+)$")
 
 def package_version(name: str) -> str:
     """The installed version of distribution `name`, or "not installed"."""
+    from importlib import metadata  # only when About opens: it is slow to import
+
     try:
         return metadata.version(name)
     except metadata.PackageNotFoundError:

@@ -122,15 +122,24 @@ class _HeldKey:
 
 
 def checksum_address(address: str) -> str:
-    """EIP-55 form of `address`; WalletError when it is not 20 bytes of hex."""
-    from eth_utils.address import to_checksum_address
+    """EIP-55 form of `address`; WalletError when it is not 20 bytes of hex.
+
+    Computed here from keccak (eth-hash) rather than with eth_utils: the wallet file's
+    addresses are checked at start-up, before the first window, and importing eth_utils took
+    longer than everything else before that paint.
+    """
+    from eth_hash.auto import keccak
 
     text = address.strip()
     if not _ADDRESS_RE.match(text):
         raise WalletError(
             f"{address!r} is not an Ethereum address.", "An address is 0x and 40 hex digits."
         )
-    return str(to_checksum_address("0x" + text.removeprefix("0x")))
+    lower = text.removeprefix("0x").removeprefix("0X").lower()
+    digest = keccak(lower.encode("ascii")).hex()
+    return "0x" + "".join(
+        c.upper() if int(d, 16) >= 8 else c for c, d in zip(lower, digest[:40], strict=True)
+    )
 
 
 def recipient_address(address: str) -> str:
@@ -203,13 +212,22 @@ def _now_iso() -> str:
 
 
 def _well_formed(entry: Any) -> bool:
-    """An account entry the wallet can use: an object with a checksummable address."""
+    """An account entry the wallet can use: an object with a checksummable address.
+
+    Mixed case is the EIP-55 form the wallet itself writes and is kept as it is; only an
+    all-lower or all-upper address (an older or hand-made file) is checksummed here. So
+    opening the wallet before the first window needs no keccak (pycryptodome's import).
+    """
     if not isinstance(entry, dict) or not isinstance(entry.get("address"), str):
         return False
-    try:
-        entry["address"] = checksum_address(entry["address"])
-    except WalletError:
+    address = entry["address"].strip()
+    if not _ADDRESS_RE.match(address):
         return False
+    digits = address.removeprefix("0x")
+    if digits.lower() == digits or digits.upper() == digits:
+        entry["address"] = checksum_address(address)
+    else:
+        entry["address"] = "0x" + digits
     return True
 
 

@@ -19,7 +19,6 @@ from typing import TYPE_CHECKING, Any
 from erigolem_runtime.api.files import atomic_write
 
 from erigolem_desktop.core import units
-from erigolem_desktop.core.resources import ResourceSampler, Usage, sampler_for
 from erigolem_desktop.core.snippets import MASK, SNIPPET_KINDS, snippet
 from erigolem_desktop.core.states import NodeState
 from erigolem_desktop.ui import ops, style
@@ -50,6 +49,7 @@ from erigolem_desktop.ui.qt import (
 
 if TYPE_CHECKING:
     from erigolem_desktop.core.manager import NodeManager
+    from erigolem_desktop.core.resources import ResourceSampler, Usage
 
 LOG_LINES = 200
 SAVED_LOG_LINES = 20_000  # "Save log…" keeps far more than the pane shows
@@ -434,6 +434,8 @@ class NodeDetail(QWidget):
             return None
         if self._sampler is None or self._sampler[0] != row.id or self._sampler[1] is None:
             # asked again until the record knows the runtime's pid (not yet while starting)
+            from erigolem_desktop.core.resources import sampler_for  # after the first paint
+
             record = self.manager.get(row.id)
             runtime = dict(record.runtime or {}) if record is not None else {}
             self._sampler = (row.id, sampler_for(row.backend, runtime))

@@ -128,3 +128,18 @@ def test_wrong_passphrase_says_try_again_once() -> None:
     err = WrongPassphrase()
     text = f"{err.message} {err.hint}"
     assert text.count("again") == 1
+
+
+def test_smoke_reports_the_time_since_exec() -> None:
+    """`--smoke`'s process_ms counts from the process start (its shown_ms starts later)."""
+    import time
+
+    from erigolem_desktop.ui.smoke import process_age_ms
+
+    age = process_age_ms()
+    assert age is not None
+    assert 0 < age < (time.monotonic() + 5) * 1000
+    time.sleep(0.05)
+    later = process_age_ms()
+    assert later is not None
+    assert later >= age + 30

@@ -426,3 +426,17 @@ def test_recipient_address_checks_eip55_like_metamask() -> None:
     assert "Copy it again" in bad.value.hint
     with pytest.raises(WalletError, match="not an Ethereum address"):
         recipient_address("0x1234")
+
+
+def test_checksum_address_matches_eth_utils() -> None:
+    """The wallet's own EIP-55 (keccak from eth-hash) against eth_utils, the reference."""
+    import os
+
+    from eth_utils.address import to_checksum_address
+
+    from erigolem_desktop.core.wallet import checksum_address
+
+    for _ in range(300):
+        raw = "0x" + os.urandom(20).hex()
+        assert checksum_address(raw) == to_checksum_address(raw)
+        assert checksum_address(raw.upper()[2:]) == to_checksum_address(raw)
