@@ -339,6 +339,13 @@ async def shoot(home: Path) -> None:
         _save(settings, "18_settings")
         settings.close()
 
+        window.open_passphrase_dialog()
+        passphrase = window.passphrase_dialog
+        assert passphrase is not None
+        await _settle()
+        _save(passphrase, "25_change_passphrase")
+        passphrase.close()
+
         box, _remember = keep_running_box(window, 1)
         box.show()
         await _settle()
