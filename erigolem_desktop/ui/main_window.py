@@ -785,6 +785,7 @@ class MainWindow(QMainWindow):
             if dialog.saved is not None:
                 self.ctx.settings = dialog.saved
                 self._apply_settings()
+                self.set_theme(dialog.saved.theme)
                 if self.ctx.apply_golem_settings():
                     text = "Settings saved. Golem changes apply to nodes started from now on."
                 else:
