@@ -362,6 +362,7 @@ class MainWindow(QMainWindow):
         self.tabs.addTab(nodes_page, style.icon("state-ready"), "Nodes")
         self.tabs.addTab(console_page, style.icon("console"), "Console")
         self.tabs.addTab(wallet_page, style.icon("key"), "Wallet")
+        self.wallet_tab = wallet_page  # by widget, not index: other pages may be added
 
         for view in (self.active_view, self.stopped_view):
             view.selectionModel().selectionChanged.connect(
@@ -734,7 +735,7 @@ class MainWindow(QMainWindow):
 
     def show_wallet(self, node_id: str | None = None) -> None:
         """The wallet page (Ctrl+3), on `node_id`'s chain when given."""
-        self.tabs.setCurrentIndex(2)
+        self.tabs.setCurrentWidget(self.wallet_tab)
         if node_id:
             self.wallet_page.select_node(node_id)
 
