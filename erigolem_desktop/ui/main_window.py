@@ -363,6 +363,7 @@ class MainWindow(QMainWindow):
         self.tabs.addTab(nodes_page, style.icon("state-ready"), "Nodes")
         self.tabs.addTab(console_page, style.icon("console"), "Console")
         self.tabs.addTab(wallet_page, style.icon("key"), "Wallet")
+        self.wallet_tab = wallet_page  # by widget, not index: other pages may be added
         self.gateway_page = GatewayPage(self.ctx.settings, self.ctx.settings_store)
         self.gateway_page.message.connect(lambda text: self.statusBar().showMessage(text, 5000))
         self.gateway_page.notice.connect(self._gateway_notice)
@@ -747,7 +748,7 @@ class MainWindow(QMainWindow):
 
     def show_wallet(self, node_id: str | None = None) -> None:
         """The wallet page (Ctrl+3), on `node_id`'s chain when given."""
-        self.tabs.setCurrentIndex(2)
+        self.tabs.setCurrentWidget(self.wallet_tab)
         if node_id:
             self.wallet_page.select_node(node_id)
 
@@ -798,6 +799,7 @@ class MainWindow(QMainWindow):
             if dialog.saved is not None:
                 self.ctx.settings = dialog.saved
                 self._apply_settings()
+                self.set_theme(dialog.saved.theme)
                 if self.ctx.apply_golem_settings():
                     text = "Settings saved. Golem changes apply to nodes started from now on."
                 else:

@@ -1,7 +1,7 @@
 """Settings: Golem (yagna API URL, app key, subnet, payment network, budget), auto-lock, data.
 
 The app key goes to the keyring, everything else to settings.json (core/settings.py). The theme
-follows the OS, so there is nothing to choose here.
+(system, light, dark) is here and in View > Theme; the window applies it on Save.
 """
 
 from __future__ import annotations
@@ -9,7 +9,13 @@ from __future__ import annotations
 from dataclasses import replace
 
 from erigolem_desktop.core.paths import data_dir
-from erigolem_desktop.core.settings import PAYMENT_NETWORKS, Settings, SettingsError, SettingsStore
+from erigolem_desktop.core.settings import (
+    PAYMENT_NETWORKS,
+    THEMES,
+    Settings,
+    SettingsError,
+    SettingsStore,
+)
 from erigolem_desktop.ui import forms, style
 from erigolem_desktop.ui.qt import (
     QComboBox,
@@ -97,9 +103,22 @@ class SettingsDialog(QDialog):
         row.addWidget(path_label, 1)
         row.addWidget(open_button)
         aform.addRow("Data folder", row)
-        aform.addRow(
-            "", style.label("The theme follows your system's light or dark mode.", "muted")
-        )
+        self.theme = QComboBox()
+        for name in THEMES:
+            self.theme.addItem({"system": "As the system"}.get(name, name.capitalize()), name)
+        self.theme.setCurrentIndex(max(0, self.theme.findData(settings.theme)))
+        aform.addRow("&Theme", self.theme)
+        # the two groups' fields start at one x (each QFormLayout sizes its own label column)
+        labels = [
+            widget
+            for form in (gform, aform)
+            for i in range(form.rowCount())
+            if (item := form.itemAt(i, QFormLayout.ItemRole.LabelRole)) is not None
+            and (widget := item.widget()) is not None
+        ]
+        width = max(lab.sizeHint().width() for lab in labels)
+        for lab in labels:
+            lab.setMinimumWidth(width)
 
         self.error = forms.error_label()
         buttons = QDialogButtonBox(
@@ -123,6 +142,7 @@ class SettingsDialog(QDialog):
             budget_glm=f"{self.budget.value():.2f}",
             auto_lock_minutes=self.auto_lock.value(),
             keep_running=self.keep_running.currentData(),
+            theme=str(self.theme.currentData()),
         )
 
     def _save(self) -> None:

@@ -128,3 +128,30 @@ async def test_yagna_version_none_when_missing_or_failing(tmp_path: Path) -> Non
     failing.write_text("#!/bin/sh\nexit 3\n")
     failing.chmod(0o700)
     assert await about.yagna_version(str(failing)) is None
+
+
+def test_settings_offers_the_theme_and_lines_up_its_fields(
+    qtbot: Any, make_window: Any, ctx: Any, restore_theme: Any
+) -> None:
+    from erigolem_desktop.ui.settings_dialog import SettingsDialog
+
+    dialog = SettingsDialog(ctx.settings_store, ctx.settings)
+    qtbot.addWidget(dialog)
+    dialog.show()
+    # the Golem and App groups' fields start at one x
+    x_golem = dialog.api_url.mapTo(dialog, dialog.api_url.rect().topLeft()).x()
+    x_app = dialog.auto_lock.mapTo(dialog, dialog.auto_lock.rect().topLeft()).x()
+    assert x_golem == x_app
+    dialog.theme.setCurrentIndex(dialog.theme.findData("dark"))
+    dialog._save()
+    assert dialog.saved is not None
+    assert dialog.saved.theme == "dark"
+    assert SettingsStore().load().theme == "dark"
+
+    window = make_window()  # the window applies what Settings saved
+    window.open_settings()
+    settings = window.findChildren(SettingsDialog)[-1]
+    settings.theme.setCurrentIndex(settings.theme.findData("dark"))
+    settings._save()
+    assert window.theme_actions["dark"].isChecked()
+    assert _window_lightness() < 80
