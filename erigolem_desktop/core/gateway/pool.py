@@ -135,6 +135,8 @@ class UpstreamPool:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+        for up in self.upstreams:
+            up.close()
 
     async def wait_round(self) -> None:
         """Wait for the next health round to finish (tests and `status` use it)."""

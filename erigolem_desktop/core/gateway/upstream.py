@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 from collections.abc import Sequence
@@ -11,6 +12,7 @@ from typing import Any
 import aiohttp
 
 from erigolem_desktop.core.gateway.config import UpstreamSpec
+from erigolem_desktop.core.gateway.httpconn import HttpError, HttpPool
 
 
 class UpstreamFailure(Exception):
@@ -41,7 +43,10 @@ class Health:
 
 
 class Upstream:
-    """A node's URL with its credentials; `post` sends a JSON-RPC body and returns the reply."""
+    """A node's URL with its credentials; `post` sends a JSON-RPC body and returns the reply.
+
+    Forwarding goes over the lean keep-alive client of `httpconn` (the hot path); the aiohttp
+    session is for WebSocket subscriptions only."""
 
     def __init__(self, spec: UpstreamSpec, session: aiohttp.ClientSession) -> None:
         self.spec = spec
@@ -52,6 +57,7 @@ class Upstream:
             self._headers["Authorization"] = aiohttp.encode_basic_auth(
                 spec.user, spec.password or ""
             )
+        self._http = HttpPool(spec.url, self._headers)
         self.health = Health(since=time.monotonic())
         self.chain_id: int | None = None  # learned on the first health round
 
@@ -68,20 +74,14 @@ class Upstream:
     async def post(self, body: bytes, timeout: float) -> bytes:  # noqa: ASYNC109 - per call
         """POST `body`; the raw JSON reply, or UpstreamFailure saying what went wrong."""
         try:
-            async with self._session.post(
-                self.spec.url,
-                data=body,
-                headers=self._headers,
-                timeout=aiohttp.ClientTimeout(total=timeout),
-            ) as resp:
-                raw = await resp.read()
-                status = resp.status
+            async with asyncio.timeout(timeout):
+                status, raw = await self._http.post(body)
         except TimeoutError:
             raise UpstreamFailure(f"no answer within {timeout:g} s") from None
-        except aiohttp.ClientConnectorError as exc:
-            raise UpstreamFailure(f"unreachable ({exc.os_error or exc})") from None
-        except aiohttp.ClientError as exc:
-            raise UpstreamFailure(f"connection failed ({type(exc).__name__}: {exc})") from None
+        except HttpError as exc:
+            raise UpstreamFailure(f"connection failed ({exc})") from None
+        except OSError as exc:
+            raise UpstreamFailure(f"unreachable ({exc.strerror or exc})") from None
         if status in (401, 403):
             raise UpstreamFailure(
                 f"rejected the gateway's credentials (HTTP {status}); re-copy or rotate them"
@@ -90,6 +90,10 @@ class Upstream:
             head = raw[:80].decode("utf-8", "replace").strip()
             raise UpstreamFailure(f"answered HTTP {status} without JSON-RPC ({head!r})")
         return raw
+
+    def close(self) -> None:
+        """Close the kept-alive connections to this node."""
+        self._http.close()
 
     async def call(self, method: str, params: Sequence[Any], timeout: float) -> Any:  # noqa: ASYNC109
         """One call; its result, UpstreamRpcError for an error object, UpstreamFailure else."""
