@@ -27,6 +27,7 @@ APP_KEY_USER = "golem-app-key"
 FILE_NAME = "settings.json"
 PAYMENT_NETWORKS = ("hoodi", "sepolia", "polygon", "mainnet")  # testnet first: yagna's default
 THEMES = ("system", "light", "dark")
+GATEWAY_VERIFY = ("mark", "refuse", "off")
 
 
 class SettingsError(HintedError):
@@ -48,6 +49,10 @@ class Settings:
     last_chain: str = ""
     last_client: str = ""
     theme: str = "system"  # light, dark or system (View menu)
+    # the local gateway (Gateway tab): start it with the app, its port, its verification policy
+    gateway_autostart: bool = False
+    gateway_port: int = 8545
+    gateway_verify: str = "mark"  # off, mark or refuse (see core.gateway.config.VerifyMode)
 
     def validate(self) -> None:
         """Raise SettingsError naming the first bad value."""
@@ -83,6 +88,16 @@ class Settings:
         if self.theme not in THEMES:
             raise SettingsError(
                 f"Unknown theme {self.theme!r}.", f"Choose one of {', '.join(THEMES)}."
+            )
+        if not 1 <= self.gateway_port <= 65535:
+            raise SettingsError(
+                f"The gateway port {self.gateway_port} is not a TCP port.",
+                "Pick a port from 1024 to 65535 (8545 is what wallets expect).",
+            )
+        if self.gateway_verify not in GATEWAY_VERIFY:
+            raise SettingsError(
+                f"Unknown gateway verification {self.gateway_verify!r}.",
+                f"Choose one of {', '.join(GATEWAY_VERIFY)}.",
             )
         if not 0 <= self.auto_lock_minutes <= 24 * 60:
             raise SettingsError(

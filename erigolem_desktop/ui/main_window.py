@@ -20,6 +20,7 @@ from erigolem_desktop.core.txlog import TxLog
 from erigolem_desktop.ui import ops, style
 from erigolem_desktop.ui.console import RpcConsole
 from erigolem_desktop.ui.context import AppContext
+from erigolem_desktop.ui.gateway_view import GatewayPage
 from erigolem_desktop.ui.help import HELP_TOPICS, AboutDialog, HelpDialog
 from erigolem_desktop.ui.node_detail import NodeDetail
 from erigolem_desktop.ui.nodes_model import ActiveFilter, NodeRow, NodesModel
@@ -357,6 +358,10 @@ class MainWindow(QMainWindow):
         self.tabs.addTab(nodes_page, style.icon("state-ready"), "Nodes")
         self.tabs.addTab(console_page, style.icon("console"), "Console")
         self.tabs.addTab(wallet_page, style.icon("key"), "Wallet")
+        self.gateway_page = GatewayPage(self.ctx.settings, self.ctx.settings_store)
+        self.gateway_page.message.connect(lambda text: self.statusBar().showMessage(text, 5000))
+        self.gateway_page.notice.connect(self._gateway_notice)
+        self.tabs.addTab(self.gateway_page, style.icon("send"), "Gateway")
 
         for view in (self.active_view, self.stopped_view):
             view.selectionModel().selectionChanged.connect(
@@ -464,6 +469,7 @@ class MainWindow(QMainWindow):
         self.detail.manager = manager
         self.console.manager = manager
         self.wallet_page.manager = manager
+        self.gateway_page.use_manager(manager)
         if self._events_task is None:
             self._events_task = ops.spawn(self._follow_events(manager), label="node events")
         self.refresh()
@@ -526,6 +532,13 @@ class MainWindow(QMainWindow):
         self.empty_hint.setVisible(not any_active)
         self.start_button.setVisible(not any_active)
         self.stop_action.setEnabled(self.detail.row is not None and self.detail.row.state.active)
+        self.gateway_page.nodes_changed()
+
+    def _gateway_notice(self, kind: str, text: str) -> None:
+        """A gateway notice: in the status bar; a node caught lying also as a notification."""
+        self.statusBar().showMessage(text, 10000)
+        if kind in ("lied", "disagree"):
+            self.tray.notify("Erigolem gateway", text)
 
     def _on_tick(self) -> None:
         self.model.tick()
@@ -852,6 +865,7 @@ class MainWindow(QMainWindow):
                 self._events_task.cancel()
             await self.console.close_client()
             await self.wallet_page.close_client()
+            await self.gateway_page.shutdown()
             await self.ctx.close()
         finally:
             ops.set_default_error_sink(None)

@@ -210,3 +210,24 @@ def test_gateway_status_without_a_gateway_says_how_to_start_one(erigolem_home: P
     )
     assert bad.returncode != 0
     assert "NUMBER:0xHASH" in bad.stderr
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "message"),
+    [
+        ("gateway_port", 0, "not a TCP port"),
+        ("gateway_port", 70000, "not a TCP port"),
+        ("gateway_verify", "maybe", "Unknown gateway verification"),
+    ],
+)
+def test_bad_gateway_settings_are_refused_with_what_to_pick(
+    field: str, value: Any, message: str
+) -> None:
+    from erigolem_desktop.core.settings import Settings, SettingsError
+
+    settings = Settings()
+    settings.validate()
+    setattr(settings, field, value)
+    with pytest.raises(SettingsError, match=message) as info:
+        settings.validate()
+    assert info.value.hint

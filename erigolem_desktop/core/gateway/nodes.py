@@ -20,9 +20,17 @@ RUN_FILE = "gateway.json"
 
 
 def routes_from_nodes(
-    mgr: NodeManager, node_ids: Sequence[str] = (), chains: Iterable[str] = ()
+    mgr: NodeManager,
+    node_ids: Sequence[str] = (),
+    chains: Iterable[str] = (),
+    *,
+    allow_empty: bool = False,
+    states: frozenset[NodeState] = frozenset({NodeState.READY}),
 ) -> list[ChainRoute]:
-    """One route per chain over the ready nodes (all of them, or `node_ids`), in start order."""
+    """One route per chain over the ready nodes (all of them, or `node_ids`), in start order;
+    GatewayConfigError when there is none, unless `allow_empty` (the app waits for nodes).
+    `states`: which nodes count (the app keeps a restarting, i.e. syncing, node in its route:
+    health rounds take it out and bring it back)."""
     wanted_chains = set(chains)
     if node_ids:
         records = [mgr.resolve(n) for n in node_ids]
@@ -32,7 +40,7 @@ def routes_from_nodes(
     for rec in records:
         if wanted_chains and rec.chain not in wanted_chains:
             continue
-        if rec.state is not NodeState.READY or rec.url is None:
+        if rec.state not in states or rec.url is None:
             if node_ids:
                 raise GatewayConfigError(
                     f"node {rec.id} ({rec.name}) is {rec.state.value}, not ready.",
@@ -55,7 +63,7 @@ def routes_from_nodes(
                 UpstreamSpec(f"{s.name} ({s.node_id})", s.url, s.user, s.password, s.node_id)
                 for s in specs
             ]
-    if not by_chain:
+    if not by_chain and not allow_empty:
         raise GatewayConfigError(
             "no ready node to put behind the gateway.",
             "Start one first: erigolem node start --chain dev (or pass --url).",

@@ -21,7 +21,7 @@ from typing import Any
 
 import aiohttp
 
-from erigolem_desktop.core.gateway.config import ChainRoute, GatewayPolicy
+from erigolem_desktop.core.gateway.config import ChainRoute, GatewayPolicy, UpstreamSpec
 from erigolem_desktop.core.gateway.upstream import Upstream, UpstreamFailure, UpstreamRpcError
 from erigolem_desktop.core.gateway.verify import VerificationError, check_header
 
@@ -58,6 +58,7 @@ class UpstreamPool:
         self.route = route
         self.chain = route.chain
         self.policy = policy
+        self._session = session
         self.upstreams = [Upstream(spec, session) for spec in route.upstreams]
         self.trusted: OrderedDict[int, str] = OrderedDict()
         self.notices: deque[Notice] = deque(maxlen=200)
@@ -70,6 +71,18 @@ class UpstreamPool:
         self._pending_good: set[str] = set()  # probed fine this round, pending lag/agreement
 
     # --- membership ---------------------------------------------------------------------
+
+    def set_route(self, route: ChainRoute) -> None:
+        """Serve `route`'s nodes from now on: known ones keep their health, new ones join after
+        their first good health round, gone ones are closed (calls in flight finish)."""
+        known: dict[UpstreamSpec, Upstream] = {u.spec: u for u in self.upstreams}
+        fresh = [
+            known.pop(spec) if spec in known else Upstream(spec, self._session)
+            for spec in route.upstreams
+        ]
+        self.route, self.upstreams = route, fresh
+        for gone in known.values():
+            gone.close()
 
     def healthy(self) -> list[Upstream]:
         """Nodes in rotation, in config order."""
@@ -172,6 +185,16 @@ class UpstreamPool:
     async def _probe(self, up: Upstream) -> None:
         started = time.perf_counter()
         try:
+            if up.chain_id is None:  # asked once per node: wallets need it, and it must match
+                up.chain_id = int(await up.call("eth_chainId", [], self.policy.health_timeout), 16)
+            if self.chain_id is None:
+                self.chain_id = up.chain_id
+            elif up.chain_id != self.chain_id:
+                up.health.head = None
+                self.mark_out(
+                    up, f"serves chain id {up.chain_id}, not this chain's {self.chain_id}"
+                )
+                return
             block = await up.call(
                 "eth_getBlockByNumber", ["latest", False], self.policy.health_timeout
             )

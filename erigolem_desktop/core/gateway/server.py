@@ -60,6 +60,7 @@ class GatewayService:
         self.chains: dict[str, ChainGateway] = {}
         self._runner: web.AppRunner | None = None
         self._ws: set[WsSession] = set()
+        self._listeners: list[Any] = []
 
     def url(self, chain: str, *, with_token: bool = True) -> str:
         """The endpoint a local tool (a wallet) is given for `chain`."""
@@ -71,6 +72,7 @@ class GatewayService:
 
     def add_listener(self, listener: Any) -> None:
         """Call `listener(Notice)` on every notice of every chain (the app shows them)."""
+        self._listeners.append(listener)
         for pool in self.pools.values():
             pool.listeners.append(listener)
 
@@ -81,6 +83,7 @@ class GatewayService:
         )
         for chain, route in self.routes.items():
             pool = UpstreamPool(route, self.policy, self._session)
+            pool.listeners.extend(self._listeners)
             self.pools[chain] = pool
             self.chains[chain] = ChainGateway(pool, self.stats)
         app = web.Application(client_max_size=self.policy.max_body)
@@ -105,6 +108,26 @@ class GatewayService:
         for pool in self.pools.values():
             pool.start()
         return self.port
+
+    async def update_routes(self, routes: Sequence[ChainRoute]) -> None:
+        """Serve these chains and nodes from now on (the app's ready nodes changed): a chain
+        keeps its endpoint and its known nodes' health; a chain with no node left is dropped."""
+        assert self._session is not None, "start() the gateway first"
+        wanted = {r.chain: r for r in routes}
+        for chain in [c for c in self.pools if c not in wanted]:
+            self.chains.pop(chain, None)
+            await self.pools.pop(chain).close()
+        for chain, route in wanted.items():
+            pool = self.pools.get(chain)
+            if pool is None:
+                pool = UpstreamPool(route, self.policy, self._session)
+                pool.listeners.extend(self._listeners)
+                self.pools[chain] = pool
+                self.chains[chain] = ChainGateway(pool, self.stats)
+                pool.start()
+            else:
+                pool.set_route(route)
+        self.routes = wanted
 
     async def close(self) -> None:
         for ws in list(self._ws):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -87,8 +88,7 @@ class Upstream:
                 f"rejected the gateway's credentials (HTTP {status}); re-copy or rotate them"
             )
         if status >= 500 or not raw or raw[:1] not in (b"{", b"["):
-            head = raw[:80].decode("utf-8", "replace").strip()
-            raise UpstreamFailure(f"answered HTTP {status} without JSON-RPC ({head!r})")
+            raise UpstreamFailure(f"answered HTTP {status} {_what_body(raw)} instead of JSON-RPC")
         return raw
 
     def close(self) -> None:
@@ -128,6 +128,16 @@ class Upstream:
             except UpstreamRpcError as exc:
                 out.append(exc)
         return out
+
+
+def _what_body(raw: bytes) -> str:
+    """A short, printable description of a non-JSON-RPC reply (an HTML error page's title)."""
+    text = raw[:2048].decode("utf-8", "replace")
+    m = re.search(r"<title>([^<]{1,80})</title>", text, re.IGNORECASE)
+    if m is not None:
+        return f"({m.group(1).strip()} page)"
+    head = " ".join(text[:60].split())
+    return f"({head!r})" if head else "(empty)"
 
 
 def _unpack(raw: bytes, method: str) -> Any:
