@@ -439,11 +439,16 @@ async def _list(mgr: NodeManager, args: argparse.Namespace) -> int:
     if common.json_mode(args):
         common.emit(args, [r.to_json() for r in records])
         return common.EXIT_OK
+    from erigolem_desktop.core.gateway.nodes import gateway_summary, running_gateway
+
+    gateway = running_gateway()
+    tail = f"\n{gateway_summary(gateway)}" if gateway is not None else ""
     if not records:
         common.emit(
             args,
             None,
-            text="No nodes." if args.all else "No running nodes (add --all to see stopped ones).",
+            text=("No nodes." if args.all else "No running nodes (add --all to see stopped ones).")
+            + tail,
         )
         return common.EXIT_OK
     header = ("ID", "NAME", "BACKEND", "CHAIN", "STATE", "SYNC", "AGE", "URL / REASON")
@@ -465,7 +470,7 @@ async def _list(mgr: NodeManager, args: argparse.Namespace) -> int:
     for row in (header, *rows):
         cells = [str(c).ljust(w) for c, w in zip(row[:-1], widths, strict=True)]
         lines.append("  ".join([*cells, str(row[-1])]))
-    common.emit(args, None, text="\n".join(lines))
+    common.emit(args, None, text="\n".join(lines) + tail)
     return common.EXIT_OK
 
 

@@ -5,7 +5,10 @@ client library (web3.py) making MetaMask's calls, bad input answered with JSON-R
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
+import os
+import signal
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -31,7 +34,12 @@ from erigolem_desktop.core.manager import NodeManager
 from erigolem_desktop.core.records import NodeRecord, NodeStore
 from erigolem_desktop.core.secrets import SecretStore
 from erigolem_desktop.core.states import NodeState
-from tests.support.gateway_nodes import kill_client, mine_first_block, use_same_genesis_anvil
+from tests.support.gateway_nodes import (
+    client_pid,
+    kill_client,
+    mine_first_block,
+    use_same_genesis_anvil,
+)
 from tests.support.lying_node import MODES, LyingNode
 from tests.support.memkeyring import MemoryKeyring
 
@@ -292,6 +300,68 @@ async def test_single_node_verification_policy_and_checkpoint(nodes: Nodes) -> N
             else:
                 assert "erigolem" not in reply
                 assert int(reply["result"], 16) > 0
+        finally:
+            await service.close()
+
+
+@pytest.mark.asyncio
+async def test_a_read_waiting_on_a_hung_node_moves_on_when_the_node_is_taken_out(
+    nodes: Nodes,
+) -> None:
+    # node-a's anvil is stopped (SIGSTOP): nginx keeps the request open and nothing answers.
+    # The read must not wait out its 30 s request timeout: the health probe (2 s) takes node-a
+    # out, and the read goes on to node-b at once.
+    policy = dataclasses.replace(FAST, request_timeout=30)
+    route = ChainRoute("dev", (nodes.spec(nodes.a), nodes.spec(nodes.b)))
+    service = GatewayService([route], policy)
+    await service.start()
+    pid = client_pid(nodes.a.runtime["runtime_pid"])
+    assert pid is not None
+    try:
+        async with aiohttp.ClientSession() as s:
+            os.kill(pid, signal.SIGSTOP)
+            started = time.monotonic()
+            reply = await rpc(
+                s, service.url("dev"), "eth_blockNumber", timeout=aiohttp.ClientTimeout(total=15)
+            )
+            waited = time.monotonic() - started
+        assert reply["result"] == "0x1", reply
+        assert waited < 15
+        a = node_status(service, "node-a")
+        assert not a["in"]
+        assert "no answer within 2 s" in a["reason"], a  # the probe's reason, not overwritten
+        stats = service.status()["stats"]["methods"]["eth_blockNumber"]
+        assert stats["retries"] == 1
+    finally:
+        os.kill(pid, signal.SIGCONT)
+        await service.close()
+
+
+@pytest.mark.asyncio
+async def test_a_dev_chain_genesis_is_unverifiable_not_a_lie(nodes: Nodes) -> None:
+    # anvil's block 0 commits to an empty state root although its accounts are funded: a read
+    # there is marked (or refused) with that reason, and the honest nodes stay in.
+    route = ChainRoute("dev", (nodes.spec(nodes.a), nodes.spec(nodes.b)))
+    for verify in (VerifyMode.MARK, VerifyMode.REFUSE):
+        service = GatewayService([route], dataclasses.replace(FAST, verify=verify))
+        await service.start()
+        try:
+            async with aiohttp.ClientSession() as s:
+                reply = await rpc(s, service.url("dev"), "eth_getBalance", [FUNDED, "0x0"])
+                later = await rpc(s, service.url("dev"), "eth_getBalance", [FUNDED, "latest"])
+            if verify is VerifyMode.MARK:
+                assert int(reply["result"], 16) > 0, reply
+                assert reply["erigolem"]["verified"] is False
+                assert "block 0" in reply["erigolem"]["reason"]
+                assert "evm_mine" in reply["erigolem"]["reason"]
+            else:
+                assert reply["error"]["code"] == -32003, reply
+                assert "block 0" in reply["error"]["message"]
+            for name in ("node-a", "node-b"):
+                node = node_status(service, name)
+                assert node["in"], node
+                assert not node["lied"]
+            assert later["erigolem"]["verified"] is True, later  # block 1 on: checked
         finally:
             await service.close()
 

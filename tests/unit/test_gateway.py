@@ -231,3 +231,44 @@ def test_bad_gateway_settings_are_refused_with_what_to_pick(
     with pytest.raises(SettingsError, match=message) as info:
         settings.validate()
     assert info.value.hint
+
+
+@pytest.mark.asyncio
+async def test_node_list_shows_the_running_gateway_and_not_a_stale_run_file(
+    erigolem_home: Path,
+) -> None:
+    import asyncio
+
+    from erigolem_desktop.core.gateway import GatewayService
+    from erigolem_desktop.core.gateway.nodes import remove_run_file, write_run_file
+
+    env = {**os.environ, "ERIGOLEM_HOME": str(erigolem_home)}
+
+    async def node_list() -> str:
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "erigolem_desktop",
+            "node",
+            "list",
+            env=env,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+        )
+        out, err = await asyncio.wait_for(proc.communicate(), 60)
+        assert proc.returncode == 0, err
+        return out.decode()
+
+    service = GatewayService([], GatewayPolicy())  # a real gateway, no chain yet
+    port = await service.start()
+    try:
+        write_run_file(port, {"dev": ["n1"], "sepolia": ["n2"]}, token=False)
+        text = await node_list()
+        assert "No running nodes" in text
+        assert f"Gateway on 127.0.0.1:{port}: dev: http://127.0.0.1:{port}/dev, " in text
+        assert f"sepolia: http://127.0.0.1:{port}/sepolia" in text
+    finally:
+        await service.close()
+    # it ended without removing its file (a kill): node list does not claim a gateway
+    assert "Gateway" not in await node_list()
+    remove_run_file(port)

@@ -17,6 +17,7 @@ from typing import Any
 from erigolem_desktop.core.gateway.pool import UpstreamPool
 from erigolem_desktop.core.gateway.upstream import Upstream, UpstreamFailure, UpstreamRpcError
 from erigolem_desktop.core.gateway.verify import (
+    EMPTY_TRIE_ROOT,
     Header,
     VerificationError,
     check_account,
@@ -30,6 +31,12 @@ VERIFIED_METHODS = frozenset(
     {"eth_getBalance", "eth_getTransactionCount", "eth_getCode", "eth_getStorageAt"}
 )
 _TAGS = frozenset({"latest", "earliest", "safe", "finalized"})
+# A fresh dev chain (anvil) has a genesis header whose stateRoot is the empty trie's root although
+# its accounts are funded: nothing can be proven there, and that is not the node lying.
+GENESIS_EMPTY_STATE = (
+    "block 0 of this chain commits to an empty state (a fresh dev chain's genesis), so its "
+    "state cannot be proven; answers are checked from block 1 on (mine a block: evm_mine)"
+)
 
 
 class BadParams(Exception):
@@ -141,6 +148,8 @@ class StateChecker:
         try:
             account = check_account(header.state_root, address, proof)
         except VerificationError:
+            if header.number == 0 and header.state_root == EMPTY_TRIE_ROOT:
+                raise LookupError(GENESIS_EMPTY_STATE) from None
             if block_call[0] != "eth_getBlockByNumber" or not tag or tag.startswith("0x"):
                 raise
             # A new block may have come between the header and the proof: pin the number.

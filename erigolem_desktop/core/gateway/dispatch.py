@@ -19,7 +19,7 @@ from erigolem_desktop.core.gateway.checked import VERIFIED_METHODS, AllLied, Bad
 from erigolem_desktop.core.gateway.config import VerifyMode, WriteMode
 from erigolem_desktop.core.gateway.pool import UpstreamPool
 from erigolem_desktop.core.gateway.stats import GatewayStats
-from erigolem_desktop.core.gateway.upstream import UpstreamFailure, UpstreamRpcError
+from erigolem_desktop.core.gateway.upstream import Evicted, UpstreamFailure, UpstreamRpcError
 
 # JSON-RPC error codes the gateway itself answers with (the -32000..-32099 range is the server's).
 PARSE_ERROR = -32700
@@ -139,10 +139,12 @@ class ChainGateway:
             for up in candidates if retryable else candidates[:1]:
                 node = up.name
                 try:
-                    reply_bytes = await up.post(body, self.policy.request_timeout)
+                    send = up.read if retryable else up.post
+                    reply_bytes = await send(body, self.policy.request_timeout)
                 except UpstreamFailure as exc:
                     last = f"{up.name}: {exc}"
-                    self.pool.mark_out(up, f"failed {method}: {exc}")
+                    if not isinstance(exc, Evicted):  # else it is out already, with the reason
+                        self.pool.mark_out(up, f"failed {method}: {exc}")
                     retries += 1
                     continue
                 if raw is None:

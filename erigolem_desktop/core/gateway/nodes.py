@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
@@ -90,6 +91,29 @@ def read_run_file() -> dict[str, Any] | None:
     except (OSError, ValueError):
         return None
     return data if isinstance(data, dict) and isinstance(data.get("port"), int) else None
+
+
+def running_gateway(timeout: float = 0.3) -> dict[str, Any] | None:
+    """The run file's record when a gateway is listening on its port (a loopback connect),
+    else None (none was started, or it ended without removing its file)."""
+    data = read_run_file()
+    if data is None:
+        return None
+    try:
+        with socket.create_connection(("127.0.0.1", int(data["port"])), timeout=timeout):
+            pass
+    except OSError:
+        return None
+    return data
+
+
+def gateway_summary(data: dict[str, Any]) -> str:
+    """One line for `erigolem node list`: the gateway's URL per chain."""
+    port = data["port"]
+    chains = data.get("chains") or {}
+    urls = ", ".join(f"{c}: http://127.0.0.1:{port}/{c}" for c in sorted(chains)) or "no chain yet"
+    token = " (+ /<token>: see 'erigolem gateway status')" if data.get("token") else ""
+    return f"Gateway on 127.0.0.1:{port}: {urls}{token}"
 
 
 def remove_run_file(port: int) -> None:

@@ -111,6 +111,7 @@ class UpstreamPool:
         h = up.health
         changed = h.healthy or h.reason != reason
         h.healthy, h.good_rounds, h.was_out = False, 0, True
+        up.evict()  # reads waiting on it go to the next node now
         if changed:
             h.reason, h.since = reason, time.monotonic()
             self.notify(up, "lied" if lied else "out", reason)

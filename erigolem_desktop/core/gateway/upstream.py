@@ -20,6 +20,10 @@ class UpstreamFailure(Exception):
     """The node did not give a usable answer (unreachable, timeout, 5xx, 401, not JSON)."""
 
 
+class Evicted(UpstreamFailure):
+    """A read's wait was ended because its node was taken out meanwhile (already marked)."""
+
+
 class UpstreamRpcError(Exception):
     """The node answered with a JSON-RPC error object (a real answer, not a node failure)."""
 
@@ -61,6 +65,8 @@ class Upstream:
         self._http = HttpPool(spec.url, self._headers)
         self.health = Health(since=time.monotonic())
         self.chain_id: int | None = None  # learned on the first health round
+        self._reads: set[asyncio.Task[Any]] = set()  # plain reads waiting on this node now
+        self._evicted: set[asyncio.Task[Any]] = set()  # of those, cancelled by `evict`
 
     @property
     def ws_url(self) -> str:
@@ -90,6 +96,32 @@ class Upstream:
         if status >= 500 or not raw or raw[:1] not in (b"{", b"["):
             raise UpstreamFailure(f"answered HTTP {status} {_what_body(raw)} instead of JSON-RPC")
         return raw
+
+    async def read(self, body: bytes, timeout: float) -> bytes:  # noqa: ASYNC109 - per call
+        """`post` for an idempotent read: when the node is taken out meanwhile (`evict`, e.g. a
+        health probe found it hung), the wait ends at once with UpstreamFailure, so the caller
+        retries on the next node instead of waiting out `timeout`."""
+        task = asyncio.current_task()
+        if task is None:
+            return await self.post(body, timeout)
+        self._reads.add(task)
+        try:
+            return await self.post(body, timeout)
+        except asyncio.CancelledError:
+            if task not in self._evicted:
+                raise
+            task.uncancel()
+            raise Evicted("taken out while the call waited") from None
+        finally:
+            self._reads.discard(task)
+            self._evicted.discard(task)
+
+    def evict(self) -> None:
+        """End the waits of the reads in flight on this node (it was just taken out)."""
+        for task in self._reads - self._evicted:
+            if not task.done():
+                self._evicted.add(task)
+                task.cancel()
 
     def close(self) -> None:
         """Close the kept-alive connections to this node."""
