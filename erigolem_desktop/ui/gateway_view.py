@@ -52,6 +52,9 @@ VERIFY_CHOICES = (
     ("refuse", "Check proofs; refuse unverifiable answers"),
     ("off", "Do not check (forward as they are)"),
 )
+NO_CHAIN_TEXT = (
+    "No chain yet: start a node on the Nodes tab; its chain appears here once it is ready."
+)
 NODE_COLUMNS = ("Node", "State", "Head", "Latency", "Why")
 STATS_COLUMNS = ("Method", "Calls", "Errors", "Retries", "Verified", "p50 ms", "p95 ms", "p99 ms")
 NOTICE_COLUMNS = ("Time", "Chain", "Node", "What", "Details")
@@ -64,6 +67,8 @@ def _tree(columns: tuple[str, ...]) -> QTreeWidget:
     tree.setRootIsDecorated(False)
     tree.setAlternatingRowColors(True)
     tree.setUniformRowHeights(True)
+    tree.header().setDefaultSectionSize(72)  # numbers; the first column is sized to fit below
+    tree.setColumnWidth(0, 150)
     return tree
 
 
@@ -259,12 +264,7 @@ class GatewayPage(QWidget):
             "muted",
             wrap=True,
         )
-        self.empty_hint = style.label(
-            "No chain yet: start a node on the Nodes tab; its chain appears here once it is ready.",
-            "muted",
-            wrap=True,
-        )
-        self.empty_hint.hide()
+        self.empty_hint = style.label(self._off_text(), "muted", wrap=True)
 
         controls = QHBoxLayout()
         controls.addWidget(self.toggle_button)
@@ -329,11 +329,15 @@ class GatewayPage(QWidget):
         self.toggle_button.setToolTip("Serve your ready nodes on 127.0.0.1")
         if self.settings.gateway_autostart and self.gateway is None:
             self.start_gateway()
+        else:
+            self.refresh()
 
     def nodes_changed(self) -> None:
         """Node rows changed: let the gateway follow the ready nodes soon (not on this call)."""
         if self.gateway is not None:
             QTimer.singleShot(0, self._sync)
+        elif not self._busy:
+            self.empty_hint.setText(self._off_text())
 
     def _save_settings(self) -> None:
         s = self.settings
@@ -347,6 +351,8 @@ class GatewayPage(QWidget):
             return
         if self.gateway is not None:
             self.message.emit("Saved; port and verification apply when the gateway restarts.")
+        else:
+            self.refresh()
 
     # --- start / stop --------------------------------------------------------------------
     def toggle(self) -> None:
@@ -468,7 +474,8 @@ class GatewayPage(QWidget):
                 self.state_label.setText("The gateway is off.")
             for old in list(self.cards.values()):
                 self._drop_card(old)
-            self.empty_hint.hide()
+            self.empty_hint.setText(self._off_text())
+            self.empty_hint.show()
             return
         assert gateway is not None
         pol = status["policy"]
@@ -477,6 +484,7 @@ class GatewayPage(QWidget):
             f"Serving on 127.0.0.1:{status['port']} — {len(chains)} chain(s), "
             f"state reads: {pol['verify']}, writes: {pol['writes']}"
         )
+        self.empty_hint.setText(NO_CHAIN_TEXT)
         self.empty_hint.setVisible(not chains)
         seen = set()
         for chain in chains:
@@ -528,6 +536,23 @@ class GatewayPage(QWidget):
                 for name, m in methods.items()
             ],
         )
+
+    def _off_text(self) -> str:
+        """What Start would serve: the ready nodes by chain, and the URL shape."""
+        url = f"http://127.0.0.1:{self.settings.gateway_port}/<chain>"
+        chains: dict[str, int] = {}
+        if self.manager is not None:
+            from erigolem_desktop.core.states import NodeState
+
+            for rec in self.manager.list(active_only=True):
+                if rec.state is NodeState.READY:
+                    chains[rec.chain] = chains.get(rec.chain, 0) + 1
+        if not chains:
+            return f"Start gateway serves your ready nodes at {url}. No node is ready yet."
+        ready = ", ".join(
+            f"{c} ({n} node{'s' if n > 1 else ''})" for c, n in sorted(chains.items())
+        )
+        return f"Start gateway serves your ready nodes at {url}. Ready now: {ready}."
 
     def _drop_card(self, card: ChainCard) -> None:
         self.cards.pop(card.chain, None)

@@ -107,7 +107,9 @@ async def test_gateway_tab_serves_the_ready_node_and_shows_what_happens(
         await wait_until(lambda: page.toggle_button.isEnabled(), 20)
         assert page.gateway is None
         assert "off" in page.state_label.text()
-        await window.console.close_client()
+        hint = page.empty_hint.text()
+        assert f"http://127.0.0.1:{port}/<chain>" in hint
+        assert "Ready now: dev (1 node)" in hint
         assert window.stack.currentWidget() is window.workspace
         save_shot(window, tmp_path, "gateway_off")
 
