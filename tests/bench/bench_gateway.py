@@ -1,7 +1,7 @@
 """Benchmark: the local gateway vs calling a node's URL directly, verified reads, failover time.
 
 Run: ``.venv/bin/python -m tests.bench.bench_gateway [--requests N] [--seconds S] [--rounds R]
-[--only overhead|verify|failover]``
+[--only overhead|verify|looplag|failover]``
 
 Two real dev nodes (erigolem-runtime's NodeService + a private nginx + anvil each, one genesis,
 block 1 mined) back one gateway. The gateway runs in its own process (this file with
@@ -16,6 +16,8 @@ block 1 mined) back one gateway. The gateway runs in its own process (this file 
 - Verified ``eth_getBalance``: two gateways (verify off / mark) over the same nodes; ms per call
   (p50) and upstream requests per call, counted by the runtimes (requests served through nginx),
   with health rounds paused so they do not count.
+- Loop lag: the gateway on the bench's own loop (as in the app, which runs it on the GUI's
+  loop) under 16 connections from another process; how late a 5 ms timer fires there.
 - Failover: a client calls ``eth_blockNumber`` in a loop; node-a's anvil is SIGKILLed. Printed:
   the first call's latency after the kill, the worst in the next 3 s, failed calls, and when the
   gateway's status has node-a out. Then the same with the client hung (SIGSTOP) instead of dead:
@@ -365,6 +367,61 @@ async def failover(nodes: list[Node], how: signal.Signals) -> None:
         print(f"  node-a: {reason}")
 
 
+# --------------------------------------------------------------------------- loop lag
+
+
+async def load_child(url: str, seconds: float) -> None:
+    """`--load`: CLIENTS keep-alive connections on `url` for `seconds`; prints done, elapsed."""
+    done, elapsed = await aiohttp_load(url, JSON_HEADERS, seconds)
+    print(done, elapsed, flush=True)
+
+
+async def loop_lag(nodes: list[Node], seconds: float) -> None:
+    """The gateway on this process's loop, as the app runs it, under load from another
+    process: how late a 5 ms timer fires on that loop (the GUI's budget is one 16 ms frame)."""
+    from erigolem_desktop.core.gateway import ChainRoute, GatewayPolicy, GatewayService
+    from erigolem_desktop.core.gateway import UpstreamSpec as Spec
+
+    route = ChainRoute("dev", tuple(Spec(**n.upstream()) for n in nodes))
+    service = GatewayService([route], GatewayPolicy())
+    port = await service.start()
+    lags: list[float] = []
+    stop = asyncio.Event()
+
+    async def monitor() -> None:
+        while not stop.is_set():
+            t0 = time.perf_counter()
+            await asyncio.sleep(0.005)
+            lags.append(time.perf_counter() - t0 - 0.005)
+
+    task = asyncio.create_task(monitor())
+    try:
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "tests.bench.bench_gateway",
+            "--load",
+            f"http://127.0.0.1:{port}/dev",
+            "--seconds",
+            str(seconds),
+            stdout=asyncio.subprocess.PIPE,
+        )
+        out, _ = await proc.communicate()
+    finally:
+        stop.set()
+        await task
+        await service.close()
+    done, elapsed = (float(x) for x in out.split())
+    lags.sort()
+    print(f"== loop lag: gateway on this loop, {CLIENTS} connections from another process")
+    print(f"  served                 : {done / elapsed:8.0f} req/s for {elapsed:.1f} s")
+    print(
+        f"  5 ms timer late by     : p50 {statistics.median(lags) * 1e3:.2f} ms, "
+        f"p99 {lags[int(len(lags) * 0.99)] * 1e3:.2f} ms, max {lags[-1] * 1e3:.2f} ms "
+        "(frame budget 16 ms)"
+    )
+
+
 async def main(requests: int, seconds: float, rounds: int, only: str | None) -> None:
     with tempfile.TemporaryDirectory(prefix="bench-gateway-") as tmp:
         async with AsyncExitStack() as stack:
@@ -376,6 +433,8 @@ async def main(requests: int, seconds: float, rounds: int, only: str | None) -> 
                 await overhead(nodes, requests, seconds, rounds)
             if only in (None, "verify"):
                 await verify_cost(nodes, requests)
+            if only in (None, "looplag"):
+                await loop_lag(nodes, seconds)
             if only in (None, "failover"):
                 await failover(nodes, signal.SIGKILL)
                 await asyncio.sleep(3)  # the runtime restarts node-a's client
@@ -387,10 +446,13 @@ if __name__ == "__main__":
     parser.add_argument("--requests", type=int, default=2000)
     parser.add_argument("--seconds", type=float, default=3.0)
     parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--only", choices=["overhead", "verify", "failover"])
+    parser.add_argument("--only", choices=["overhead", "verify", "looplag", "failover"])
+    parser.add_argument("--load", metavar="URL", help=argparse.SUPPRESS)
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     ns = parser.parse_args()
     if ns.child:
         asyncio.run(child())
+    elif ns.load:
+        asyncio.run(load_child(ns.load, ns.seconds))
     else:
         asyncio.run(main(ns.requests, ns.seconds, ns.rounds, ns.only))
