@@ -77,10 +77,15 @@ def _fill(tree: QTreeWidget, rows: list[list[str]]) -> None:
     items = [tree.topLevelItem(i) for i in range(tree.topLevelItemCount())]
     current = [item for item in items if item is not None]
     if [item.text(0) for item in current] == [r[0] for r in rows]:
+        changed = False
         for item, row in zip(current, rows, strict=True):
             for col, text in enumerate(row):
                 if item.text(col) != text:
                     item.setText(col, text)
+                    changed = True
+        if changed:
+            for col in range(1, tree.columnCount() - 1):
+                tree.resizeColumnToContents(col)
         return
     tree.clear()
     tree.addTopLevelItems([QTreeWidgetItem(row) for row in rows])

@@ -538,7 +538,7 @@ class MainWindow(QMainWindow):
         """A gateway notice: in the status bar; a node caught lying also as a notification."""
         self.statusBar().showMessage(text, 10000)
         if kind in ("lied", "disagree"):
-            self.tray.notify("Erigolem gateway", text)
+            self.tray.notify("Erigolem", text)
 
     def _on_tick(self) -> None:
         self.model.tick()

@@ -246,3 +246,65 @@ async def test_a_taken_port_is_a_clear_error_and_the_setting_starts_it_with_the_
                 await w.console.close_client()
     finally:
         blocker.close()
+
+
+@pytest.mark.asyncio
+async def test_a_lying_node_is_flagged_in_the_tab_and_as_a_notification(
+    make_window: Any,
+    ctx: Any,
+    erigolem_home: Path,
+    anvil_bin: Path,
+    nginx_bin: Path,
+    tmp_path: Path,
+) -> None:
+    from erigolem_desktop.core.gateway import ChainRoute, UpstreamSpec
+    from tests.support.lying_node import LyingNode
+
+    info, _phrase = ctx.wallet.create(PASSPHRASE)
+    ctx.wallet.unlock(info.address, PASSPHRASE)
+    ctx.settings.gateway_port = free_port()
+    async with dev_node(erigolem_home) as (manager, rec):
+        ctx.manager = manager
+        window = make_window()
+        window.resize(1280, 800)
+        window.show()
+        window.start()
+        page = window.gateway_page
+        window.tabs.setCurrentWidget(page)
+        await wait_until(lambda: page.toggle_button.isEnabled(), 20)
+        task = page.start_gateway()
+        assert task is not None
+        await task
+        gateway = page.gateway
+        assert gateway is not None
+        assert gateway.service is not None
+        honest = gateway.service.routes["dev"].upstreams[0]
+        async with LyingNode(honest.url, honest.user, honest.password, "balance") as liar:
+            # a second provider of the chain that lies about balances, first in line
+            await gateway.service.update_routes(
+                [ChainRoute("dev", (UpstreamSpec("liar", liar.url), honest))]
+            )
+            await wait_until(
+                lambda: "dev" in page.cards and len(card_nodes(page.cards["dev"])) == 2, 10
+            )
+            await wait_until(lambda: all(r[1] == "in" for r in card_nodes(page.cards["dev"])), 10)
+            answer = await call(gateway.url("dev"), "eth_getBalance", [FUNDED, "latest"])
+            truth = int(answer["result"], 16)
+            assert answer["erigolem"]["node"] == honest.name, (
+                answer
+            )  # the liar's answer is not passed on
+            assert liar.lies_told > 0
+            await wait_until(lambda: card_nodes(page.cards["dev"])[0][1] == "OUT — caught lying", 5)
+            row = card_nodes(page.cards["dev"])[0]
+            assert row[0] == "liar"
+            assert "failed verification on eth_getBalance" in row[4]
+            notices = page.notices
+            await wait_until(lambda: notices.topLevelItemCount() > 0, 5)
+            assert [notices.topLevelItem(0).text(c) for c in (2, 3)] == ["liar", "lied"]
+            assert any("Gateway dev/liar" in n for n in window.tray.notifications)
+            assert truth == 10_000 * 10**18  # anvil's funded account, as the honest node says
+            save_shot(window, tmp_path, "gateway_liar_flagged")
+            await page.shutdown()
+        await manager.stop(rec.id)
+        await asyncio.sleep(0.3)  # the window's debounced row update runs while the loop does
+        await window.console.close_client()
