@@ -11,6 +11,8 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
+from erigolem_runtime.api.process import child_environment
+
 from erigolem_desktop.core.paths import resources_dir
 
 YAGNA_VERSION_TIMEOUT = 5.0
@@ -39,6 +41,7 @@ async def yagna_version(binary: str | None = None) -> str | None:
             stdin=asyncio.subprocess.DEVNULL,
             stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.DEVNULL,
+            env=child_environment(),  # the app's secrets stay in the app
         )
     except OSError:
         return None

@@ -50,7 +50,12 @@ def spawn() -> Iterator[Any]:
             env[MARKER_ENV] = marker
         proc = subprocess.Popen(["sleep", "60"], env=env, start_new_session=True)
         deadline = time.monotonic() + 5
-        while (ident := identify(proc.pid)) is None or not ident["exe"].endswith("sleep"):
+        # until the exec is complete: the new program, its argv and environment all visible
+        while (
+            (ident := identify(proc.pid)) is None
+            or not ident["exe"].endswith("sleep")
+            or ident["marker"] != (marker or "")
+        ):
             assert time.monotonic() < deadline, "sleep did not start"
             time.sleep(0.01)
         procs.append(proc)
@@ -177,8 +182,9 @@ def test_a_proven_runtime_is_killed_and_gone_ones_are_just_settled(
             _record("gonenode", {"runtime_pid": _dead_pid(), "runtime_token": "123"}),
         ]
     )
-    ours.wait(10)
     assert nodes["oursnode"]["state"] == "stopped"
+    assert NOTHING not in nodes["oursnode"]["reason"], nodes["oursnode"]["reason"]
+    ours.wait(10)
     assert (
         nodes["oursnode"]["reason"]
         == "the app was closed while the node was running; it was stopped"

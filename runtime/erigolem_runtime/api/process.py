@@ -317,8 +317,8 @@ def identify(pid: int) -> dict[str, str] | None:
     token = process_token(pid)
     exe = executable(pid)
     line = cmdline(pid)
-    if not token or exe is None or line is None:
-        return None
+    if not token or exe is None or not line:
+        return None  # gone, unreadable, a kernel thread, or still inside execve
     return {
         "token": token,
         "exe": exe,
