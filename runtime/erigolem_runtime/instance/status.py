@@ -77,6 +77,7 @@ class StatusReporting(Supervised):
             reason=self.reason,
             # requests nginx passed to the node (401s not counted): the usage the bill is made of
             requests=int(self.counters()[REQUESTS_COUNTER]),
+            extra={"mode": self.mode} if self.mode != "private" else {},
         )
 
     def counters(self) -> dict[str, float]:
