@@ -33,7 +33,7 @@ from erigolem_runtime.api import DURATION_COUNTER, REQUESTS_COUNTER, RUNTIME_NAM
 from erigolem_runtime.api.files import atomic_write
 from erigolem_runtime.config import RuntimeConfig
 from erigolem_runtime.version import runtime_version, semver_of
-from erigolem_runtime.warm import warm_chains
+from erigolem_runtime.warm import warm_chains, warm_problems
 
 PROP = "golem.runtime.erigon."
 DESCRIPTOR_FILE = "ya-runtime-erigon.json"
@@ -206,7 +206,8 @@ def check_config(config: RuntimeConfig, *, create_dirs: bool = True) -> ConfigRe
     state/data dirs are not writable; an advertised kept datadir is missing; the port range
     cannot hold one instance, or holds the nginx port. Warnings: a configured client that
     serves none of the offered chains, an offered chain no client serves (it is not
-    advertised), a port range too small for ``max_instances`` (later starts wait or fail).
+    advertised), a port range too small for ``max_instances`` (later starts wait or fail), a
+    warm chain whose rpcdaemon, datadir or private API is missing (warm starts would fail).
     ``create_dirs=False`` checks the dirs without creating anything.
     """
     rep = ConfigReport()
@@ -285,6 +286,8 @@ def check_config(config: RuntimeConfig, *, create_dirs: bool = True) -> ConfigRe
         err = _writable(directory, create=create_dirs)
         if err:
             rep.errors.append(f"{key} {directory} is not writable ({err}): fix {key} or its rights")
+    # warm mode is extra: a private rental of that chain still works, so only warnings
+    rep.warnings.extend(warm_problems(config.warm, served_chains(config)))
     for chain, kept in config.keep_datadirs.items():
         if not kept.is_dir():
             rep.errors.append(

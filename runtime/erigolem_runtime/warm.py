@@ -26,13 +26,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import re
+import socket
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from erigolem_runtime.api import ErrorKind, ServiceError
-from erigolem_runtime.profiles import ERIGON_CHAINS, ClientProfile
+from erigolem_runtime.profiles import ERIGON_CHAINS, ClientProfile, MissingBinary, resolve_binary
 
 if TYPE_CHECKING:  # config.py imports this module; only its reader type is needed here
     from erigolem_runtime.config import _Obj
@@ -217,6 +218,38 @@ async def check_warm_node(chain: str, warm: WarmChain) -> None:
     writer.close()
     with contextlib.suppress(OSError):
         await writer.wait_closed()
+
+
+def warm_problems(config: WarmConfig, offered: Sequence[str]) -> list[str]:
+    """What would make warm starts of the offered warm chains fail (for ``test``/``check``)."""
+    out: list[str] = []
+    chains = warm_chains(config, offered)
+    if config.chains and not chains:
+        out.append(
+            f"warm.chains lists {', '.join(sorted(config.chains))}, none of them served here "
+            "(add it to chains and configure clients.erigon.binary): warm mode is not offered"
+        )
+    if chains:
+        try:
+            resolve_binary(RPCDAEMON_PROFILE, config.rpcdaemon)
+        except MissingBinary as exc:
+            out.append(f"{exc}; until then warm starts fail")
+    for chain in chains:
+        node = config.chains[chain]
+        if not (node.datadir / "chaindata").is_dir():
+            out.append(
+                f"warm.chains.{chain}.datadir = {node.datadir} has no chaindata: point it at the "
+                "datadir the warm Erigon runs on"
+            )
+        try:
+            socket.create_connection(("127.0.0.1", node.private_api_port), REACH_TIMEOUT).close()
+        except OSError as exc:
+            out.append(
+                f"the warm Erigon for {chain} does not answer on {node.private_api} "
+                f"({exc.strerror or exc}): start it with --private.api.addr={node.private_api}; "
+                "until then warm starts of this chain fail"
+            )
+    return out
 
 
 def rpcdaemon_argv(

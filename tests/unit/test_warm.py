@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +13,7 @@ from erigolem_runtime.config import ConfigError, RuntimeConfig, parse_config
 from erigolem_runtime.datadirs import dead_datadirs
 
 from tests.support import fake_erigon, fake_rpcdaemon
+from tests.support.binaries import free_port
 
 
 def make_config(tmp_path: Path, **overrides: Any) -> RuntimeConfig:
@@ -143,3 +145,36 @@ def test_warm_datadir_in_data_dir_is_never_reaped(tmp_path: Path) -> None:
     (dd / "chaindata").mkdir(parents=True)
     assert dead_datadirs(make_config(tmp_path)) == [dd]
     assert dead_datadirs(make_config(tmp_path, warm=warm_section(dd))) == []
+
+
+def test_check_warns_about_a_warm_chain_that_would_fail(tmp_path: Path) -> None:
+    erigon = tmp_path / "erigon"
+    erigon.write_text("#!/bin/sh\necho 'erigon version 3.1.0'\n")
+    erigon.chmod(0o755)
+    dd = tmp_path / "warm"
+    section = warm_section(dd, f"127.0.0.1:{free_port()}")  # nothing listens there
+    section["rpcdaemon"] = str(tmp_path / "no-rpcdaemon")
+    cfg = make_config(tmp_path, clients={"erigon": {"binary": str(erigon)}}, warm=section)
+    rep = offer.check_config(cfg, create_dirs=False)
+    text = "\n".join(rep.warnings)
+    assert "set warm.rpcdaemon in the runtime config" in text
+    assert "has no chaindata" in text
+    assert "does not answer on 127.0.0.1:" in text
+    assert not [e for e in rep.errors if "warm" in e]  # private rentals still work: no error
+
+
+def test_check_is_quiet_about_a_healthy_warm_chain(tmp_path: Path) -> None:
+    erigon = tmp_path / "erigon"
+    erigon.write_text("#!/bin/sh\necho 'erigon version 3.1.0'\n")
+    erigon.chmod(0o755)
+    rpcd = tmp_path / "rpcdaemon"
+    rpcd.write_text("#!/bin/sh\n")
+    rpcd.chmod(0o755)
+    (tmp_path / "warm" / "chaindata").mkdir(parents=True)
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen()
+        section = warm_section(tmp_path / "warm", f"127.0.0.1:{listener.getsockname()[1]}")
+        section["rpcdaemon"] = str(rpcd)
+        cfg = make_config(tmp_path, clients={"erigon": {"binary": str(erigon)}}, warm=section)
+        assert warm.warm_problems(cfg.warm, ["mainnet"]) == []
