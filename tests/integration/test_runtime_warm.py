@@ -45,11 +45,15 @@ class WarmErigon:
         self.datadir = tmp_path / "warm-mainnet"
         (self.datadir / "chaindata").mkdir(parents=True)
         self.private_api = f"127.0.0.1:{free_port()}"
+        self.start()
+
+    def start(self) -> None:
+        """(Re)start it on its datadir and private API address, synced (at chain head)."""
         argv = [sys.executable, str(FAKE_ERIGON), "--chain=mainnet", f"--datadir={self.datadir}",
                 "--http.addr=127.0.0.1", f"--http.port={free_port()}",
                 f"--private.api.addr={self.private_api}"]  # fmt: skip
-        environ = {**os.environ, "FAKE_ERIGON_SYNC_SECONDS": "0"}  # synced: at chain head
-        self.log = open(tmp_path / "warm-erigon.log", "wb")  # noqa: SIM115
+        environ = {**os.environ, "FAKE_ERIGON_SYNC_SECONDS": "0"}
+        self.log = open(self.datadir.parent / "warm-erigon.log", "ab")  # noqa: SIM115
         self.proc = subprocess.Popen(argv, stdout=self.log, stderr=subprocess.STDOUT, env=environ)
         deadline = time.monotonic() + 20
         while not self.reachable():
@@ -218,3 +222,25 @@ async def test_warm_mode_needs_the_rpcdaemon_binary(
     with pytest.raises(ServiceError, match=r"set warm\.rpcdaemon in the runtime config") as err:
         await env.service(cfg).start([WARM])
     assert err.value.kind is ErrorKind.MISSING_BINARY
+
+
+@pytest.mark.asyncio
+async def test_rental_degrades_while_the_warm_erigon_is_down_and_recovers(
+    env: Env,  # noqa: F811
+    warm_erigon: WarmErigon,
+    tmp_path: Path,
+) -> None:
+    cfg = env.make_config(
+        chains=["mainnet"], warm=warm_erigon.section(fake_rpcdaemon_binary(tmp_path))
+    )
+    svc = env.service(cfg)
+    out = await svc.start([WARM])
+    pid = svc.client_pid
+    warm_erigon.stop()  # the provider restarts its node (or it crashed)
+    down = await status_of(svc)
+    assert down["state"] == "degraded"
+    assert "the provider's warm Erigon behind this endpoint does not answer" in down["reason"]
+    assert svc.client_pid == pid  # the rpcdaemon is not the problem: kept, not restarted
+    warm_erigon.start()  # back on the same address
+    assert (await status_of(svc))["state"] == "ready"
+    assert (await rpc(out["url"], creds(out), "eth_blockNumber"))[1] == hex(1000)

@@ -382,7 +382,11 @@ def main(argv: list[str]) -> int:
         private = serve_private_api(state, flags["--private.api.addr"])
         print(f"[INFO] private API listening on {flags['--private.api.addr']}", flush=True)
     exit_after = os.environ.get("FAKE_ERIGON_EXIT_AFTER")
-    stop.wait(float(exit_after) if exit_after else None)
+    crash_at = time.monotonic() + float(exit_after) if exit_after else None
+    # short waits, not one untimed one: the kernel may deliver SIGTERM to a server thread, and
+    # then nothing interrupts the main thread's lock wait to run the Python handler
+    while not stop.wait(0.1) and (crash_at is None or time.monotonic() < crash_at):
+        pass
     server.shutdown()
     if private is not None:
         private.shutdown()

@@ -204,7 +204,8 @@ def main(argv: list[str]) -> int:
         f"[INFO] HTTP endpoint opened url={addr}:{port} datadir={datadir} pid={os.getpid()}",
         flush=True,
     )
-    stop.wait()
+    while not stop.wait(0.1):  # short waits: SIGTERM may land on a server thread
+        pass
     server.shutdown()
     print("[INFO] rpcdaemon stopped", flush=True)
     return 0
