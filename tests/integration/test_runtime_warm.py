@@ -244,3 +244,38 @@ async def test_rental_degrades_while_the_warm_erigon_is_down_and_recovers(
     warm_erigon.start()  # back on the same address
     assert (await status_of(svc))["state"] == "ready"
     assert (await rpc(out["url"], creds(out), "eth_blockNumber"))[1] == hex(1000)
+
+
+@pytest.mark.asyncio
+async def test_warm_rental_through_the_runtime_api(
+    env: Env,  # noqa: F811
+    warm_erigon: WarmErigon,
+    tmp_path: Path,
+) -> None:
+    """As exe-unit drives it: the runtime executable, the start argument, status on the wire."""
+    from erigolem_runtime.api.client import RuntimeClient, RuntimeClientError
+    from erigolem_runtime.config import save_config
+
+    cfg = env.make_config(
+        chains=["mainnet", "sepolia"], warm=warm_erigon.section(fake_rpcdaemon_binary(tmp_path))
+    )
+    cfg_path = save_config(cfg, tmp_path / "runtime.json")
+    rc = RuntimeClient(tmp_path / "rt-work", config_path=cfg_path)
+    try:
+        await rc.deploy()
+        out = await rc.start({"chain": "mainnet", "mode": "warm"})
+        assert (out["state"], out["mode"]) == ("ready", "warm")
+        status = await rc.run_json("status")
+        assert status["mode"] == "warm"
+        assert (await rpc(out["url"], creds(out), "eth_blockNumber"))[1] == hex(1000)
+    finally:
+        await rc.shutdown()
+    assert warm_erigon.proc.poll() is None  # the runtime's end is not the warm node's
+    refused = RuntimeClient(tmp_path / "rt-work-2", config_path=cfg_path)
+    try:
+        await refused.deploy()
+        with pytest.raises(RuntimeClientError, match="no warm Erigon for sepolia") as err:
+            await refused.start({"chain": "sepolia", "mode": "warm"})
+        assert err.value.kind is ErrorKind.CHAIN_NOT_OFFERED  # the kind survives the wire
+    finally:
+        await refused.shutdown()
