@@ -231,7 +231,9 @@ async def test_rental_degrades_while_the_warm_erigon_is_down_and_recovers(
     tmp_path: Path,
 ) -> None:
     cfg = env.make_config(
-        chains=["mainnet"], warm=warm_erigon.section(fake_rpcdaemon_binary(tmp_path))
+        chains=["mainnet"],
+        warm=warm_erigon.section(fake_rpcdaemon_binary(tmp_path)),
+        restart={"max_restarts": 3, "backoff_sec": 0.1, "unresponsive_sec": 1},
     )
     svc = env.service(cfg)
     out = await svc.start([WARM])
@@ -240,7 +242,9 @@ async def test_rental_degrades_while_the_warm_erigon_is_down_and_recovers(
     down = await status_of(svc)
     assert down["state"] == "degraded"
     assert "the provider's warm Erigon behind this endpoint does not answer" in down["reason"]
+    await asyncio.sleep(2.5)  # > unresponsive_sec: the watchdog sees error answers, not silence
     assert svc.client_pid == pid  # the rpcdaemon is not the problem: kept, not restarted
+    assert svc.restarts == 0
     warm_erigon.start()  # back on the same address
     assert (await status_of(svc))["state"] == "ready"
     assert (await rpc(out["url"], creds(out), "eth_blockNumber"))[1] == hex(1000)

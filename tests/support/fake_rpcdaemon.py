@@ -10,8 +10,9 @@ provider's running, synced Erigon. Like the real one it
 - reads chain state from the Erigon at ``--private.api.addr`` (the stand-in of its internal
   API served by ``fake_erigon.py``) and exits 1 when that node cannot be reached at start;
 - serves JSON-RPC on ``--http.addr``/``--http.port`` with only the namespaces of ``--http.api``
-  (any other method: -32601, Erigon's "does not exist/is not available"); ``web3_clientVersion``
-  is its own, everything else comes from the warm node;
+  (any other method: -32601, Erigon's "does not exist/is not available"); every answer,
+  ``web3_clientVersion`` included (Erigon's Web3APIImpl asks the node's backend), comes from
+  the warm node;
 - answers -32000 while the warm node is gone (it keeps running, as rpcdaemon does);
 - exits on SIGTERM/SIGINT.
 """
@@ -160,9 +161,7 @@ def make_handler(node: WarmNode, apis: set[str]) -> type[BaseHTTPRequestHandler]
                         "message": f"the method {method} does not exist/is not available",
                     },
                 }
-            if method == "web3_clientVersion":
-                return {"jsonrpc": "2.0", "id": rid, "result": "erigon/3.0.0 (fake_rpcdaemon)"}
-            return node.call(req)
+            return node.call(req)  # web3_clientVersion too: rpcdaemon asks the node's backend
 
         def _send(self, obj: Any) -> None:
             body = json.dumps(obj).encode()
