@@ -172,6 +172,13 @@ def _cmd_start(args: argparse.Namespace) -> int:
         args.client = resolve_client(args.chain, args.client)
     except ValueError as exc:
         raise common.UsageError(str(exc), "see `erigolem node start --help`") from None
+    if args.warm and (args.client != "erigon" or not args.golem):
+        raise common.UsageError(
+            "--warm rents an rpcdaemon on a Golem provider's synced Erigon: it needs --golem "
+            f"and an Erigon chain (got {'--golem' if args.golem else '--local'}, client "
+            f"{args.client})",
+            "drop --warm, or use e.g. `erigolem node start --golem --chain mainnet --warm`",
+        )
     if args.detach and not args.detached_child:
         return _start_detached(args)
     return _run(_serve(args))
@@ -206,6 +213,7 @@ async def _serve(args: argparse.Namespace) -> int:
                 client=args.client,
                 name=args.name or "",
                 allow_origins=tuple(o for o in args.allow_origin or () if o != "*"),
+                warm=args.warm,
             )
             rec = await mgr.start(spec, backend=backend, owner=args.owner)
             if not args.wait:
@@ -320,6 +328,7 @@ def _start_detached(args: argparse.Namespace) -> int:
             argv += [flag, value]
     for origin in args.allow_origin or ():
         argv += ["--allow-origin", origin]
+    argv += ["--warm"] if args.warm else []
     fd = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
     try:
         proc = subprocess.Popen(
@@ -702,6 +711,12 @@ def register(subparsers: Any) -> None:
     p.add_argument("--client", help="anvil or erigon (default: anvil for dev, else erigon)")
     p.add_argument("--name", help="a name to tell your nodes apart")
     p.add_argument("--owner", help=argparse.SUPPRESS)  # wallet address, for the REST server
+    p.add_argument(
+        "--warm",
+        action="store_true",
+        help="Golem, Erigon chains: rent an own rpcdaemon on a provider's already synced Erigon "
+        "(at chain head in minutes; chain data shared with its other renters, read-only)",
+    )
     p.add_argument(
         "--allow-origin",
         action="append",

@@ -21,6 +21,7 @@ from erigolem_desktop.core.chains import default_client, network_table
 from erigolem_desktop.ui import forms, style
 from erigolem_desktop.ui.ops import Op
 from erigolem_desktop.ui.qt import (
+    QCheckBox,
     QComboBox,
     QDialog,
     QDialogButtonBox,
@@ -120,6 +121,12 @@ class StartDialog(QDialog):
         self.hours.setRange(1, 24 * 30)
         self.hours.setSuffix(" h")
         self.hours.setValue(24)
+        self.warm = QCheckBox("&Warm: an own endpoint on the provider's synced Erigon")
+        self.warm.setToolTip(
+            "At chain head in minutes instead of days: your own rpcdaemon process, port and "
+            "password on a node the provider keeps synced. Its chain data is shared, read-only, "
+            "with the provider's other renters, and you trust the provider's sync."
+        )
         self.cost = style.label("", "muted", wrap=True)
         self.error = forms.error_label()
 
@@ -130,6 +137,7 @@ class StartDialog(QDialog):
         form.addRow("&Name", self.name_edit)
         form.addRow("&Budget", self.budget)
         form.addRow("&Duration", self.hours)
+        form.addRow("", self.warm)
         self._form = form
         self.buttons = QDialogButtonBox(
             QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel
@@ -211,6 +219,7 @@ class StartDialog(QDialog):
             name=self.name_edit.text().strip() or self._suggested,
             budget_glm=Decimal(str(round(self.budget.value(), 2))) if golem else None,
             duration=timedelta(hours=self.hours.value()) if golem else None,
+            warm=self.warm.isEnabled() and self.warm.isChecked(),
         )
 
     def _chain_changed(self) -> None:
@@ -232,6 +241,9 @@ class StartDialog(QDialog):
         for field in (self.budget, self.hours):
             field.setVisible(golem)
             self._form.labelForField(field).setVisible(golem)
+        # warm = an rpcdaemon on a provider's synced Erigon: Golem and Erigon only
+        self.warm.setVisible(golem)
+        self.warm.setEnabled(golem and self.client_combo.currentData() == "erigon")
         if golem:
             per_hour = self.budget.value() / max(self.hours.value(), 1)
             self.cost.setText(

@@ -28,6 +28,7 @@ from .api.paths import (
     default_config_path,
 )
 from .profiles import nat_problem
+from .warm import WarmConfig, parse_warm
 
 NginxMode = Literal["private", "system"]
 PRUNE_MODES = ("archive", "full", "minimal", "blocks")
@@ -152,6 +153,7 @@ class RuntimeConfig:
     keep_datadirs: Mapping[str, Path] = field(default_factory=dict)
     max_instances: int = 4
     restart: RestartPolicy = field(default_factory=RestartPolicy)
+    warm: WarmConfig = field(default_factory=WarmConfig)  # warm.py: rpcdaemon per rental
     source: Path | None = field(default=None, compare=False)
 
     def instance_url(self, instance_id: str) -> str:
@@ -175,7 +177,7 @@ class RuntimeConfig:
             if value is not None:
                 nginx[key] = list(value)
         nginx["hash_scheme"] = n.hash_scheme
-        return {
+        out: dict[str, Any] = {
             "public_url": self.public_url,
             "nginx": nginx,
             "ports": {"first": self.ports.first, "last": self.ports.last},
@@ -200,6 +202,9 @@ class RuntimeConfig:
                 "stable_sec": self.restart.stable_sec,
             },
         }
+        if self.warm.rpcdaemon or self.warm.chains:
+            out["warm"] = self.warm.to_json()
+        return out
 
 
 # --------------------------------------------------------------------------- validation
@@ -480,6 +485,7 @@ def parse_config(data: object, where: str = "config", base: Path | None = None) 
             "give seconds, e.g. 60",
         )
     r.done()
+    warm = parse_warm(top, CHAIN_RE, keep_datadirs)
     top.done()
     return RuntimeConfig(
         public_url=public_url,
@@ -492,6 +498,7 @@ def parse_config(data: object, where: str = "config", base: Path | None = None) 
         keep_datadirs=keep_datadirs,
         max_instances=max_instances,
         restart=restart,
+        warm=warm,
     )
 
 

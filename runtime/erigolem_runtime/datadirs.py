@@ -39,7 +39,9 @@ def slots_dir(config: RuntimeConfig) -> Path:
 
 
 def _kept(config: RuntimeConfig) -> list[Path]:
-    return [p.resolve() for p in config.keep_datadirs.values()]
+    """Datadirs never reaped: the kept ones and the warm Erigons' (the provider's own)."""
+    warm = [w.datadir for w in config.warm.chains.values()]
+    return [p.resolve() for p in [*config.keep_datadirs.values(), *warm]]
 
 
 def _protected(path: Path, kept: list[Path]) -> bool:

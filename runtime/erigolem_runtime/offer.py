@@ -6,6 +6,9 @@ Offer properties a requestor can constrain on (all under ``golem.runtime.erigon.
 - ``clients`` (list of str): Ethereum clients it runs (``erigon``, ``anvil``)
 - ``chain-ids`` (list of int): EIP-155 ids of those chains (dev = 1337 for Erigon, 31337 for anvil)
 - ``synced-chains`` (list of str): chains with a provider-kept synced datadir (fast start)
+- ``warm-chains`` (list of str): chains a rental can start in ``"mode": "warm"``: an own
+  rpcdaemon on the provider's synced Erigon, at chain head in seconds (see ``warm.py``),
+  e.g. ``(golem.runtime.erigon.warm-chains=mainnet)``
 - ``prune-mode`` (str): Erigon's ``--prune.mode`` (archive, full, minimal, blocks)
 - ``apis`` (list of str): JSON-RPC namespaces served
 - ``max-instances`` (int): how many instances this provider runs at once
@@ -30,6 +33,7 @@ from erigolem_runtime.api import DURATION_COUNTER, REQUESTS_COUNTER, RUNTIME_NAM
 from erigolem_runtime.api.files import atomic_write
 from erigolem_runtime.config import RuntimeConfig
 from erigolem_runtime.version import runtime_version, semver_of
+from erigolem_runtime.warm import warm_chains, warm_problems
 
 PROP = "golem.runtime.erigon."
 DESCRIPTOR_FILE = "ya-runtime-erigon.json"
@@ -79,6 +83,7 @@ def offer_template(config: RuntimeConfig | None) -> dict[str, Any]:
             PROP + "clients": clients,
             PROP + "chain-ids": sorted(set(chain_ids)),
             PROP + "synced-chains": sorted(c for c in config.keep_datadirs if c in chains),
+            PROP + "warm-chains": warm_chains(config.warm, chains if "erigon" in clients else []),
             PROP + "prune-mode": config.clients.erigon.prune_mode,
             PROP + "apis": list(profiles.ERIGON_HTTP_APIS),
             PROP + "max-instances": config.max_instances,
@@ -201,7 +206,8 @@ def check_config(config: RuntimeConfig, *, create_dirs: bool = True) -> ConfigRe
     state/data dirs are not writable; an advertised kept datadir is missing; the port range
     cannot hold one instance, or holds the nginx port. Warnings: a configured client that
     serves none of the offered chains, an offered chain no client serves (it is not
-    advertised), a port range too small for ``max_instances`` (later starts wait or fail).
+    advertised), a port range too small for ``max_instances`` (later starts wait or fail), a
+    warm chain whose rpcdaemon, datadir or private API is missing (warm starts would fail).
     ``create_dirs=False`` checks the dirs without creating anything.
     """
     rep = ConfigReport()
@@ -280,6 +286,8 @@ def check_config(config: RuntimeConfig, *, create_dirs: bool = True) -> ConfigRe
         err = _writable(directory, create=create_dirs)
         if err:
             rep.errors.append(f"{key} {directory} is not writable ({err}): fix {key} or its rights")
+    # warm mode is extra: a private rental of that chain still works, so only warnings
+    rep.warnings.extend(warm_problems(config.warm, served_chains(config)))
     for chain, kept in config.keep_datadirs.items():
         if not kept.is_dir():
             rep.errors.append(

@@ -65,3 +65,15 @@ def fake_erigon_binary(
     wrapper.write_text(f'#!/bin/sh\n{env}exec "{sys.executable}" "{FAKE_ERIGON}" "$@"\n')
     wrapper.chmod(0o755)
     return wrapper
+
+
+FAKE_RPCDAEMON = REPO / "tests" / "support" / "fake_rpcdaemon.py"
+
+
+def fake_rpcdaemon_binary(directory: Path) -> Path:
+    """An executable ``rpcdaemon`` wrapper running the rpcdaemon stand-in with this interpreter."""
+    wrapper = directory / "bin" / "rpcdaemon"
+    wrapper.parent.mkdir(parents=True, exist_ok=True)
+    wrapper.write_text(f'#!/bin/sh\nexec "{sys.executable}" "{FAKE_RPCDAEMON}" "$@"\n')
+    wrapper.chmod(0o755)
+    return wrapper

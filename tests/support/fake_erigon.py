@@ -12,6 +12,8 @@ What it stands for: ``erigon`` started by the runtime with Erigon 3's command li
   ``eth_chainId``, ``eth_syncing`` (Erigon's shape: ``{currentBlock, highestBlock,
   stages: [{stage_name, block_number}]}``, or ``false`` once synced), ``net_peerCount`` and
   ``eth_blockNumber``; every other method gets JSON-RPC error -32601;
+- with ``--private.api.addr``, serves a stand-in of Erigon's internal API there (one JSON-RPC
+  request per line instead of gRPC) for the rpcdaemon stand-in (``fake_rpcdaemon.py``);
 - writes a few Erigon-like log lines and exits on SIGTERM.
 
 It does no networking beyond loopback and holds no chain data. Environment knobs for tests:
@@ -29,6 +31,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import socketserver
 import sys
 import threading
 import time
@@ -157,8 +160,12 @@ class FlagError(ValueError):
     """A command line Erigon 3 would refuse."""
 
 
-def parse_args(argv: list[str]) -> dict[str, str]:
-    """Parse Erigon-style ``--flag=value`` / ``--flag value`` / bool flags; validate each one."""
+def parse_args(argv: list[str], documented: dict[str, str] | None = None) -> dict[str, str]:
+    """Parse Erigon-style ``--flag=value`` / ``--flag value`` / bool flags; validate each one.
+
+    ``documented`` is the flag table (default: Erigon's; the rpcdaemon stand-in passes its own).
+    """
+    table = DOCUMENTED_FLAGS if documented is None else documented
     out: dict[str, str] = {}
     i = 0
     while i < len(argv):
@@ -166,7 +173,7 @@ def parse_args(argv: list[str]) -> dict[str, str]:
         if not arg.startswith("--"):
             raise FlagError(f"unexpected argument {arg!r} (erigon takes only flags here)")
         name, eq, value = arg.partition("=")
-        kind = DOCUMENTED_FLAGS.get(name)
+        kind = table.get(name)
         if kind is None:
             raise FlagError(f"flag provided but not defined: {name}")
         if kind == "bool":
@@ -245,6 +252,55 @@ class _State:
         return self.highest if s is False else int(s["currentBlock"], 16)
 
 
+def answer(state: _State, req: Any) -> dict[str, Any]:
+    """The JSON-RPC answer to one request (HTTP and the private API stand-in share it)."""
+    rid = req.get("id") if isinstance(req, dict) else None
+    method = req.get("method") if isinstance(req, dict) else None
+    results: dict[str, Any] = {
+        "web3_clientVersion": "erigon/3.0.0/linux-amd64/go1.23 (fake_erigon)",
+        "eth_chainId": hex(CHAIN_IDS.get(state.chain, 1)),
+        "net_version": str(CHAIN_IDS.get(state.chain, 1)),
+        "eth_syncing": state.syncing(),
+        "net_peerCount": hex(7),
+        "eth_blockNumber": hex(state.block()),
+    }
+    if method in results:
+        return {"jsonrpc": "2.0", "id": rid, "result": results[method]}
+    return {
+        "jsonrpc": "2.0",
+        "id": rid,
+        "error": {
+            "code": -32601,
+            "message": f"the method {method} does not exist/is not available",
+        },
+    }
+
+
+def serve_private_api(state: _State, addr: str) -> socketserver.ThreadingTCPServer:
+    """Stand-in for Erigon's internal gRPC API (``--private.api.addr``) that rpcdaemon uses.
+
+    Real Erigon speaks gRPC (KV, ETHBACKEND, txpool services) there; the stand-in speaks one
+    JSON-RPC request per line and answers one line, which is all the rpcdaemon stand-in needs
+    to read chain state from this node. Loopback only, like the runtime's config requires.
+    """
+    host, _, port = addr.rpartition(":")
+
+    class Handler(socketserver.StreamRequestHandler):
+        def handle(self) -> None:
+            for line in self.rfile:
+                try:
+                    reply = answer(state, json.loads(line))
+                except ValueError:
+                    reply = {"jsonrpc": "2.0", "id": None, "error": {"code": -32700}}
+                self.wfile.write(json.dumps(reply).encode() + b"\n")
+                self.wfile.flush()
+
+    server = socketserver.ThreadingTCPServer((host, int(port)), Handler)
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server
+
+
 def make_handler(state: _State) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
@@ -271,26 +327,7 @@ def make_handler(state: _State) -> type[BaseHTTPRequestHandler]:
                 self._send(self._answer(req))
 
         def _answer(self, req: Any) -> dict[str, Any]:
-            rid = req.get("id") if isinstance(req, dict) else None
-            method = req.get("method") if isinstance(req, dict) else None
-            results: dict[str, Any] = {
-                "web3_clientVersion": "erigon/3.0.0/linux-amd64/go1.23 (fake_erigon)",
-                "eth_chainId": hex(CHAIN_IDS.get(state.chain, 1)),
-                "net_version": str(CHAIN_IDS.get(state.chain, 1)),
-                "eth_syncing": state.syncing(),
-                "net_peerCount": hex(7),
-                "eth_blockNumber": hex(state.block()),
-            }
-            if method in results:
-                return {"jsonrpc": "2.0", "id": rid, "result": results[method]}
-            return {
-                "jsonrpc": "2.0",
-                "id": rid,
-                "error": {
-                    "code": -32601,
-                    "message": f"the method {method} does not exist/is not available",
-                },
-            }
+            return answer(state, req)
 
         def _send(self, obj: Any) -> None:
             body = json.dumps(obj).encode()
@@ -340,9 +377,20 @@ def main(argv: list[str]) -> int:
     signal.signal(signal.SIGINT, on_term)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     print(f"[INFO] HTTP endpoint opened url={addr}:{port}", flush=True)
+    private = None
+    if "--private.api.addr" in flags:
+        private = serve_private_api(state, flags["--private.api.addr"])
+        print(f"[INFO] private API listening on {flags['--private.api.addr']}", flush=True)
     exit_after = os.environ.get("FAKE_ERIGON_EXIT_AFTER")
-    stop.wait(float(exit_after) if exit_after else None)
+    crash_at = time.monotonic() + float(exit_after) if exit_after else None
+    # short waits, not one untimed one: the kernel may deliver SIGTERM to a server thread, and
+    # then nothing interrupts the main thread's lock wait to run the Python handler
+    while not stop.wait(0.1) and (crash_at is None or time.monotonic() < crash_at):
+        pass
     server.shutdown()
+    if private is not None:
+        private.shutdown()
+        private.server_close()
     if not stop.is_set():
         print("[EROR] fake crash", flush=True)
         return 1

@@ -33,15 +33,19 @@ class NodeSpec:
     duration: timedelta | None = None  # Golem only: how long the agreement may last
     extra: Mapping[str, Any] = field(default_factory=dict)
     allow_origins: tuple[str, ...] = ()  # browser origins CORS allows; () = any origin
+    warm: bool = False  # Erigon only: an own rpcdaemon on the provider's synced Erigon
 
     def start_argument(self) -> dict[str, Any]:
         """The runtime's start argument (DESIGN.md: `{"chain": ..., "client": ...}`).
 
-        `allow_origins` is sent only when set, so runtimes that predate it still accept it.
+        `allow_origins` and `mode` are sent only when set, so runtimes that predate them still
+        accept the argument.
         """
         arg: dict[str, Any] = {"chain": self.chain, "client": self.client}
         if self.allow_origins:
             arg["allow_origins"] = list(self.allow_origins)
+        if self.warm:
+            arg["mode"] = "warm"
         return arg
 
 

@@ -28,6 +28,7 @@ class InstanceBase:
         self.instance_id: str | None = None
         self.chain: str | None = None
         self.client: str | None = None
+        self.mode: str = "private"  # or "warm": an rpcdaemon on the provider's synced Erigon
         self.url: str | None = None
         self.user: str | None = None
         self._password: str | None = None

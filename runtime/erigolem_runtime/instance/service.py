@@ -13,7 +13,7 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
-from erigolem_runtime import probe, profiles
+from erigolem_runtime import probe, profiles, warm
 from erigolem_runtime.api import ErrorKind, RunOutcome, RuntimeState, ServiceError
 from erigolem_runtime.config import RuntimeConfig
 from erigolem_runtime.credentials import (
@@ -33,7 +33,7 @@ from erigolem_runtime.ports import PortRangeExhausted, allocate_ports
 log = logging.getLogger(__name__)
 
 RUN_COMMANDS = ("status", "rotate-credentials", "logs")
-START_KEYS = ("chain", "client", "network", "allow_origins")
+START_KEYS = ("chain", "client", "network", "allow_origins", "mode")
 DEFAULT_LOG_LINES = 100
 MAX_LOG_LINES = 10_000
 
@@ -71,8 +71,14 @@ class NodeService(StatusReporting):
                 "this runtime already started an instance: shut it down first",
                 kind=ErrorKind.ALREADY_STARTED,
             )
-        chain, profile, origins = self._parse_start(args)
-        binary = self._binary(profile)
+        chain, profile, origins, mode = self._parse_start(args)
+        warm_node = warm.warm_chain_for(self.config.warm, chain) if mode == "warm" else None
+        if warm_node is not None:  # the rental's process is an rpcdaemon, not an Erigon
+            profile = warm.RPCDAEMON_PROFILE
+            binary = profiles.resolve_binary(profile, self.config.warm.rpcdaemon)
+            await warm.check_warm_node(chain, warm_node)
+        else:
+            binary = self._binary(profile)
         if profile.name == "erigon":  # `erigon --version` off the loop, before anything is built
             prune = self.config.clients.erigon.prune_mode
             await asyncio.to_thread(profiles.check_erigon_binary, binary, prune)
@@ -88,31 +94,39 @@ class NodeService(StatusReporting):
             except PortRangeExhausted as exc:
                 raise ServiceError(str(exc), kind=ErrorKind.CAPACITY) from None
             undo.push(lease.release)
-            datadir, fresh = self._prepare_datadir(profile, chain, instance_id)
+            if warm_node is not None:  # shared, read-only: no lock, never removed
+                datadir, fresh = warm_node.datadir, False
+            else:
+                datadir, fresh = self._prepare_datadir(profile, chain, instance_id)
             if fresh:
                 undo.push(lambda: shutil.rmtree(datadir, ignore_errors=True))
             else:
                 undo.push(self._release_datadir)
-            self.instance_id, self.chain, self.client = instance_id, chain, profile.name
+            client = "erigon" if warm_node is not None else profile.name
+            self.instance_id, self.chain, self.client = instance_id, chain, client
+            self.mode = mode
             self._profile, self._lease = profile, lease
             self._datadir, self._datadir_fresh = datadir, fresh
             self._rpc_port = lease.ports[profile.rpc_port_index]
-            self._argv = profiles.client_argv(
-                profile,
-                binary,
-                chain,
-                datadir,
-                lease.ports,
-                prune_mode=self.config.clients.erigon.prune_mode,
-                extra_args=self.config.clients.erigon.extra_args
-                if profile.name == "erigon"
-                else (),
-                nat=self.config.clients.erigon.nat,
-            )
+            if warm_node is not None:
+                self._argv = warm.rpcdaemon_argv(binary, warm_node, lease.ports)
+            else:
+                self._argv = profiles.client_argv(
+                    profile,
+                    binary,
+                    chain,
+                    datadir,
+                    lease.ports,
+                    prune_mode=self.config.clients.erigon.prune_mode,
+                    extra_args=self.config.clients.erigon.extra_args
+                    if profile.name == "erigon"
+                    else (),
+                    nat=self.config.clients.erigon.nat,
+                )
             self._started_at = time.monotonic()
             await self._spawn()
             undo.push(self._kill_client)
-            deadline = time.monotonic() + READY_TIMEOUT[profile.name]
+            deadline = time.monotonic() + READY_TIMEOUT[client]
             try:
                 self.client_version = await probe.wait_ready(
                     self._rpc_port, deadline=deadline, alive=self._alive
@@ -159,8 +173,10 @@ class NodeService(StatusReporting):
         if parked or (self.config.data_dir / REAPING).is_dir():
             self._reaper = asyncio.create_task(asyncio.to_thread(empty_reaping, self.config))
 
-    def _parse_start(self, args: list[str]) -> tuple[str, profiles.ClientProfile, tuple[str, ...]]:
-        """(chain, client profile, CORS origins allowed; () = any) from the start argument."""
+    def _parse_start(
+        self, args: list[str]
+    ) -> tuple[str, profiles.ClientProfile, tuple[str, ...], str]:
+        """(chain, client profile, CORS origins allowed (() = any), mode) from the start argument."""
         example = '{"chain": "sepolia", "client": "erigon"}'
         if len(args) != 1:
             raise ServiceError(
@@ -184,9 +200,8 @@ class NodeService(StatusReporting):
         unknown = sorted(str(k)[:30] for k in spec if k not in START_KEYS)
         if unknown:
             raise ServiceError(
-                f"unknown start argument key(s) {', '.join(unknown)}: use chain, client and "
-                "allow_origins, "
-                f"e.g. '{example}'",
+                f"unknown start argument key(s) {', '.join(unknown)}: use chain, client, "
+                f"allow_origins and mode, e.g. '{example}'",
                 kind=ErrorKind.BAD_ARGUMENT,
             )
         chain = spec.get("chain", spec.get("network"))
@@ -206,7 +221,7 @@ class NodeService(StatusReporting):
             origins = validate_origins(spec.get("allow_origins"))
         except ValueError as exc:
             raise ServiceError(str(exc), kind=ErrorKind.BAD_ARGUMENT) from None
-        return chain, profile, origins
+        return chain, profile, origins, warm.parse_mode(spec.get("mode"), profile.name)
 
     def _binary(self, profile: profiles.ClientProfile) -> Path:
         configured = getattr(self.config.clients, profile.name).binary
@@ -246,6 +261,7 @@ class NodeService(StatusReporting):
 
     def _reset(self) -> None:
         self.instance_id = self.chain = self.client = self.url = None
+        self.mode = "private"
         self.user = self._password = None
         self._lease = None
         self._datadir = None

@@ -59,7 +59,11 @@ class StatusReporting(Supervised):
             elif current and self._ever_ready:
                 self._healthy_since = None
                 self.state = RuntimeState.DEGRADED
-                self.reason = f"the client does not answer JSON-RPC: {error}"
+                self.reason = (
+                    f"the provider's warm Erigon behind this endpoint does not answer: {error}"
+                    if self.mode == "warm"  # the rental's rpcdaemon is up, the shared node is not
+                    else f"the client does not answer JSON-RPC: {error}"
+                )
         return NodeStatus(
             url=self.url or "",
             ws_url=ws_url_of(self.url) if self.url else None,  # both clients serve WS there
@@ -77,6 +81,7 @@ class StatusReporting(Supervised):
             reason=self.reason,
             # requests nginx passed to the node (401s not counted): the usage the bill is made of
             requests=int(self.counters()[REQUESTS_COUNTER]),
+            extra={"mode": self.mode} if self.mode != "private" else {},
         )
 
     def counters(self) -> dict[str, float]:

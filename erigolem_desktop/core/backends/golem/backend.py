@@ -18,7 +18,7 @@ from erigolem_runtime.api import NodeStatus, parse_output
 from erigolem_desktop.core.backends.base import NodeSpec, ProgressCallback, StartedNode, Usage
 from erigolem_desktop.core.backends.golem import errors
 from erigolem_desktop.core.backends.golem.config import GolemConfig
-from erigolem_desktop.core.backends.golem.payload import ErigonPayload
+from erigolem_desktop.core.backends.golem.payload import payload_for
 from erigolem_desktop.core.backends.golem.service import ErigonService, _first_line
 from erigolem_desktop.core.backends.golem.service_manager import (
     EngineLike,
@@ -346,7 +346,7 @@ class GolemBackend:
             ErigonService,
             {
                 "instance_params": [params],
-                "payload": ErigonPayload(chain=spec.chain, client=spec.client),
+                "payload": payload_for(spec.chain, spec.client, spec.warm),
                 "expiration": expiration,
             },
         )

@@ -15,6 +15,8 @@ RUNTIME_NAME = "erigon"  # = erigolem_runtime.api.RUNTIME_NAME (golem.runtime.na
 CHAINS_PROPERTY = "golem.runtime.erigon.chains"
 #: The offer property listing the Ethereum clients a provider can run.
 CLIENTS_PROPERTY = "golem.runtime.erigon.clients"
+#: The offer property listing the chains a provider serves warm (an rpcdaemon on its synced Erigon).
+WARM_CHAINS_PROPERTY = "golem.runtime.erigon.warm-chains"
 
 
 @dataclass
@@ -28,6 +30,20 @@ class ErigonPayload(Payload):
     chain: str = constraint(CHAINS_PROPERTY, default="mainnet")
     client: str = constraint(CLIENTS_PROPERTY, default="erigon")
     runtime: str = constraint(inf.INF_RUNTIME_NAME, default=RUNTIME_NAME)
+
+
+@dataclass
+class WarmErigonPayload(ErigonPayload):
+    """Also asks for a provider that serves `chain` warm (start argument `"mode": "warm"`)."""
+
+    warm_chain: str = constraint(WARM_CHAINS_PROPERTY, default="mainnet")
+
+
+def payload_for(chain: str, client: str, warm: bool) -> ErigonPayload:
+    """The demand's payload for one node: warm nodes only match providers offering it."""
+    if warm:
+        return WarmErigonPayload(chain=chain, client=client, warm_chain=chain)
+    return ErigonPayload(chain=chain, client=client)
 
 
 async def demand_of(payload: Payload) -> dict[str, Any]:
