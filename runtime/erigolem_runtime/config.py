@@ -28,7 +28,7 @@ from .api.paths import (
     default_config_path,
 )
 from .profiles import nat_problem
-from .warm import WarmConfig, parse_warm
+from .warm import WARM_ADDR_RE, WarmChain, WarmConfig
 
 NginxMode = Literal["private", "system"]
 PRUNE_MODES = ("archive", "full", "minimal", "blocks")
@@ -485,7 +485,7 @@ def parse_config(data: object, where: str = "config", base: Path | None = None) 
             "give seconds, e.g. 60",
         )
     r.done()
-    warm = parse_warm(top, CHAIN_RE, keep_datadirs)
+    warm = _parse_warm(top, CHAIN_RE, keep_datadirs)
     top.done()
     return RuntimeConfig(
         public_url=public_url,
@@ -535,3 +535,50 @@ def save_config(config: RuntimeConfig, path: Path) -> Path:
     path = Path(path)
     atomic_write(path, config_text(config), mode=0o600)
     return path
+
+
+def _parse_warm(
+    top: _Obj, chain_re: re.Pattern[str], keep_datadirs: Mapping[str, Path]
+) -> WarmConfig:
+    """Read the ``warm`` section (absent = warm mode off); errors name the key and the fix."""
+    w = top.obj("warm")
+    rpcdaemon = w.str_("rpcdaemon")
+    c = w.obj("chains")
+    chains: dict[str, WarmChain] = {}
+    for chain in list(c.data):
+        if chain.startswith("_"):
+            continue
+        if chain_re.fullmatch(chain) is None:
+            c.fail(c.key(chain), "is not a valid chain name", "use names like mainnet")
+        entry = c.obj(chain)
+        addr = entry.str_("private_api", required=True)
+        assert addr is not None
+        m = WARM_ADDR_RE.fullmatch(addr)
+        if m is None or not 1 <= int(m.group(1)) <= 65535:
+            entry.fail(
+                entry.key("private_api"),
+                f"is {addr!r}",
+                'give the warm Erigon\'s --private.api.addr on loopback, e.g. "127.0.0.1:9090" '
+                "(rpcdaemon reads the datadir locally, so it runs on the same host)",
+            )
+        datadir = entry.path_("datadir", required=True)
+        assert datadir is not None
+        if keep_datadirs.get(chain) == datadir:
+            entry.fail(
+                entry.key("datadir"),
+                f"is also keep_datadirs.{chain}",
+                f"a private rental would start a second Erigon on the warm node's datadir: "
+                f"remove keep_datadirs.{chain} or give the warm node its own datadir",
+            )
+        entry.done()
+        chains[chain] = WarmChain(private_api=addr, datadir=datadir)
+    c.done()
+    if chains and rpcdaemon is None:
+        w.fail(
+            w.key("rpcdaemon"),
+            "is missing (warm.chains is set)",
+            "set it to the rpcdaemon executable built with your Erigon (e.g. "
+            '"/usr/local/bin/rpcdaemon")',
+        )
+    w.done()
+    return WarmConfig(rpcdaemon=rpcdaemon, chains=chains)

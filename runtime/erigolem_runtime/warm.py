@@ -30,13 +30,9 @@ import socket
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from erigolem_runtime.api import ErrorKind, ServiceError
 from erigolem_runtime.profiles import ERIGON_CHAINS, ClientProfile, MissingBinary, resolve_binary
-
-if TYPE_CHECKING:  # config.py imports this module; only its reader type is needed here
-    from erigolem_runtime.config import _Obj
 
 MODES: tuple[str, ...] = ("private", "warm")
 DEFAULT_MODE = "private"
@@ -69,7 +65,7 @@ RPCDAEMON_PROFILE = ClientProfile(
     syncs=True,
 )
 
-_ADDR_RE = re.compile(r"127\.0\.0\.1:(\d{1,5})")
+WARM_ADDR_RE = re.compile(r"127\.0\.0\.1:(\d{1,5})")
 REACH_TIMEOUT = 2.0
 
 
@@ -93,7 +89,7 @@ class WarmConfig:
     chains: Mapping[str, WarmChain] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, object]:
-        """The JSON form `parse_warm` reads back."""
+        """The JSON form the runtime config's ``warm`` section reads back (config.py parses it)."""
         return {
             "rpcdaemon": self.rpcdaemon,
             "chains": {
@@ -101,53 +97,6 @@ class WarmConfig:
                 for c, w in self.chains.items()
             },
         }
-
-
-def parse_warm(
-    top: _Obj, chain_re: re.Pattern[str], keep_datadirs: Mapping[str, Path]
-) -> WarmConfig:
-    """Read the ``warm`` section (absent = warm mode off); errors name the key and the fix."""
-    w = top.obj("warm")
-    rpcdaemon = w.str_("rpcdaemon")
-    c = w.obj("chains")
-    chains: dict[str, WarmChain] = {}
-    for chain in list(c.data):
-        if chain.startswith("_"):
-            continue
-        if chain_re.fullmatch(chain) is None:
-            c.fail(c.key(chain), "is not a valid chain name", "use names like mainnet")
-        entry = c.obj(chain)
-        addr = entry.str_("private_api", required=True)
-        assert addr is not None
-        m = _ADDR_RE.fullmatch(addr)
-        if m is None or not 1 <= int(m.group(1)) <= 65535:
-            entry.fail(
-                entry.key("private_api"),
-                f"is {addr!r}",
-                'give the warm Erigon\'s --private.api.addr on loopback, e.g. "127.0.0.1:9090" '
-                "(rpcdaemon reads the datadir locally, so it runs on the same host)",
-            )
-        datadir = entry.path_("datadir", required=True)
-        assert datadir is not None
-        if keep_datadirs.get(chain) == datadir:
-            entry.fail(
-                entry.key("datadir"),
-                f"is also keep_datadirs.{chain}",
-                f"a private rental would start a second Erigon on the warm node's datadir: "
-                f"remove keep_datadirs.{chain} or give the warm node its own datadir",
-            )
-        entry.done()
-        chains[chain] = WarmChain(private_api=addr, datadir=datadir)
-    c.done()
-    if chains and rpcdaemon is None:
-        w.fail(
-            w.key("rpcdaemon"),
-            "is missing (warm.chains is set)",
-            "set it to the rpcdaemon executable built with your Erigon (e.g. "
-            '"/usr/local/bin/rpcdaemon")',
-        )
-    w.done()
-    return WarmConfig(rpcdaemon=rpcdaemon, chains=chains)
 
 
 def parse_mode(value: object, client: str) -> str:
