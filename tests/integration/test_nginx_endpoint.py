@@ -109,9 +109,8 @@ async def test_every_nginx_error_is_a_json_rpc_error(
         status, headers, body = _request(url, "POST", {**JSON, "Authorization": _basic(pw)}, CALL)
         assert status == 200
         assert json.loads(body)["result"] == "0x7a69"  # the node still works
-        assert (
-            _served(front, "json-node", 1) == 1
-        )  # only the 200: nginx's own 401/413 are not billed
+        # only the 200: nginx's own 401/413 are not billed
+        assert _served(front, "json-node", 1) == 1
     finally:
         await front.remove_instance("dead-node")
         await front.remove_instance("json-node")
