@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from erigolem_runtime.api import NodeStatus
-from erigolem_runtime.credentials import validate_origins
+from erigolem_runtime.host import validate_origins
 
 from erigolem_desktop.core.chains import resolve_client
 from erigolem_desktop.core.records import NodeRecord

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from decimal import Decimal
 
-from erigolem_runtime.credentials import validate_origins
+from erigolem_runtime.host import validate_origins
 
 from erigolem_desktop.core.backends.base import NodeSpec
 from erigolem_desktop.core.chains import default_client, network_table
