@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from erigolem_runtime.api import NodeStatus
+from erigolem_runtime.host import validate_origins
 
 from erigolem_desktop.core.chains import resolve_client
 from erigolem_desktop.core.records import NodeRecord
@@ -28,7 +29,7 @@ STATUS: Mapping[NodeState, str] = {
     NodeState.FAILED: "failed",
 }
 MAX_NAME = 64
-PARAM_KEYS = ("network", "client", "backend")
+PARAM_KEYS = ("network", "client", "backend", "allow_origins")
 
 
 class InputError(Exception):
@@ -44,6 +45,7 @@ class CreateRequest:
     backend: str
     name: str
     init_params: dict[str, Any]
+    allow_origins: tuple[str, ...] = ()  # CORS origins of the node's endpoint; () = any
 
 
 def clean_name(value: object) -> str:
@@ -64,7 +66,9 @@ def parse_create(
     backends: tuple[str, ...],
     default_backend: str,
 ) -> CreateRequest:
-    """Check a createInstance body: `{"params": {"network": …, "client"?, "backend"?}, "name"?}`.
+    """Check a createInstance body: `{"params": {"network": …, "client"?, "backend"?,
+    "allow_origins"?}, "name"?}` (`allow_origins`: the browser origins the node's endpoint lets
+    in, as for `erigolem node start --allow-origin`; absent or "*" = any).
 
     Args:
         networks: for each client, the networks (chains) it serves.
@@ -102,7 +106,11 @@ def parse_create(
             f"choose one of {', '.join(backends)}"
         )
     name = clean_name(body["name"]) if body.get("name") is not None else ""
-    return CreateRequest(network, client, backend, name, dict(params))
+    try:
+        origins = validate_origins(params.get("allow_origins"))
+    except ValueError as exc:
+        raise InputError(f"params.allow_origins: {exc}") from None
+    return CreateRequest(network, client, backend, name, dict(params), origins)
 
 
 def _iso(value: Any) -> str | None:

@@ -222,7 +222,12 @@ class Api:
                     f"this wallet already has {active} active nodes (the limit here); "
                     "stop one with POST /stopInstance/<id> first",
                 )
-            spec = NodeSpec(chain=req.network, client=req.client, name=req.name)
+            spec = NodeSpec(
+                chain=req.network,
+                client=req.client,
+                name=req.name,
+                allow_origins=req.allow_origins,
+            )
             try:
                 rec = await self.manager.start(spec, backend=req.backend, owner=session.address)
             except ManagerError as exc:

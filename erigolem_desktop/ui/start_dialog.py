@@ -1,4 +1,5 @@
-"""The *Start node* dialog: backend, chain, client, a friendly name; budget and duration for Golem.
+"""The *Start node* dialog: backend, chain, client, a friendly name; budget and duration for Golem;
+the browser origins allowed to call the node (CORS; empty = any).
 
 It builds a NodeSpec (and names the backend); the main window hands it to the manager. It opens
 on the user's last choices (`StartChoice`), on *This computer / dev* when Golem is not set up,
@@ -15,6 +16,8 @@ from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from decimal import Decimal
+
+from erigolem_runtime.host import validate_origins
 
 from erigolem_desktop.core.backends.base import NodeSpec
 from erigolem_desktop.core.chains import default_client, network_table
@@ -127,6 +130,13 @@ class StartDialog(QDialog):
             "password on a node the provider keeps synced. Its chain data is shared, read-only, "
             "with the provider's other renters, and you trust the provider's sync."
         )
+        self.origins_edit = QLineEdit()
+        self.origins_edit.setPlaceholderText("any (every call still needs the password)")
+        self.origins_edit.setToolTip(
+            "Browser dapps allowed to call this node (CORS), e.g. https://my-dapp.example; "
+            "several separated by spaces or commas. Empty: any origin, which is safe because "
+            "every call still needs the node's password."
+        )
         self.cost = style.label("", "muted", wrap=True)
         self.error = forms.error_label()
 
@@ -138,6 +148,7 @@ class StartDialog(QDialog):
         form.addRow("&Budget", self.budget)
         form.addRow("&Duration", self.hours)
         form.addRow("", self.warm)
+        form.addRow("Allowed &origins", self.origins_edit)
         self._form = form
         self.buttons = QDialogButtonBox(
             QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel
@@ -220,7 +231,13 @@ class StartDialog(QDialog):
             budget_glm=Decimal(str(round(self.budget.value(), 2))) if golem else None,
             duration=timedelta(hours=self.hours.value()) if golem else None,
             warm=self.warm.isEnabled() and self.warm.isChecked(),
+            allow_origins=self._origins(),
         )
+
+    def _origins(self) -> tuple[str, ...]:
+        """The origins typed (validated like the runtime does; ValueError says what is wrong)."""
+        words = [w for w in re.split(r"[\s,]+", self.origins_edit.text()) if w]
+        return validate_origins(words) if words else ()
 
     def _chain_changed(self) -> None:
         self._pick_client(default_client(str(self.chain_combo.currentData())))
@@ -280,6 +297,12 @@ class StartDialog(QDialog):
                 "error",
             )
             self.name_edit.setFocus()
+            return
+        try:
+            self._origins()
+        except ValueError as exc:
+            style.set_message(self.error, f"{exc}.", "error")
+            self.origins_edit.setFocus()
             return
         if self.backend() == "golem" and self._preflight is not None:
             self._run_preflight(self._preflight)

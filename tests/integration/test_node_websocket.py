@@ -10,8 +10,10 @@ import asyncio
 import base64
 import contextlib
 import json
+import os
 import subprocess
 import sys
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -21,6 +23,7 @@ from websockets.typing import Origin
 
 from erigolem_desktop.core.snippets import snippet
 from tests.integration import test_runtime_node as node_tests
+from tests.support.binaries import REPO
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(120), pytest.mark.asyncio]
 
@@ -85,8 +88,9 @@ async def test_eth_subscribe_new_heads_through_nginx(env: Env) -> None:
     assert status["ws_url"] == ws_url
 
 
-async def test_the_snippets_run_as_written(env: Env) -> None:
-    """web3.py (HTTP) and the web3.py subscription snippet, run unchanged in a fresh process."""
+async def test_the_snippets_run_as_written(env: Env, tmp_path: Path) -> None:
+    """web3.py (HTTP), ethers.js (a CommonJS .js file) and the web3.py subscription snippet,
+    each run unchanged in a fresh process."""
     svc = env.service()
     out = await svc.start([json.dumps(node_tests.ANVIL)])
     user, password = node_tests.creds(out)
@@ -103,6 +107,22 @@ async def test_the_snippets_run_as_written(env: Env) -> None:
     )
     assert broken != http_snippet
     assert (await asyncio.to_thread(_python, broken, 60)).returncode != 0
+
+    # ethers.js (CommonJS) as a .js file in a default Node project, run by node
+    ethers_js = tmp_path / "project" / "snippet.js"
+    ethers_js.parent.mkdir()
+    ethers_js.write_text(snippet("ethers.js", out["url"], user, password))
+    done = await asyncio.to_thread(
+        subprocess.run,
+        ["node", str(ethers_js)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+        env={**os.environ, "NODE_PATH": str(REPO / "node_modules")},
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "0"
 
     code = snippet("subscribe", out["url"], user, password, out["ws_url"])
     proc = await asyncio.create_subprocess_exec(

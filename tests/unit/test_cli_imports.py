@@ -102,3 +102,27 @@ def test_the_file_store_choice_is_remembered(erigolem_home: Path, tmp_path: Path
     )
     assert out.returncode != 0  # refused, not silently the remembered file store
     assert "cannot store keys" in out.stderr
+
+
+def test_passwords_sealed_the_old_way_still_open(erigolem_home: Path) -> None:
+    """Sealing moved from pycryptodome to cryptography (faster to load); same AES-GCM layout."""
+    import base64
+
+    from Crypto.Cipher import AES
+
+    from erigolem_desktop.core import secrets
+    from erigolem_desktop.core.wallet_errors import KeystoreCorrupt
+
+    sealed = secrets.seal("node-password-1")
+    assert secrets.unseal(sealed) == "node-password-1"
+    key = secrets._seal_key(create=False)
+    assert key is not None
+    nonce = b"\x01" * 12
+    old = AES.new(key, AES.MODE_GCM, nonce=nonce)
+    ciphertext, tag = old.encrypt_and_digest(b"written-by-pycryptodome")
+    legacy = secrets._SEALED_PREFIX + base64.b64encode(nonce + tag + ciphertext).decode()
+    assert secrets.unseal(legacy) == "written-by-pycryptodome"
+    blob = bytearray(base64.b64decode(sealed[len(secrets._SEALED_PREFIX) :]))
+    blob[-1] ^= 1  # tampered: refused with the way out, not garbage
+    with pytest.raises(KeystoreCorrupt, match="another key file"):
+        secrets.unseal(secrets._SEALED_PREFIX + base64.b64encode(bytes(blob)).decode())

@@ -67,3 +67,20 @@ def test_names_are_display_text_only(raw: str, clean: str) -> None:
 def test_name_must_be_a_string() -> None:
     with pytest.raises(instances.InputError, match="'name' should be a string"):
         instances.clean_name(5)
+
+
+def test_create_takes_the_renters_allowed_origins() -> None:
+    """`params.allow_origins` reaches the node's spec (CORS of its endpoint); bad ones are a 400."""
+    kw = {
+        "networks": {"anvil": ("dev",)},
+        "default_client": {"dev": "anvil"},
+        "backends": ("local",),
+        "default_backend": "local",
+    }
+    body = {"params": {"network": "dev", "allow_origins": ["https://my-dapp.example"]}}
+    req = instances.parse_create(body, **kw)  # type: ignore[arg-type]
+    assert req.allow_origins == ("https://my-dapp.example",)
+    assert instances.parse_create({"params": {"network": "dev"}}, **kw).allow_origins == ()  # type: ignore[arg-type]
+    bad = {"params": {"network": "dev", "allow_origins": ["https://x.example/path"]}}
+    with pytest.raises(instances.InputError, match=r"params\.allow_origins: invalid origin"):
+        instances.parse_create(bad, **kw)  # type: ignore[arg-type]
