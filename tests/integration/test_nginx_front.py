@@ -404,7 +404,14 @@ http {{ access_log off; client_body_temp_path tmp/b; proxy_temp_path tmp/p;
     try:
         yield ctl, port, include
     finally:
-        stop_private_nginx(sysng)
+        # A system nginx is stopped through its own control command, as a provider would: the
+        # runtime's stop_private_nginx signals only masters it recorded starting itself.
+        subprocess.run([*ctl, "-s", "stop"], check=False, capture_output=True, timeout=10)
+        pid_file = sysng / "logs/nginx.pid"
+        deadline = time.monotonic() + 10
+        while pid_file.exists() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert not pid_file.exists(), "the test's system nginx did not stop"
 
 
 async def test_system_mode_against_a_running_nginx(
