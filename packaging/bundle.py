@@ -7,6 +7,7 @@ path existing.
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
@@ -85,3 +86,68 @@ EXCLUDES: tuple[str, ...] = (
     "PySide6.QtOpenGLWidgets",
     "PySide6.QtNetwork",
 )
+
+#: Files of the collected packages the app never loads, left out of the bundle (by their path
+#: inside it; measured on Linux, see packaging/README.md "Size"). Qt's translations (the app is
+#: English only), platform plugins for framebuffers, EGL full-screen devices and VNC, evdev input
+#: plugins (a desktop session gives Qt its input through X11/Wayland), image formats the app has no
+#: files in (it ships SVG and PNG only), and the GTK3 theme plugin: its GTK is not bundled, so it
+#: cannot load the bundled cairo/pango/atk stack that only it pulls in (`GTK_STACK`).
+LEAVE_OUT_DIRS: tuple[str, ...] = (
+    "PySide6/Qt/translations/",
+    "PySide6/Qt/plugins/egldeviceintegrations/",
+    "PySide6/Qt/plugins/generic/",
+    "PySide6/Qt/plugins/platformthemes/libqgtk3.so",
+    "PySide6/Qt/plugins/platforms/libqeglfs.so",
+    "PySide6/Qt/plugins/platforms/libqlinuxfb.so",
+    "PySide6/Qt/plugins/platforms/libqminimalegl.so",
+    "PySide6/Qt/plugins/platforms/libqvkkhrdisplay.so",
+    "PySide6/Qt/plugins/platforms/libqvnc.so",
+    *(
+        f"PySide6/Qt/plugins/imageformats/libq{fmt}.so"
+        for fmt in ("gif", "icns", "ico", "jpeg", "tga", "tiff", "wbmp", "webp")
+    ),
+)
+#: Libraries only the plugins above need (found with `readelf -d`: reachable from them, not from
+#: anything kept); `tests/unit/test_packaging.py` checks a built bundle still resolves everything.
+GTK_STACK: tuple[str, ...] = (
+    "libQt6EglFSDeviceIntegration.so.6",
+    "libQt6EglFsKmsSupport.so.6",
+    "libQt6Network.so.6",
+    "libXext.so.6",
+    "libXrender.so.1",
+    "libatk-1.0.so.0",
+    "libblkid.so.1",
+    "libcairo-gobject.so.2",
+    "libcairo.so.2",
+    "libcom_err.so.2",
+    "libdatrie.so.1",
+    "libfribidi.so.0",
+    "libgdk_pixbuf-2.0.so.0",
+    "libgio-2.0.so.0",
+    "libgmodule-2.0.so.0",
+    "libgobject-2.0.so.0",
+    "libgraphite2.so.3",
+    "libgssapi_krb5.so.2",
+    "libharfbuzz.so.0",
+    "libjpeg.so.62",
+    "libk5crypto.so.3",
+    "libkeyutils.so.1",
+    "libkrb5.so.3",
+    "libkrb5support.so.0",
+    "libmount.so.1",
+    "libpango-1.0.so.0",
+    "libpangocairo-1.0.so.0",
+    "libpangoft2-1.0.so.0",
+    "libpixman-1.so.0",
+    "libselinux.so.1",
+    "libthai.so.0",
+)
+#: Strip symbol tables from the collected shared libraries (Linux: ~48 MB of 222 MB; the dynamic
+#: symbols stay, so nothing stops loading). Not on macOS (it would break code signatures).
+STRIP = sys.platform.startswith("linux")
+
+
+def left_out(dest: str) -> bool:
+    """True for a bundle path in LEAVE_OUT_DIRS or a top-level library of GTK_STACK."""
+    return dest.startswith(LEAVE_OUT_DIRS) or dest in GTK_STACK

@@ -14,6 +14,7 @@ from hypothesis import settings
 
 from tests.support.binaries import anvil_path, nginx_path
 from tests.support.leaks import reap_leftovers
+from tests.support.manifest_server import serve  # noqa: F401  (a fixture: the update-manifest server)
 from tests.support.memkeyring import MemoryKeyring
 
 # Property tests check behaviour, not speed: no per-example deadline (a loaded 2-core CI box

@@ -53,6 +53,8 @@ class Settings:
     gateway_autostart: bool = False
     gateway_port: int = 8545
     gateway_verify: str = "mark"  # off, mark or refuse (see core.gateway.config.VerifyMode)
+    # update notices (core.updates): look for a signed newer-version notice at most once a day
+    update_check_daily: bool = True
 
     def validate(self) -> None:
         """Raise SettingsError naming the first bad value."""

@@ -37,6 +37,9 @@ def make_application(argv: Sequence[str] | None = None) -> QApplication:
     return app
 
 
+UPDATE_CHECK_DELAY_MS = 5000
+
+
 def run_app(
     argv: Sequence[str] | None = None,
     *,
@@ -72,6 +75,8 @@ def run_app(
     window.show()
     if on_shown is not None:
         QTimer.singleShot(0, lambda: on_shown(window))
+    else:  # not in --smoke: the daily update notice, once the window has settled
+        QTimer.singleShot(UPDATE_CHECK_DELAY_MS, window.check_updates_if_due)
     with loop:
         loop.run_until_complete(done.wait())
     return 0

@@ -14,6 +14,7 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from erigolem_desktop.core import updates
 from erigolem_desktop.core.settings import THEMES
 from erigolem_desktop.core.states import NodeState
 from erigolem_desktop.core.txlog import TxLog
@@ -39,6 +40,7 @@ from erigolem_desktop.ui.qt import (
     QLabel,
     QMainWindow,
     QMenu,
+    QMessageBox,
     QObject,
     QPoint,
     QPushButton,
@@ -128,6 +130,11 @@ class MainWindow(QMainWindow):
         self._changed: dict[str, Any] = {}  # node id -> latest record from the manager's events
         self._removed: set[str] = set()  # node ids forgotten since the last flush
         self.passphrase_dialog: PassphraseDialog | None = None
+        # update notices: where the signed manifest is and whose signature counts (tests point
+        # them at a local server and a test key); the last answer's message box
+        self.update_url = updates.MANIFEST_URL
+        self.update_address = updates.RELEASE_ADDRESS
+        self.update_box: QMessageBox | None = None
         self._served: list[str] | None = None  # chains the local runtime can run
         self.setWindowTitle("Erigolem")
         self.setWindowIcon(style.icon("app"))
@@ -247,6 +254,8 @@ class MainWindow(QMainWindow):
                 lambda _c=False, t=topic: self.open_help(t)
             )
         help_menu.addSeparator()
+        self.update_action = help_menu.addAction("Check for &updates…")
+        self.update_action.triggered.connect(lambda: self.check_updates())
         self.about_action = help_menu.addAction("&About Erigolem")
         self.about_action.triggered.connect(self.open_about)
 
@@ -270,6 +279,57 @@ class MainWindow(QMainWindow):
         dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
         dialog.show()
         return dialog
+
+    def check_updates(self, *, quiet: bool = False) -> asyncio.Task[updates.UpdateCheck | None]:
+        """Fetch and verify the signed version manifest and tell the user; never downloads.
+
+        Asked from the Help menu (`quiet=False`) the answer, good or bad, opens in a message box
+        (kept in `update_box`, for tests). The daily check (`quiet=True`) only speaks up when a
+        newer version exists, through the tray and the status bar; its failures go to the log.
+        """
+        self.update_action.setEnabled(False)
+
+        def shown(result: updates.UpdateCheck) -> None:
+            if quiet:
+                if result.newer:
+                    self.tray.notify("Update available", result.message().split("\n")[0])
+                return
+            self._update_message("Check for updates", result.message(), error=False)
+
+        def failed(message: str, hint: str) -> None:
+            if quiet:
+                log.info("daily update check failed: %s %s", message, hint)
+            else:
+                self._update_message("Update check failed", f"{message}\n\n{hint}", error=True)
+
+        return (
+            Op.coro(
+                lambda: updates.check(
+                    self.update_url,
+                    release_address=self.update_address,
+                    state=updates.CheckState(),
+                ),
+                label="update check",
+            )
+            .finally_(lambda: self.update_action.setEnabled(True))
+            .success(shown)
+            .failure(failed)
+            .run()
+        )
+
+    def check_updates_if_due(self) -> asyncio.Task[updates.UpdateCheck | None] | None:
+        """The daily check: only when switched on in Settings and none succeeded in 24 h."""
+        if not self.ctx.settings.update_check_daily or not updates.CheckState().due():
+            return None
+        return self.check_updates(quiet=True)
+
+    def _update_message(self, title: str, text: str, *, error: bool) -> None:
+        icon = QMessageBox.Icon.Warning if error else QMessageBox.Icon.Information
+        box = QMessageBox(icon, title, text, QMessageBox.StandardButton.Ok, self)
+        box.setTextInteractionFlags(Qt.TextInteractionFlag.TextBrowserInteraction)
+        box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        self.update_box = box
+        box.open()
 
     def open_about(self) -> AboutDialog:
         """The About box with the versions of the parts (returns it, for tests)."""

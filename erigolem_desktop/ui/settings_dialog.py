@@ -18,6 +18,7 @@ from erigolem_desktop.core.settings import (
 )
 from erigolem_desktop.ui import forms, style
 from erigolem_desktop.ui.qt import (
+    QCheckBox,
     QComboBox,
     QDesktopServices,
     QDialog,
@@ -89,10 +90,17 @@ class SettingsDialog(QDialog):
         self.keep_running.setCurrentIndex(
             {None: 0, True: 1, False: 2}.get(settings.keep_running, 0)
         )
+        self.update_check = QCheckBox("Look for a newer version once a &day")
+        self.update_check.setToolTip(
+            "Reads a small signed notice from the Erigolem project; nothing is downloaded or "
+            "installed. Help → Check for updates asks at any time."
+        )
+        self.update_check.setChecked(settings.update_check_daily)
         app_box = QGroupBox("App")
         aform = QFormLayout(app_box)
         aform.addRow("&Lock the wallet after", self.auto_lock)
         aform.addRow("When the window &closes", self.keep_running)
+        aform.addRow("Updates", self.update_check)
         path_label = style.label(str(data_dir()), "", selectable=True)
         path_label.setFont(style.mono_font())
         open_button = QPushButton("&Open folder")
@@ -143,6 +151,7 @@ class SettingsDialog(QDialog):
             auto_lock_minutes=self.auto_lock.value(),
             keep_running=self.keep_running.currentData(),
             theme=str(self.theme.currentData()),
+            update_check_daily=self.update_check.isChecked(),
         )
 
     def _save(self) -> None:

@@ -205,3 +205,54 @@ def test_smoke_option_paints_the_window_and_quits() -> None:
     assert report["size"][0] > 100
     assert report["size"][1] > 100
     assert report["title"] == "Erigolem"
+
+
+# ----------------------------------------------------------------- size: what is left out
+
+
+def test_left_out_keeps_every_plugin_the_app_loads() -> None:
+    """X11, Wayland and offscreen platforms, the SVG icon engine and image format, input methods
+    stay; translations, framebuffer/VNC/EGL-device platforms, other image formats go."""
+    kept = [
+        "PySide6/Qt/plugins/platforms/libqxcb.so",
+        "PySide6/Qt/plugins/platforms/libqwayland.so",
+        "PySide6/Qt/plugins/platforms/libqoffscreen.so",
+        "PySide6/Qt/plugins/imageformats/libqsvg.so",
+        "PySide6/Qt/plugins/iconengines/libqsvgicon.so",
+        "PySide6/Qt/plugins/platforminputcontexts/libibusplatforminputcontextplugin.so",
+        "PySide6/Qt/plugins/xcbglintegrations/libqxcb-glx-integration.so",
+        "libQt6Gui.so.6",
+        "libicudata.so.73",
+        "erigolem_desktop/_resources/icons/app.svg",
+    ]
+    gone = [
+        "PySide6/Qt/translations/qtbase_de.qm",
+        "PySide6/Qt/plugins/platforms/libqvnc.so",
+        "PySide6/Qt/plugins/imageformats/libqjpeg.so",
+        "PySide6/Qt/plugins/platformthemes/libqgtk3.so",
+        "libcairo.so.2",
+    ]
+    assert [p for p in kept if bundle.left_out(p)] == []
+    assert [p for p in gone if not bundle.left_out(p)] == []
+
+
+BUILT = REPO / "dist" / "erigolem" / "_internal"
+
+
+@pytest.mark.skipif(not BUILT.is_dir(), reason="no bundle built (scripts/package)")
+def test_a_built_bundle_lacks_what_is_left_out_and_resolves_every_library() -> None:
+    """Every library a kept file needs is in the bundle or on the system, but those of optional
+    Wayland plugins (the .deb's Recommends)."""
+    files = [p for p in BUILT.rglob("*") if p.is_file()]
+    present = [
+        str(p.relative_to(BUILT)) for p in files if bundle.left_out(str(p.relative_to(BUILT)))
+    ]
+    assert present == []
+    env = {**os.environ, "LD_LIBRARY_PATH": f"{BUILT}:{BUILT / 'PySide6/Qt/lib'}"}
+    missing = set()
+    for lib in files:
+        if ".so" not in lib.name:
+            continue
+        out = subprocess.run(["ldd", str(lib)], capture_output=True, text=True, env=env).stdout
+        missing |= {line.split()[0] for line in out.splitlines() if "not found" in line}
+    assert missing <= {"libwayland-cursor.so.0", "libwayland-egl.so.1"}
