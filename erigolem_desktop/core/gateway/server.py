@@ -49,8 +49,16 @@ def _json(obj: Any, status: int = 200) -> web.Response:
 class GatewayService:
     """The gateway for a set of chains; `await start()` binds, `await close()` stops it all."""
 
-    def __init__(self, routes: Sequence[ChainRoute], policy: GatewayPolicy, port: int = 0) -> None:
+    def __init__(
+        self,
+        routes: Sequence[ChainRoute],
+        policy: GatewayPolicy,
+        port: int = 0,
+        *,
+        raw_front: bool = True,
+    ) -> None:
         self.policy = policy
+        self.raw_front = raw_front  # False: aiohttp serves POSTs too (the benchmark's "before")
         self.requested_port = port
         self.port: int | None = None
         self.stats = GatewayStats()
@@ -99,10 +107,11 @@ class GatewayService:
         fallback = self._runner.server
         assert fallback is not None
         loop = asyncio.get_running_loop()
+        # POST /<chain> is read by the raw front; all else is handed to aiohttp's protocol.
+        factory = (lambda: HttpFront(self, fallback)) if self.raw_front else fallback
         try:
-            # POST /<chain> is read by the raw front; all else is handed to aiohttp's protocol.
             self._server = await loop.create_server(
-                lambda: HttpFront(self, fallback), HOST, self.requested_port, reuse_address=True
+                factory, HOST, self.requested_port, reuse_address=True
             )
         except OSError:
             await self.close()
