@@ -1,4 +1,7 @@
-"""The gateway's HTTP and WebSocket server on 127.0.0.1 (aiohttp): /<chain> per chain, /status.
+"""The gateway's HTTP and WebSocket server on 127.0.0.1: /<chain> per chain, /status.
+
+POSTs are read by the raw front (front.py); WebSocket upgrades and all else by aiohttp, on the
+same port.
 
     POST /<chain>            JSON-RPC (single or batch) for that chain's nodes
     GET  /<chain>  (Upgrade) the same over WebSocket, with eth_subscribe that survives failover
