@@ -11,8 +11,10 @@ block 1 mined) back one gateway. The gateway runs in its own process (this file 
 - Overhead: sequential keep-alive ``eth_blockNumber`` from one aiohttp connection, to node-a's
   URL (nginx, basic auth) and to the gateway, in alternating blocks; the p50 difference is what
   the gateway adds (target <= +0.3 ms). Throughput: 16 concurrent keep-alive connections, direct
-  and through the gateway in alternating rounds, median of the rounds (target >= 0.8x). CPU per
-  1000 requests of the client, the gateway, nginx and anvil shows what bounds each figure.
+  and through the gateway in alternating rounds, median of the rounds (target >= 0.8x), with
+  each round's ratio. Two gateways run: as shipped (raw HTTP front, "after") and with aiohttp
+  serving the POSTs too ("before"), so both are measured against the same baseline in one run.
+  CPU per 1000 requests of the client, the gateways, nginx and anvil shows what bounds each.
 - Verified ``eth_getBalance``: two gateways (verify off / mark) over the same nodes; ms per call
   (p50) and upstream requests per call, counted by the runtimes (requests served through nginx),
   with health rounds paused so they do not count.
@@ -143,9 +145,12 @@ class Gateway:
 
 
 @asynccontextmanager
-async def gateway(nodes: list[Node], **policy: Any) -> AsyncIterator[Gateway]:
-    """Start `--child` with these nodes and policy settings; stop it (SIGTERM) afterwards."""
-    spec = {"upstreams": [n.upstream() for n in nodes], "policy": policy}
+async def gateway(
+    nodes: list[Node], *, front: str = "raw", **policy: Any
+) -> AsyncIterator[Gateway]:
+    """Start `--child` with these nodes and policy settings; stop it (SIGTERM) afterwards.
+    `front`: "raw" (the gateway as shipped) or "aiohttp" (aiohttp serving POSTs too: before)."""
+    spec = {"upstreams": [n.upstream() for n in nodes], "policy": policy, "front": front}
     profile = os.environ.get("BENCH_GATEWAY_PROFILE")  # a path: cProfile the gateway into it
     prefix = ["-m", "cProfile", "-o", profile] if profile else []
     proc = await asyncio.create_subprocess_exec(
@@ -191,7 +196,8 @@ async def child() -> None:
     if "verify" in policy:
         policy["verify"] = VerifyMode(policy["verify"])
     route = ChainRoute("dev", tuple(UpstreamSpec(**u) for u in spec["upstreams"]))
-    service = GatewayService([route], GatewayPolicy(**policy))
+    raw_front = spec.get("front", "raw") == "raw"
+    service = GatewayService([route], GatewayPolicy(**policy), raw_front=raw_front)
     port = await service.start()
     print(port, flush=True)
     stop = asyncio.Event()
@@ -207,13 +213,18 @@ async def child() -> None:
 
 
 async def overhead(nodes: list[Node], requests: int, seconds: float, rounds: int) -> None:
+    """Direct vs the gateway with its raw front (after) and with aiohttp serving POSTs (before),
+    all from the same client in this process, in alternating blocks and rounds."""
     a = nodes[0]
-    async with gateway(nodes) as gw:
+    async with gateway(nodes) as gw, gateway(nodes, front="aiohttp") as gw_aio:
         direct = (a.url, a.headers)
-        via = (gw.url, JSON_HEADERS)
-        lat_d, lat_g = await latencies(direct, via, requests, block=100)
+        vias = {"raw front": (gw.url, JSON_HEADERS), "aiohttp": (gw_aio.url, JSON_HEADERS)}
+        lat: dict[str, tuple[list[float], list[float]]] = {}
+        for label, via in vias.items():
+            lat[label] = await latencies(direct, via, requests, block=100)
         pids = {
-            "gateway": [gw.proc.pid],
+            "gw raw": [gw.proc.pid],
+            "gw aiohttp": [gw_aio.proc.pid],
             "nginx": [p for n in nodes for p in n.nginx_pids()],
             "anvil": [n.anvil_pid for n in nodes],
         }
@@ -221,26 +232,33 @@ async def overhead(nodes: list[Node], requests: int, seconds: float, rounds: int
         def load(url: str, headers: dict[str, str]) -> Callable[[], Awaitable[tuple[int, float]]]:
             return lambda: aiohttp_load(url, headers, seconds)
 
-        samples: tuple[list[Sample], list[Sample]] = ([], [])
+        targets = {"direct": direct, **vias}
+        samples: dict[str, list[Sample]] = {k: [] for k in targets}
         for _ in range(rounds):
-            for (url, headers), into in zip((direct, via), samples, strict=True):
-                into.append(await with_cpu(pids, load(url, headers)))
-    p50_d, p50_g = statistics.median(lat_d), statistics.median(lat_g)
-    rps_d = statistics.median(s.rps for s in samples[0])
-    rps_g = statistics.median(s.rps for s in samples[1])
+            for label, (url, headers) in targets.items():
+                samples[label].append(await with_cpu(pids, load(url, headers)))
     print(f"== overhead: sequential keep-alive eth_blockNumber (aiohttp), {requests} each")
-    print(f"  p50 node URL (nginx)   : {p50_d * 1e3:8.3f} ms")
-    print(f"  p50 through gateway    : {p50_g * 1e3:8.3f} ms")
-    print(f"  gateway adds (p50)     : {(p50_g - p50_d) * 1e3:+8.3f} ms   (target <= +0.3)")
+    for label, (lat_d, lat_g) in lat.items():
+        p50_d, p50_g = statistics.median(lat_d), statistics.median(lat_g)
+        print(
+            f"  {label:9s}: node URL {p50_d * 1e3:.3f} ms, gateway {p50_g * 1e3:.3f} ms, "
+            f"adds {(p50_g - p50_d) * 1e3:+.3f} ms   (target <= +0.3)"
+        )
     print(f"== {CLIENTS} concurrent keep-alive connections (aiohttp), {rounds} x {seconds:g} s")
-    print(f"  node URL               : {rps_d:8.0f} req/s")
-    print(f"  through gateway        : {rps_g:8.0f} req/s")
-    print(f"  throughput ratio       : {rps_g / rps_d:8.3f}   (target >= 0.8)")
-    for label, group in (("direct", samples[0]), ("gateway", samples[1])):
+    rps = {k: statistics.median(s.rps for s in v) for k, v in samples.items()}
+    print(f"  node URL               : {rps['direct']:8.0f} req/s")
+    for label in vias:
+        per_round = [g.rps / d.rps for g, d in zip(samples[label], samples["direct"], strict=True)]
+        rounds_text = " ".join(f"{r:.2f}" for r in per_round)
+        print(
+            f"  gateway, {label:9s}    : {rps[label]:8.0f} req/s, ratio "
+            f"{rps[label] / rps['direct']:.3f} (target >= 0.8; per round {rounds_text})"
+        )
+    for label, group in samples.items():
         keys = group[0].cpu_per_k
         cpu = {k: statistics.median(s.cpu_per_k[k] for s in group) for k in keys}
         parts = ", ".join(f"{k} {v * 1e3:.0f}" for k, v in cpu.items())
-        print(f"  CPU ms per 1000 req, {label:7s}: {parts}")
+        print(f"  CPU ms per 1000 req, {label:9s}: {parts}")
 
 
 # --------------------------------------------------------------------------- verified reads
@@ -264,7 +282,7 @@ async def balance_calls(url: str, n: int) -> tuple[list[float], dict[str, Any]]:
 
 async def verify_cost(nodes: list[Node], requests: int) -> None:
     n = max(50, requests // 4)
-    quiet = {"health_interval": 3600.0, "health_timeout": 5.0}
+    quiet: dict[str, Any] = {"health_interval": 3600.0, "health_timeout": 5.0}
     rows: dict[str, tuple[float, float, dict[str, Any]]] = {}
     async with (
         gateway(nodes, verify="off", **quiet) as off,

@@ -1,4 +1,7 @@
-"""The gateway's HTTP and WebSocket server on 127.0.0.1 (aiohttp): /<chain> per chain, /status.
+"""The gateway's HTTP and WebSocket server on 127.0.0.1: /<chain> per chain, /status.
+
+POSTs are read by the raw front (front.py); WebSocket upgrades and all else by aiohttp, on the
+same port.
 
     POST /<chain>            JSON-RPC (single or batch) for that chain's nodes
     GET  /<chain>  (Upgrade) the same over WebSocket, with eth_subscribe that survives failover
@@ -29,6 +32,7 @@ from erigolem_desktop.core.gateway.dispatch import (
     answer_body,
     error_obj,
 )
+from erigolem_desktop.core.gateway.front import HttpFront
 from erigolem_desktop.core.gateway.pool import Notice, UpstreamPool
 from erigolem_desktop.core.gateway.stats import GatewayStats
 from erigolem_desktop.core.gateway.ws import WsSession
@@ -48,8 +52,16 @@ def _json(obj: Any, status: int = 200) -> web.Response:
 class GatewayService:
     """The gateway for a set of chains; `await start()` binds, `await close()` stops it all."""
 
-    def __init__(self, routes: Sequence[ChainRoute], policy: GatewayPolicy, port: int = 0) -> None:
+    def __init__(
+        self,
+        routes: Sequence[ChainRoute],
+        policy: GatewayPolicy,
+        port: int = 0,
+        *,
+        raw_front: bool = True,
+    ) -> None:
         self.policy = policy
+        self.raw_front = raw_front  # False: aiohttp serves POSTs too (the benchmark's "before")
         self.requested_port = port
         self.port: int | None = None
         self.stats = GatewayStats()
@@ -61,6 +73,8 @@ class GatewayService:
         self._runner: web.AppRunner | None = None
         self._ws: set[WsSession] = set()
         self._listeners: list[Any] = []
+        self._server: asyncio.Server | None = None
+        self.front_conns: set[HttpFront] = set()
 
     def url(self, chain: str, *, with_token: bool = True) -> str:
         """The endpoint a local tool (a wallet) is given for `chain`."""
@@ -93,16 +107,19 @@ class GatewayService:
             app.router.add_get(path, self._get)
         self._runner = web.AppRunner(app, access_log=None, handle_signals=False)
         await self._runner.setup()
-        site = web.TCPSite(self._runner, HOST, self.requested_port, reuse_address=True)
+        fallback = self._runner.server
+        assert fallback is not None
+        loop = asyncio.get_running_loop()
+        # POST /<chain> is read by the raw front; all else is handed to aiohttp's protocol.
+        factory = (lambda: HttpFront(self, fallback)) if self.raw_front else fallback
         try:
-            await site.start()
+            self._server = await loop.create_server(
+                factory, HOST, self.requested_port, reuse_address=True
+            )
         except OSError:
             await self.close()
             raise
-        server = site._server
-        assert server is not None
-        sockets = getattr(server, "sockets", None) or []
-        self.port = int(sockets[0].getsockname()[1])
+        self.port = int(self._server.sockets[0].getsockname()[1])
         # A first health round before serving, so the first call already knows who is in.
         await asyncio.gather(*(p.check_once() for p in self.pools.values()))
         for pool in self.pools.values():
@@ -134,6 +151,11 @@ class GatewayService:
             await ws.close()
         for pool in self.pools.values():
             await pool.close()
+        if self._server is not None:
+            server, self._server = self._server, None
+            server.close()
+        for conn in list(self.front_conns):
+            conn.close()
         if self._runner is not None:
             runner, self._runner = self._runner, None
             await runner.cleanup()
@@ -163,47 +185,47 @@ class GatewayService:
 
     # --- request handling ------------------------------------------------------------------
 
-    def _auth_error(self, request: web.Request) -> web.Response | None:
+    def route(
+        self, chain: str, path_token: str | None, authorization: str, path: str
+    ) -> ChainGateway | tuple[int, dict[str, Any]]:
+        """The chain a request is for, or the HTTP status and JSON-RPC error to answer with
+        (a missing/wrong token, an unknown chain); shared by the raw front and aiohttp."""
         token = self.policy.token
-        path_token = request.match_info.get("token")
         if token is None:
             if path_token is not None:
-                return _json(
-                    error_obj(None, INVALID_REQUEST, f"no such path {request.path}: use /<chain>"),
-                    404,
-                )
-            return None
-        given = path_token
-        header = request.headers.get("Authorization", "")
-        if given is None and header.startswith("Bearer "):
-            given = header[7:]
-        if given is None or not hmac.compare_digest(given.encode(), token.encode()):
-            return _json(
-                error_obj(
+                return 404, error_obj(None, INVALID_REQUEST, f"no such path {path}: use /<chain>")
+        else:
+            given = path_token
+            if given is None and authorization.startswith("Bearer "):
+                given = authorization[7:]
+            if given is None or not hmac.compare_digest(given.encode(), token.encode()):
+                return 401, error_obj(
                     None,
                     BAD_TOKEN,
                     "the gateway's local token is missing or wrong",
                     {
                         "hint": "use the URL shown by 'erigolem gateway status' (it ends with the token)"
                     },
-                ),
-                401,
-            )
-        return None
-
-    def _chain(self, request: web.Request) -> ChainGateway | web.Response:
-        chain = request.match_info["chain"]
+                )
         gw = self.chains.get(chain)
         if gw is None:
             known = ", ".join(f"/{c}" for c in self.chains) or "none"
-            return _json(
-                error_obj(
-                    None,
-                    INVALID_REQUEST,
-                    f"this gateway serves no chain {chain!r}; it serves {known}",
-                ),
-                404,
+            return 404, error_obj(
+                None,
+                INVALID_REQUEST,
+                f"this gateway serves no chain {chain!r}; it serves {known}",
             )
+        return gw
+
+    def _chain(self, request: web.Request) -> ChainGateway | web.Response:
+        gw = self.route(
+            request.match_info["chain"],
+            request.match_info.get("token"),
+            request.headers.get("Authorization", ""),
+            request.path,
+        )
+        if isinstance(gw, tuple):
+            return _json(gw[1], gw[0])
         return gw
 
     async def _status(self, request: web.Request) -> web.Response:
@@ -214,9 +236,6 @@ class GatewayService:
         return _json(self.status())
 
     async def _get(self, request: web.Request) -> web.StreamResponse:
-        bad = self._auth_error(request)
-        if bad is not None:
-            return bad
         gw = self._chain(request)
         if isinstance(gw, web.Response):
             return gw
@@ -239,9 +258,6 @@ class GatewayService:
         return ws
 
     async def _http(self, request: web.Request) -> web.Response:
-        bad = self._auth_error(request)
-        if bad is not None:
-            return bad
         gw = self._chain(request)
         if isinstance(gw, web.Response):
             return gw
