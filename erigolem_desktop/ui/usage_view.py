@@ -2,7 +2,7 @@
 
 What it shows comes from the runtime's status (`NodeStatus.usage`), which the NodeManager
 already polls off the GUI thread: the requests nginx passed to the node after authentication
-(401s are not there), in 10 s buckets, with HTTP errors and nginx's request time. The app's own
+(401s are not there), in one-minute buckets, with HTTP errors and nginx's request time. The app's own
 status polls go through the runtime, not nginx, so they are never counted; the app's wallet
 and console calls to a node are (they are real requests to it). nginx does not read JSON-RPC
 bodies, so per-method counts come from the local gateway (`core.gateway.stats`), measured at
@@ -40,14 +40,14 @@ from erigolem_desktop.ui.qt import (
 )
 
 ALL = ""  # the picker's "All nodes" entry
-REDRAW_MS = 250  # status events arrive in bursts (one per node); draw once per burst
+REDRAW_MS = 1000  # status events arrive in bursts (one per node): one draw a second
 GATEWAY_MS = 2000
-MIN_BUCKETS = 60  # the charts show at least the last 10 minutes
+MIN_BUCKETS = 30  # the charts show at least the last 30 buckets (30 minutes)
 NODE_COLUMNS = ("Node", "Requests", "Errors", "p50 ms", "p95 ms", "HTTP statuses")
 METHOD_COLUMNS = ("Method", "Calls", "Errors", "p50 ms", "p95 ms", "p99 ms")
 COUNTED_TEXT = (
     "Counted by nginx in front of each node: authenticated requests only, the last hour in "
-    "{bucket} s steps. The app's own status checks go through the runtime and are not counted."
+    "{bucket} steps. The app's own status checks go through the runtime and are not counted."
 )
 NO_GATEWAY_TEXT = (
     "Per-method counts: nginx does not read request bodies, so methods are counted by the "
@@ -79,8 +79,8 @@ def series(name: str, usage: UsageStats, now: float, min_buckets: int = MIN_BUCK
         return out
     end = math.floor(now / step) * step
     start = min(min(by_start), end - (min_buckets - 1) * step)
-    t = start
-    while t <= max(end, max(by_start)):
+    t, last = start, max(end, max(by_start))
+    while t <= last:
         b = by_start.get(t)
         out.x.append(t)
         out.requests.append(float(b.requests) if b else 0.0)
@@ -89,6 +89,13 @@ def series(name: str, usage: UsageStats, now: float, min_buckets: int = MIN_BUCK
         out.p95.append(b.p95_ms if b else math.nan)
         t += step
     return out
+
+
+def _nice(value: float) -> float:
+    """An axis top at or above `value`: 1, 2 or 5 times a power of ten (stable as data grows)."""
+    target = value * 1.05
+    power = 10 ** math.floor(math.log10(target))
+    return float(next(m * power for m in (1, 2, 5, 10) if m * power >= target))
 
 
 def _ms(value: float) -> str:
@@ -123,6 +130,7 @@ class UsagePage(QWidget):
         self.requests_plot: Any = None
         self.latency_plot: Any = None
         self._curves: dict[str, tuple[Any, Any]] = {}
+        self._ranges: tuple[tuple[float, float], float, float] | None = None
 
         self.picker = QComboBox()
         self.picker.addItem("All nodes", ALL)
@@ -133,7 +141,7 @@ class UsagePage(QWidget):
         top.addWidget(QLabel("Show:"))
         top.addWidget(self.picker, 1)
         top.addWidget(self.summary, 3)
-        self.counted = style.label(COUNTED_TEXT.format(bucket=10), "hint")
+        self.counted = style.label(COUNTED_TEXT.format(bucket="1 min"), "hint")
 
         self.charts = QWidget()
         self.charts_lay = QVBoxLayout(self.charts)
@@ -257,12 +265,15 @@ class UsagePage(QWidget):
         self.pg = pg
         self.redraw()
 
-    def _curve(self, plot: Any, name: str, colour: str, kind: str, fill: bool) -> Any:
+    def _curve(self, plot: Any, name: str, colour: str, kind: str, single: bool) -> Any:
         """A curve made once and then only fed new data: counts as steps (one per bucket,
-        filled when it is the only one), latencies as points joined where there is traffic."""
-        dashed = kind in ("err", "p95")
-        style_ = Qt.PenStyle.DashLine if dashed else Qt.PenStyle.SolidLine
-        pen = self.pg.mkPen(colour, width=2, style=style_)
+        filled when it is the only one), latencies as lines (with points for one node: a
+        lone bucket with traffic shows; for many, points would cost ~100 ms a paint).
+        The p95 and error curves differ by colour (dashes paint slowly)."""
+        fill = single and kind == "req"
+        # 1 px solid pens: Qt paints wide or dashed ones ~8x slower (75 vs 9.5 ms for 20
+        # curves of 360 points at 1280x800, measured here), which the loop would feel
+        pen = self.pg.mkPen(colour, width=1)
         if kind in ("req", "err"):
             tint = self.pg.mkColor(colour)
             tint.setAlpha(70)
@@ -275,6 +286,8 @@ class UsagePage(QWidget):
                 fillLevel=0 if fill else None,
                 brush=tint if fill else None,
             )
+        if not single:
+            return plot.plot([], [], name=name, pen=pen, connect="finite")
         return plot.plot(
             [],
             [],
@@ -315,12 +328,17 @@ class UsagePage(QWidget):
                 else "No requests yet: the runtime reports usage once a node is running."
             )
         if ids:
-            self.counted.setText(COUNTED_TEXT.format(bucket=self.usage[ids[0]].bucket_sec))
+            step = self.usage[ids[0]].bucket_sec
+            step_text = f"{step // 60} min" if step % 60 == 0 else f"{step} s"
+            self.counted.setText(COUNTED_TEXT.format(bucket=step_text))
         if self.pg is None:
             return
         self._plot(picked in self.usage)
 
     def _plot(self, single: bool) -> None:
+        """Feed every curve in one go: each loop turn that changes a curve costs a repaint of
+        both plots (~18 ms with their axes, measured in bench_loop_lag), so slicing the feed
+        across turns (tried: 2 nodes a turn) multiplied the paints and the loop lag."""
         wanted: set[str] = set()
         for n, s in enumerate(self.shown):
             colour = PALETTE[n % len(PALETTE)]
@@ -340,8 +358,10 @@ class UsagePage(QWidget):
                 wanted.add(key)
                 entry = self._curves.get(key)
                 if entry is None:
-                    tint = "#ef4444" if kind == "err" else colour
-                    curve = self._curve(plot, label, tint, kind, fill=single and kind == "req")
+                    tint = (
+                        {"err": "#ef4444", "p95": "#f59e0b"}.get(kind, colour) if single else colour
+                    )
+                    curve = self._curve(plot, label, tint, kind, single)
                     entry = self._curves[key] = (plot, curve)
                 if kind in ("req", "err"):  # steps: one more x (the buckets' edges)
                     edges = [*s.x, s.x[-1] + self._step()] if s.x else [0.0]
@@ -353,8 +373,19 @@ class UsagePage(QWidget):
             plot.removeItem(curve)
         counts = [v for s in self.shown for v in s.requests]
         lat = [v for s in self.shown for v in s.p95 if not math.isnan(v)]
-        self.requests_plot.setYRange(0, max([1.0, *counts]) * 1.1, padding=0)
-        self.latency_plot.setYRange(0, max([1.0, *lat]) * 1.1, padding=0)
+        xs = [x for s in self.shown for x in s.x]
+        # ranges set only when they change: a new range re-lays the axes out (a repaint of
+        # their tick labels, the dearest part of a paint)
+        ranges = (
+            (min(xs, default=0.0), max(xs, default=1.0) + self._step()),
+            _nice(max([1.0, *counts])),
+            _nice(max([1.0, *lat])),
+        )
+        if ranges != self._ranges:
+            self._ranges = ranges
+            self.requests_plot.setXRange(*ranges[0], padding=0)
+            self.requests_plot.setYRange(0, ranges[1], padding=0)
+            self.latency_plot.setYRange(0, ranges[2], padding=0)
 
     def _step(self) -> float:
         return float(next(iter(self.usage.values())).bucket_sec) if self.usage else 10.0

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from erigolem_runtime.api import NodeStatus, UsageStats
+from erigolem_runtime.nginx import usage as usage_mod
 from erigolem_runtime.nginx.usage import UsageWindow
 
 
@@ -53,3 +54,15 @@ def test_status_round_trip_and_tolerant_read() -> None:
     assert odd is not None
     assert len(odd.buckets) == 1
     assert odd.statuses == {}
+
+
+def test_latency_sample_stays_bounded_and_uniform() -> None:
+    """A busy bucket keeps SAMPLES latencies drawn from all its requests, not the first ones."""
+    window = UsageWindow(bucket_sec=60)
+    slow_first = b"".join(b"1700000000.0 200 1 1 1.000\n" for _ in range(usage_mod.SAMPLES))
+    fast_later = b"".join(b"1700000001.0 200 1 1 0.001\n" for _ in range(9 * usage_mod.SAMPLES))
+    window.feed(slow_first + fast_later)
+    stats = window.stats()
+    assert stats.requests == 10 * usage_mod.SAMPLES
+    assert stats.p50_ms == 1.0  # a first-N sample would say 1000 ms
+    assert stats.p95_ms == 1000.0
