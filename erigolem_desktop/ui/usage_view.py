@@ -142,6 +142,7 @@ class UsagePage(QWidget):
         top.addWidget(self.picker, 1)
         top.addWidget(self.summary, 3)
         self.counted = style.label(COUNTED_TEXT.format(bucket="1 min"), "hint")
+        self.counted.setWordWrap(True)
 
         self.charts = QWidget()
         self.charts_lay = QVBoxLayout(self.charts)
@@ -152,6 +153,9 @@ class UsagePage(QWidget):
 
         self.nodes = _tree(NODE_COLUMNS)
         self.methods = _tree(METHOD_COLUMNS)
+        for tree in (self.nodes, self.methods):  # fits half of the minimum window, no scrollbar
+            tree.header().setDefaultSectionSize(56)
+            tree.setColumnWidth(0, 130)
         self.methods_label = QLabel(NO_GATEWAY_TEXT)
         self.methods_label.setWordWrap(True)
         tables = QWidget()
@@ -396,8 +400,8 @@ class UsagePage(QWidget):
                 self.names.get(i, i),
                 str(u.requests),
                 str(u.errors),
-                _ms(u.p50_ms),
-                _ms(u.p95_ms),
+                _ms(u.p50_ms) if u.requests else "–",
+                _ms(u.p95_ms) if u.requests else "–",
                 _statuses(u),
             ]
             for i, u in sorted(self.usage.items(), key=lambda kv: self.names.get(kv[0], ""))
