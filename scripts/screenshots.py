@@ -307,6 +307,18 @@ async def shoot(home: Path) -> None:
         await _settle()
         _save(window, "20b_wallet_home_min_size")
         window.resize(size)
+        # usage tab: the console's and the wallet's calls above, as nginx counted them
+        usage = window.usage_page
+        window.tabs.setCurrentWidget(usage)
+        await _wait(lambda: usage.pg is not None and row.id in usage.usage, 60)
+        usage.picker.setCurrentIndex(usage.picker.findData(row.id))
+        await _settle()
+        _save(window, "26_usage")
+        window.resize(window.minimumSize())
+        await _settle()
+        _save(window, "26b_usage_min_size")
+        window.resize(size)
+        window.show_wallet(row.id)
         tx = window.open_send_dialog(row.id)
         assert tx is not None
         tx.to_edit.setText("0x70997970C51812dc3A010C7d01b50e0d17dc79C8")

@@ -59,6 +59,7 @@ from erigolem_desktop.ui.qt import (
 from erigolem_desktop.ui.start_dialog import StartChoice, StartDialog
 from erigolem_desktop.ui.tray import Tray, ask_keep_running
 from erigolem_desktop.ui.unlock import UnlockPage
+from erigolem_desktop.ui.usage_view import UsagePage
 from erigolem_desktop.ui.wallet_home import WalletPage
 from erigolem_desktop.ui.welcome import WelcomePage
 
@@ -428,6 +429,9 @@ class MainWindow(QMainWindow):
         self.gateway_page.message.connect(lambda text: self.statusBar().showMessage(text, 5000))
         self.gateway_page.notice.connect(self._gateway_notice)
         self.tabs.addTab(self.gateway_page, style.icon("send"), "Gateway")
+        gateway = self.gateway_page
+        self.usage_page = UsagePage(lambda: gateway.gateway.status() if gateway.gateway else None)
+        self.tabs.addTab(self.usage_page, style.icon("state-syncing"), "Usage")
 
         for view in (self.active_view, self.stopped_view):
             view.selectionModel().selectionChanged.connect(
@@ -567,7 +571,9 @@ class MainWindow(QMainWindow):
         removed, self._removed = self._removed, set()
         if removed:
             self.model.remove_ids(removed)
+            self.usage_page.forget(removed)
         if changed:
+            self.usage_page.set_records(changed.values())
             self.model.upsert_rows([NodeRow.from_record(r) for r in changed.values()])
         if changed or removed:
             self._rows_changed()
@@ -583,6 +589,7 @@ class MainWindow(QMainWindow):
             self.show_error(*ops.describe_error(exc))
             return
         self.model.set_records(records)
+        self.usage_page.set_records(records)
         self._rows_changed()
 
     def _rows_changed(self) -> None:

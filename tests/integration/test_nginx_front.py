@@ -475,3 +475,43 @@ async def test_counter_reads_a_log_bigger_than_one_chunk_in_one_call(
     assert front.requests_served("busy-node") == 100_002
     log.write_bytes(line)  # replaced (rotated): counted afresh
     assert front.requests_served("busy-node") == 1
+
+
+async def test_usage_counts_authenticated_requests_over_time_with_errors_and_latency(
+    config: RuntimeConfig, anvils: list[int]
+) -> None:
+    """Issue 14 usage view: nginx's log gives requests per bucket, errors and latency; 401s and
+    preflights are not there, and no request body reaches the log."""
+    front = NginxFront(config)
+    user, password = new_user(), new_password()
+    url = await front.add_instance("node-use", anvils[0], user, password)
+    secret = {"jsonrpc": "2.0", "id": 1, "method": "eth_call", "params": ["SECRET-PARAM"]}
+    try:
+        assert {_post(url, None)[0] for _ in range(5)} == {401}
+        assert {_post(url, (user, password))[0] for _ in range(6)} == {200}
+        assert _post(url, (user, password), secret)[0] == 200
+        # an error the node answers with an HTTP status: GET on anvil's JSON-RPC root
+        rest = url.split("://", 1)[1]
+        hostport, path = rest.split("/", 1)
+        conn = http.client.HTTPConnection(hostport, timeout=10)
+        token = base64.b64encode(f"{user}:{password}".encode()).decode()
+        conn.request("GET", "/" + path, headers={"Authorization": "Basic " + token})
+        get_status = conn.getresponse().status
+        conn.close()
+        assert _served(front, "node-use", 8) == 8
+        usage = front.usage("node-use")
+        assert usage.requests == 8  # the 5 x 401 are not in it
+        assert usage.statuses.get("200") == 7
+        assert usage.errors == (1 if get_status >= 400 else 0)
+        assert usage.statuses.get(str(get_status), 0) >= 1
+        assert all(b.start % usage.bucket_sec == 0 for b in usage.buckets)
+        assert usage.buckets[-1].start <= time.time() < usage.buckets[-1].start + 3600
+        assert 0 <= usage.p50_ms <= usage.p95_ms < 5000
+        log_text = front.layout.log_file("node-use").read_text()
+        assert "SECRET-PARAM" not in log_text
+        assert "eth_call" not in log_text
+        # every line carries $request_time now (five fields)
+        assert {len(line.split()) for line in log_text.splitlines()} == {5}
+        print(f"\n[usage] 8 served ({get_status=}), p50 {usage.p50_ms} ms, p95 {usage.p95_ms} ms")
+    finally:
+        await front.remove_instance("node-use")

@@ -23,7 +23,7 @@ from urllib.parse import urlsplit
 import pytest
 import pytest_asyncio
 from erigolem_runtime import nginx as nginx_mod
-from erigolem_runtime.api import DURATION_COUNTER, REQUESTS_COUNTER, ServiceError
+from erigolem_runtime.api import DURATION_COUNTER, REQUESTS_COUNTER, NodeStatus, ServiceError
 from erigolem_runtime.config import RuntimeConfig, parse_config
 from erigolem_runtime.instance import NodeService
 from erigolem_runtime.ports import allocate_ports, port_is_free
@@ -245,8 +245,14 @@ async def test_start_access_rotate_counters_shutdown(env: Env) -> None:
     )
     assert svc.counters()[DURATION_COUNTER] > before[DURATION_COUNTER]
     # the status shows the same usage count the requestor is billed on (401s left out)
-    served = json.loads((await svc.run(["status"])).stdout)["requests"]
+    shown = json.loads((await svc.run(["status"])).stdout)
+    served = shown["requests"]
     assert served == int(svc.counters()[REQUESTS_COUNTER]) >= before[REQUESTS_COUNTER] + 5
+    # the same requests over time (issue 14 usage view), from the same log lines
+    usage = NodeStatus.from_json(shown).usage
+    assert usage is not None
+    assert usage.requests == served
+    assert usage.statuses["200"] == served
     assert (await rpc(out["url"], None))[0] == 401
     assert json.loads((await svc.run(["status"])).stdout)["requests"] == served
 

@@ -25,7 +25,15 @@ from erigolem_runtime.api.service import (
     RunOutcome,
     Service,
 )
-from erigolem_runtime.api.status import Auth, NodeStatus, RuntimeState, SyncInfo, SyncStage
+from erigolem_runtime.api.status import (
+    Auth,
+    NodeStatus,
+    RuntimeState,
+    SyncInfo,
+    SyncStage,
+    UsageBucket,
+    UsageStats,
+)
 
 __all__ = [
     "DURATION_COUNTER",
@@ -41,5 +49,7 @@ __all__ = [
     "ServiceError",
     "SyncInfo",
     "SyncStage",
+    "UsageBucket",
+    "UsageStats",
     "parse_output",
 ]

@@ -137,6 +137,90 @@ class SyncInfo:
         )
 
 
+def _num(value: Any) -> float | None:
+    """A JSON number as float; None for anything else (bools included)."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    return float(value)
+
+
+@dataclass(frozen=True)
+class UsageBucket:
+    """Requests nginx passed to the node in one time bucket (`start` = epoch seconds)."""
+
+    start: float
+    requests: int
+    errors: int  # HTTP status >= 400 (the node's own or nginx's 502/504 for it)
+    p50_ms: float
+    p95_ms: float
+
+    def to_json(self) -> list[Any]:
+        return [self.start, self.requests, self.errors, self.p50_ms, self.p95_ms]
+
+    @classmethod
+    def from_json(cls, data: Any) -> UsageBucket | None:
+        if not isinstance(data, list) or len(data) < 5:
+            return None
+        start, p50, p95 = _num(data[0]), _num(data[3]), _num(data[4])
+        requests, errors = parse_quantity(data[1]), parse_quantity(data[2])
+        if start is None or p50 is None or p95 is None or requests is None or errors is None:
+            return None
+        return cls(start, requests, errors, p50, p95)
+
+
+@dataclass(frozen=True)
+class UsageStats:
+    """The node's traffic as nginx logged it (authenticated requests only; no bodies, no
+    method names: nginx does not parse JSON-RPC): a recent window in `bucket_sec` buckets,
+    with error counts by HTTP status and latency (nginx's `$request_time`, ms resolution)."""
+
+    bucket_sec: int
+    buckets: tuple[UsageBucket, ...] = ()
+    statuses: Mapping[str, int] = field(default_factory=dict)  # HTTP status -> requests
+    p50_ms: float = 0.0  # over the whole window
+    p95_ms: float = 0.0
+
+    @property
+    def requests(self) -> int:
+        return sum(b.requests for b in self.buckets)
+
+    @property
+    def errors(self) -> int:
+        return sum(b.errors for b in self.buckets)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "bucket_sec": self.bucket_sec,
+            "buckets": [b.to_json() for b in self.buckets],
+            "statuses": dict(self.statuses),
+            "p50_ms": self.p50_ms,
+            "p95_ms": self.p95_ms,
+        }
+
+    @classmethod
+    def from_json(cls, data: Any) -> UsageStats | None:
+        """Tolerant read: None when absent or malformed; bad buckets are skipped."""
+        if not isinstance(data, Mapping):
+            return None
+        bucket_sec = parse_quantity(data.get("bucket_sec"))
+        if bucket_sec is None or bucket_sec <= 0:
+            return None
+        raw = data.get("buckets")
+        buckets = [UsageBucket.from_json(b) for b in raw] if isinstance(raw, list) else []
+        statuses = data.get("statuses")
+        return cls(
+            bucket_sec=bucket_sec,
+            buckets=tuple(b for b in buckets if b is not None),
+            statuses={
+                str(k): n
+                for k, v in (statuses.items() if isinstance(statuses, Mapping) else ())
+                if (n := parse_quantity(v)) is not None
+            },
+            p50_ms=_num(data.get("p50_ms")) or 0.0,
+            p95_ms=_num(data.get("p95_ms")) or 0.0,
+        )
+
+
 _KNOWN = frozenset(
     {
         "url",
@@ -155,6 +239,7 @@ _KNOWN = frozenset(
         "restarts_recent",
         "reason",
         "requests",
+        "usage",
     }
 )
 
@@ -173,6 +258,8 @@ class NodeStatus:
         sync / peers / block: progress when known.
         restarts / restarts_recent: client restarts in total / in the current budget window.
         requests: requests served through nginx (the usage the bill is made of).
+        usage: the recent traffic nginx logged (over time, errors, latency); None from
+            runtimes that predate it.
         extra: keys this version does not know, kept so they survive a round trip.
     """
 
@@ -191,6 +278,7 @@ class NodeStatus:
     restarts_recent: int = 0
     reason: str | None = None
     requests: int | None = None
+    usage: UsageStats | None = None
     extra: Mapping[str, Any] = field(default_factory=dict)
 
     @property
@@ -228,6 +316,8 @@ class NodeStatus:
             reason=self.reason,
             requests=self.requests,
         )
+        if self.usage is not None:  # absent rather than null: older readers keep it in extra
+            out["usage"] = self.usage.to_json()
         return out
 
     @classmethod
@@ -250,5 +340,6 @@ class NodeStatus:
             restarts_recent=parse_quantity(data.get("restarts_recent")) or 0,
             reason=_str(data.get("reason")),
             requests=parse_quantity(data.get("requests")),
+            usage=UsageStats.from_json(data.get("usage")),
             extra={k: v for k, v in data.items() if k not in _KNOWN},
         )

@@ -10,7 +10,7 @@ import asyncio
 from pathlib import Path
 
 from erigolem_runtime import profiles
-from erigolem_runtime.api import RuntimeState
+from erigolem_runtime.api import RuntimeState, UsageStats
 from erigolem_runtime.config import RuntimeConfig
 from erigolem_runtime.datadirs import slots_dir
 from erigolem_runtime.instance.slots import DatadirLock, InstanceSlots
@@ -53,6 +53,7 @@ class InstanceBase:
         self._started_at: float | None = None
         self._stopped_at: float | None = None
         self._requests = 0
+        self._usage: UsageStats | None = None  # last traffic read from nginx's log
         self._closing = False
         self._ever_ready = False
         self._restarting = False

@@ -332,6 +332,7 @@ class NodeService(StatusReporting):
         if self._nginx is not None and self.instance_id is not None:
             with contextlib.suppress(Exception):
                 self._requests = max(self._requests, self._nginx.requests_served(self.instance_id))
+                self._usage = self._nginx.usage(self.instance_id)
             try:
                 await asyncio.wait_for(self._remove_nginx(), 1.0)
             except Exception:

@@ -13,6 +13,7 @@ from erigolem_runtime.api import (
     NodeStatus,
     RuntimeState,
     SyncInfo,
+    UsageStats,
 )
 from erigolem_runtime.api.status import ws_url_of
 from erigolem_runtime.instance.supervise import Supervised
@@ -82,7 +83,17 @@ class StatusReporting(Supervised):
             # requests nginx passed to the node (401s not counted): the usage the bill is made of
             requests=int(self.counters()[REQUESTS_COUNTER]),
             extra={"mode": self.mode} if self.mode != "private" else {},
+            usage=self._usage_stats(),
         )
+
+    def _usage_stats(self) -> UsageStats | None:
+        """The recent traffic from nginx's log (frozen at shutdown); None before nginx is set."""
+        if self._nginx is not None and self.instance_id is not None and self._stopped_at is None:
+            try:
+                self._usage = self._nginx.usage(self.instance_id)
+            except Exception:
+                log.exception("cannot read the usage from the access log")
+        return self._usage
 
     def counters(self) -> dict[str, float]:
         """Seconds since start (frozen at shutdown) and requests served through nginx."""

@@ -23,6 +23,7 @@ from pathlib import Path
 from erigolem_runtime.api.files import atomic_write, open_lock_file, try_lock
 from erigolem_runtime.api.paths import COMMON
 from erigolem_runtime.api.process import pid_alive, start_time
+from erigolem_runtime.api.status import UsageStats
 from erigolem_runtime.config import RuntimeConfig
 from erigolem_runtime.credentials import (
     validate_instance_id,
@@ -41,6 +42,7 @@ from erigolem_runtime.nginx.templates import (
     render_location,
     render_upstream,
 )
+from erigolem_runtime.nginx.usage import UsageWindow
 
 LOCK_TIMEOUT_SEC = 30.0
 
@@ -54,6 +56,7 @@ class NginxFront:
         self.mode = mode_for(config, self.layout)
         self.htpasswd = Htpasswd(config.nginx)
         self._counts: dict[str, tuple[int, int]] = {}  # id -> (log offset, lines counted)
+        self._usage: dict[str, UsageWindow] = {}  # id -> its traffic, from the same lines
 
     # ---- public API
 
@@ -146,23 +149,31 @@ class NginxFront:
         """Requests nginx passed to the instance after authentication, from its access log."""
         iid = validate_instance_id(instance_id)
         offset, count = self._counts.get(iid, (0, 0))
+        window = self._usage.setdefault(iid, UsageWindow())
         try:
             with self.layout.log_file(iid).open("rb") as fh:
                 size = os.fstat(fh.fileno()).st_size
                 if size < offset:  # truncated or replaced: count afresh
                     offset, count = 0, 0
+                    window.reset()
                 fh.seek(offset)
                 while chunk := fh.read(1 << 20):
                     end = chunk.rfind(b"\n") + 1
                     if end == 0:  # only a line nginx is still writing: count it next time
                         break
                     count += chunk.count(b"\n", 0, end)
+                    window.feed(chunk[:end])
                     offset += end
                     fh.seek(offset)  # re-read a line cut by the chunk boundary
         except FileNotFoundError:
             pass
         self._counts[iid] = (offset, count)
         return count
+
+    def usage(self, instance_id: str) -> UsageStats:
+        """The instance's recent traffic (over time, errors, latency) from its access log."""
+        self.requests_served(instance_id)
+        return self._usage[validate_instance_id(instance_id)].stats()
 
     def active_instances(self) -> list[str]:
         """Ids of instances registered by live processes (across all runtimes)."""
