@@ -346,6 +346,21 @@ async def shoot(home: Path) -> None:
         _save(passphrase, "25_change_passphrase")
         passphrase.close()
 
+        window.open_backup_dialog()
+        backup = window.backup_dialog
+        assert backup is not None
+        backup.resize(backup.sizeHint().expandedTo(backup.minimumSize()))
+        backup.passphrase.setText("not my passphrase")
+        backup.reveal()
+        await _wait(lambda: backup.reveal_button.isEnabled() and "wrong" in backup.error.text())
+        _save(backup, "26_backup_wrong_passphrase")
+        backup.passphrase.setText(PASSPHRASE)
+        backup.reveal()
+        await _wait(lambda: bool(backup.word_labels))
+        await _settle()
+        _save(backup, "26b_backup_phrase_masked")
+        backup.close()
+
         box, _remember = keep_running_box(window, 1)
         box.show()
         await _settle()
