@@ -188,6 +188,17 @@ async def shoot(home: Path) -> None:
         await _settle()
         _save(first, "08a_start_node_no_golem")
         first.close()
+        # the Golem pre-flight against a yagna nobody runs (port 9: discard, closed here)
+        from erigolem_desktop.core.backends.golem.backend import GolemBackend
+        from erigolem_desktop.core.backends.golem.config import GolemConfig
+
+        offline = GolemBackend(GolemConfig(api_url="http://127.0.0.1:9", app_key="not-set-up"))
+        checked = StartDialog(window, golem_available=True, preflight=offline.preflight)
+        checked.show()
+        await _wait(lambda: bool(checked.recheck.isVisible()), 20)
+        await _settle()
+        _save(checked, "08b_start_node_golem_preflight")
+        checked.close()
         dialog = StartDialog(window, taken_names=[], golem_available=True)
         dialog.show()
         await _settle()

@@ -323,7 +323,13 @@ class StartDialog(QDialog):
         self._ok().setEnabled(not why)
         self._ok().setToolTip(why)
         if golem and self._report is not None and not self._report.ready and not self._checking:
-            style.set_message(self.error, why, "error")
+            failed = ", ".join(c.name for c in self._report.failures())
+            style.set_message(
+                self.error,
+                f"Golem is not ready ({failed}): fix the ✗ lines above and press Check again, "
+                "or run the node on this computer.",
+                "error",
+            )
 
     def run_preflight(self) -> None:
         """Run the Golem pre-flight on the loop; Start stays off until it passes."""
@@ -343,6 +349,7 @@ class StartDialog(QDialog):
                 "\n".join(f"{MARKS[c.outcome.value]} {c.name}: {c.text}" for c in report.checks)
             )
             self._update_start()
+            self.adjustSize()  # the lines need room: grow rather than squeeze the form
 
         def failed(message: str, hint: str) -> None:  # the check itself broke (a bug)
             self._report = None
