@@ -188,6 +188,17 @@ async def shoot(home: Path) -> None:
         await _settle()
         _save(first, "08a_start_node_no_golem")
         first.close()
+        # the Golem pre-flight against a yagna nobody runs (port 9: discard, closed here)
+        from erigolem_desktop.core.backends.golem.backend import GolemBackend
+        from erigolem_desktop.core.backends.golem.config import GolemConfig
+
+        offline = GolemBackend(GolemConfig(api_url="http://127.0.0.1:9", app_key="not-set-up"))
+        checked = StartDialog(window, golem_available=True, preflight=offline.preflight)
+        checked.show()
+        await _wait(lambda: bool(checked.recheck.isVisible()), 20)
+        await _settle()
+        _save(checked, "08b_start_node_golem_preflight")
+        checked.close()
         dialog = StartDialog(window, taken_names=[], golem_available=True)
         dialog.show()
         await _settle()
@@ -357,6 +368,21 @@ async def shoot(home: Path) -> None:
         await _settle()
         _save(passphrase, "25_change_passphrase")
         passphrase.close()
+
+        window.open_backup_dialog()
+        backup = window.backup_dialog
+        assert backup is not None
+        backup.resize(backup.sizeHint().expandedTo(backup.minimumSize()))
+        backup.passphrase.setText("not my passphrase")
+        backup.reveal()
+        await _wait(lambda: backup.reveal_button.isEnabled() and "wrong" in backup.error.text())
+        _save(backup, "26_backup_wrong_passphrase")
+        backup.passphrase.setText(PASSPHRASE)
+        backup.reveal()
+        await _wait(lambda: bool(backup.word_labels))
+        await _settle()
+        _save(backup, "26b_backup_phrase_masked")
+        backup.close()
 
         box, _remember = keep_running_box(window, 1)
         box.show()

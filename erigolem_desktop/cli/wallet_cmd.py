@@ -70,7 +70,8 @@ def _create(args: argparse.Namespace) -> int:
     passphrase = _new_passphrase(args)
     info, phrase = wallet.create(passphrase, label=args.label or "")
     common.note(
-        "WARNING: the recovery phrase below is shown ONCE. Write it down on paper and keep it "
+        "WARNING: the recovery phrase below is shown ONCE here (the app's Back up… shows it "
+        "again, behind the passphrase). Write it down on paper and keep it "
         "offline; anyone who has it owns this account, and without it (or a keystore backup) a "
         "lost passphrase means a lost account."
     )

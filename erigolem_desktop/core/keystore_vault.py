@@ -335,3 +335,65 @@ class KeyringVault:
                 keyring_call(
                     "delete the keystore", kr.delete_password, self.service, f"{address}#{n}"
                 )
+
+
+# --- other secrets in the keystore v3 envelope ------------------------------------------------
+
+
+def encrypt_secret(secret: bytes, passphrase: str, scrypt_n: int = DEFAULT_SCRYPT_N) -> str:
+    """`secret` (any length: a recovery phrase) in a keystore v3 envelope under `passphrase`.
+
+    The same scrypt + AES-128-CTR + keccak MAC as a key's keystore, so `decrypt_secret`
+    (eth-keyfile's decoder) reads it; written here because eth-keyfile's encoder only takes
+    32-byte private keys.
+    """
+    import os
+
+    from Crypto.Cipher import AES
+    from Crypto.Util import Counter
+    from eth_hash.auto import keccak
+
+    if not passphrase:
+        raise WalletError("The passphrase is empty.", "Choose a passphrase to protect the key.")
+    salt, iv = os.urandom(16), os.urandom(16)
+    derived = hashlib.scrypt(
+        passphrase.encode("utf-8"),
+        salt=salt,
+        n=scrypt_n,
+        r=8,
+        p=1,
+        maxmem=SCRYPT_MAX_MEMORY + 2**20,
+        dklen=32,
+    )  # releases the GIL while it works
+    counter = Counter.new(128, initial_value=int.from_bytes(iv, "big"), allow_wraparound=True)
+    ciphertext = AES.new(derived[:16], AES.MODE_CTR, counter=counter).encrypt(secret)
+    envelope = {
+        "version": 3,
+        "crypto": {
+            "cipher": CIPHER,
+            "cipherparams": {"iv": iv.hex()},
+            "ciphertext": ciphertext.hex(),
+            "kdf": "scrypt",
+            "kdfparams": {"dklen": 32, "n": scrypt_n, "p": 1, "r": 8, "salt": salt.hex()},
+            "mac": keccak(derived[16:32] + ciphertext).hex(),
+        },
+    }
+    return json.dumps(envelope, separators=(",", ":"))
+
+
+def decrypt_secret(json_text: str, passphrase: str) -> bytes:
+    """The secret inside an `encrypt_secret` envelope; WrongPassphrase on a MAC mismatch."""
+    from eth_keyfile.exceptions import EthKeyfileValueError
+    from eth_keyfile.keyfile import decode_keyfile_json
+
+    try:
+        data = json.loads(json_text)
+        return bytes(decode_keyfile_json(data, passphrase.encode("utf-8")))
+    except EthKeyfileValueError as exc:
+        if "MAC mismatch" in str(exc):
+            raise WrongPassphrase() from None
+        raise KeystoreCorrupt(f"The stored secret cannot be decrypted ({exc}).") from None
+    except (ValueError, KeyError, TypeError) as exc:
+        raise KeystoreCorrupt(
+            f"The stored secret cannot be decrypted ({type(exc).__name__})."
+        ) from None

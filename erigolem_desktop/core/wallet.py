@@ -4,11 +4,15 @@
   `data_dir()/wallet.json` (0600, atomic writes). It holds no secret.
 - Each private key is a keystore v3 (scrypt) under the user's passphrase, kept in the OS keyring
   (keystore_vault.py explains what goes in there and why).
+- The recovery phrase of a created or phrase-imported account is kept too, under
+  `<address>#phrase` in the keyring, in the same scrypt envelope under the same passphrase
+  (`recovery_phrase()` reveals it; a passphrase change re-encrypts it). Accounts imported from a
+  private key or a keystore have none (`no_phrase_reason()`).
 - `unlock()` decrypts one account's key into memory; `lock()` drops it. The wallet also locks
   itself after `auto_lock_seconds` without use (checked lazily on every call; `seconds_until_lock()`
   tells a GUI when to schedule its own check; `touch()` counts as use). Python cannot wipe memory
   for sure, so "dropped" means no reference is kept; the key never reaches a log, a repr or disk.
-- CPU-heavy calls (create, import, unlock, export, change_passphrase: scrypt) are synchronous;
+- CPU-heavy calls (create, import, unlock, export, recovery_phrase, change_passphrase: scrypt) are synchronous;
   GUI callers run them in an executor.
 
 Several processes (the app, `erigolem wallet …`) may change the wallet at once. Every change is
@@ -55,7 +59,9 @@ from erigolem_desktop.core.keystore_vault import (
     IMPORT_HINT,
     KeyringVault,
     decrypt_keystore,
+    decrypt_secret,
     encrypt_key,
+    encrypt_secret,
     parse_keystore,
 )
 from erigolem_desktop.core.paths import data_dir as default_data_dir
@@ -74,6 +80,7 @@ __all__ = [
     "AccountInfo",
     "KeyringUnavailable",
     "KeystoreCorrupt",
+    "RecoveryPhrase",
     "UnknownAccount",
     "Wallet",
     "WalletError",
@@ -90,9 +97,32 @@ LOCK_TIMEOUT_SECONDS = 30.0
 SCRYPT_N_ENV = "ERIGOLEM_WALLET_SCRYPT_N"  # a higher KDF cost for new keys
 INSECURE_KDF_ENV = "ERIGOLEM_WALLET_INSECURE_TEST_KDF"  # =1: tests may lower it (module doc)
 STAGED_SUFFIX = "#staged"  # keyring username of a new keystore while the passphrase changes
+PHRASE_SUFFIX = "#phrase"  # keyring username of an account's encrypted recovery phrase
 _MIN_SCRYPT_N = 2**12
 _ADDRESS_RE = re.compile(r"^(0x)?[0-9a-fA-F]{40}$")
 _KEY_RE = re.compile(r"^(0x)?[0-9a-fA-F]{64}$")
+
+
+@dataclass(frozen=True)
+class RecoveryPhrase:
+    """An account's BIP-39 phrase and derivation path; the repr never shows the words."""
+
+    phrase: str
+    path: str
+
+    def __repr__(self) -> str:
+        return f"<recovery phrase, {len(self.phrase.split())} words, {self.path}>"
+
+
+# Where an account's key came from (`source` in wallet.json); says why there is no phrase.
+NO_PHRASE_REASONS = {
+    "private_key": "This account was imported from a private key, so it has no recovery "
+    "phrase. Back it up by exporting its keystore.",
+    "keystore": "This account was imported from a keystore file, so it has no recovery "
+    "phrase here. Back it up by exporting its keystore.",
+    "": "This account's recovery phrase was shown once when it was made and was not kept "
+    "(accounts made before this version). Back it up by exporting its keystore.",
+}
 
 
 @dataclass(frozen=True)
@@ -394,6 +424,7 @@ class Wallet:
                 stored = None
             if stored is None:
                 self.vault.delete(address)
+                self.vault.delete(address + PHRASE_SUFFIX)
                 data["accounts"].remove(entry)
                 log.warning(
                     "wallet: dropped %s, its add was cut off before the key was stored", address
@@ -405,6 +436,7 @@ class Wallet:
                 )
         elif step == "remove":
             self.vault.delete(address)
+            self.vault.delete(address + PHRASE_SUFFIX)
             data["accounts"].remove(entry)
             log.warning("wallet: finished removing %s", address)
         elif step == "passwd":
@@ -468,28 +500,40 @@ class Wallet:
 
     # --- adding and removing accounts ------------------------------------------------------
 
-    def _add(self, key: bytes, passphrase: str, label: str) -> AccountInfo:
+    def _add(
+        self,
+        key: bytes,
+        passphrase: str,
+        label: str,
+        source: str,
+        phrase: RecoveryPhrase | None = None,
+    ) -> AccountInfo:
         from eth_account import Account
 
         _check_passphrase(passphrase)
         address = str(Account.from_key(key).address)
         _refuse_duplicate(self._load(), address)  # early: before the slow scrypt
         keystore = encrypt_key(key, passphrase, self.scrypt_n)
+        sealed = None if phrase is None else self._seal_phrase(phrase, passphrase)
         with self._transaction() as data:
             _refuse_duplicate(data, address)  # another process may have added it meanwhile
             entry: dict[str, Any] = {
                 "address": address,
                 "label": label.strip(),
                 "created_at": _now_iso(),
+                "source": source,
                 "pending": "add",
             }
             data["accounts"].append(entry)
             self._save(data)  # 1. the intent: a crash from here on is settled later
             try:
-                self.vault.put(address, keystore)  # 2. the key
+                self.vault.put(address, keystore)  # 2. the key (and its phrase)
+                if sealed is not None:
+                    self.vault.put(address + PHRASE_SUFFIX, sealed)
             except Exception:
                 with contextlib.suppress(Exception):
                     self.vault.delete(address)
+                    self.vault.delete(address + PHRASE_SUFFIX)
                     data["accounts"].remove(entry)
                     self._save(data)
                 raise
@@ -500,10 +544,11 @@ class Wallet:
         return self._info(entry, data["active"])
 
     def create(self, passphrase: str, label: str = "") -> tuple[AccountInfo, str]:
-        """A new random account; returns it with its BIP-39 recovery phrase (show it once)."""
+        """A new random account and its BIP-39 recovery phrase (kept encrypted, see backup)."""
         _check_passphrase(passphrase)
         key, phrase = bip39.new_account()
-        return self._add(key, passphrase, label), phrase
+        kept = RecoveryPhrase(phrase, bip39.DEFAULT_PATH)
+        return self._add(key, passphrase, label, "created", kept), phrase
 
     def import_private_key(
         self, private_key_hex: str, passphrase: str, label: str = ""
@@ -520,7 +565,7 @@ class Wallet:
                 "That private key is out of range.", "Check that it was copied whole."
             )
         try:
-            return self._add(key, passphrase, label)
+            return self._add(key, passphrase, label, "private_key")
         except ValueError as exc:  # eth-keys: a key outside the curve order
             raise WalletError(f"That private key is not valid ({exc}).", "") from None
 
@@ -529,7 +574,9 @@ class Wallet:
     ) -> AccountInfo:
         """Add the account at `path` of a BIP-39 recovery phrase."""
         _check_passphrase(passphrase)
-        return self._add(bip39.key_from_mnemonic(phrase, path), passphrase, label)
+        key = bip39.key_from_mnemonic(phrase, path)
+        kept = RecoveryPhrase(bip39.normalize_phrase(phrase), bip39.validate_path(path))
+        return self._add(key, passphrase, label, "mnemonic", kept)
 
     def import_keystore(
         self, json_text: str, keystore_password: str, passphrase: str, label: str = ""
@@ -548,7 +595,7 @@ class Wallet:
             )
         except KeystoreCorrupt as exc:
             raise KeystoreCorrupt(exc.message, _import_hint(exc)) from None
-        return self._add(key, passphrase, label)
+        return self._add(key, passphrase, label, "keystore")
 
     def export_keystore(self, address: str, passphrase: str) -> str:
         """The account's keystore v3 JSON (encrypted with the wallet passphrase), for a backup."""
@@ -558,6 +605,44 @@ class Wallet:
         log.info("wallet: exported the keystore of %s", info.address)
         return json.dumps(json.loads(stored), indent=2)
 
+    def _seal_phrase(self, phrase: RecoveryPhrase, passphrase: str) -> str:
+        payload = json.dumps({"phrase": phrase.phrase, "path": phrase.path}).encode("utf-8")
+        return encrypt_secret(payload, passphrase, self.scrypt_n)
+
+    def _open_phrase(self, address: str, passphrase: str) -> RecoveryPhrase | None:
+        sealed = self.vault.get(address + PHRASE_SUFFIX)
+        if sealed is None:
+            return None
+        try:
+            payload = json.loads(decrypt_secret(sealed, passphrase))
+            return RecoveryPhrase(str(payload["phrase"]), str(payload["path"]))
+        except WrongPassphrase:
+            raise KeystoreCorrupt(
+                f"The recovery phrase kept for {address} does not open with the passphrase "
+                "that opens its key (a passphrase change was cut off).",
+                "Try the passphrase used before the change; the keystore export still works.",
+            ) from None
+        except (ValueError, KeyError, TypeError):
+            raise KeystoreCorrupt(f"The recovery phrase kept for {address} is damaged.") from None
+
+    def recovery_phrase(self, address: str, passphrase: str) -> RecoveryPhrase | None:
+        """The account's recovery phrase once `passphrase` opens its key; None when none is kept.
+
+        WrongPassphrase (nothing revealed) when the passphrase is wrong; `no_phrase_reason`
+        says why an account has none. The phrase is never logged.
+        """
+        info = self.get(address)
+        decrypt_keystore(
+            self._stored_keystore(info.address), passphrase, expected_address=info.address
+        )
+        return self._open_phrase(info.address, passphrase)
+
+    def no_phrase_reason(self, address: str) -> str:
+        """Why `address` has no recovery phrase here (from where its key came)."""
+        wanted = checksum_address(address)
+        source = str(_entry(self._load(), wanted).get("source", ""))
+        return NO_PHRASE_REASONS.get(source, NO_PHRASE_REASONS[""])
+
     def remove(self, address: str) -> None:
         """Forget an account and delete its keystore from the keyring (export it first!)."""
         wanted = checksum_address(address)
@@ -566,7 +651,8 @@ class Wallet:
             entry["pending"] = "remove"
             _fix_active(data)
             self._save(data)  # 1. unlisted, the intent recorded
-            self.vault.delete(wanted)  # 2. the key
+            self.vault.delete(wanted)  # 2. the key and its phrase
+            self.vault.delete(wanted + PHRASE_SUFFIX)
             data["accounts"].remove(entry)
             self._save(data)  # 3. gone
         if self._held is not None and self._held.address == wanted:
@@ -585,6 +671,11 @@ class Wallet:
         stored = self._stored_keystore(info.address)
         key = decrypt_keystore(stored, old, expected_address=info.address)
         keystore = encrypt_key(key, new, self.scrypt_n)
+        try:
+            phrase = self._open_phrase(info.address, old)
+        except KeystoreCorrupt:
+            phrase = None  # left as it is (it says so when revealed)
+        sealed = None if phrase is None else self._seal_phrase(phrase, new)
         staged = info.address + STAGED_SUFFIX
         with self._transaction() as data:
             entry = _entry(data, info.address)
@@ -616,6 +707,8 @@ class Wallet:
                     self._settle(data, entry)  # keep whichever keystore is readable
                     self._save(data)
                 raise
+            if sealed is not None:  # a crash before this leaves the phrase under `old`
+                self.vault.put(info.address + PHRASE_SUFFIX, sealed)
             self.vault.delete(staged)
             del entry["pending"]
             self._save(data)  # 4. done

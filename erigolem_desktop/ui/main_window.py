@@ -66,6 +66,7 @@ from erigolem_desktop.ui.welcome import WelcomePage
 if TYPE_CHECKING:
     from erigolem_desktop.core.backends.base import NodeSpec
     from erigolem_desktop.core.manager import NodeManager
+    from erigolem_desktop.ui.backup_dialog import BackupDialog
     from erigolem_desktop.ui.passphrase_dialog import PassphraseDialog
     from erigolem_desktop.ui.send_tx import SendTransactionDialog
 
@@ -136,6 +137,7 @@ class MainWindow(QMainWindow):
         self.update_url = updates.MANIFEST_URL
         self.update_address = updates.RELEASE_ADDRESS
         self.update_box: QMessageBox | None = None
+        self.backup_dialog: BackupDialog | None = None
         self._served: list[str] | None = None  # chains the local runtime can run
         self.setWindowTitle("Erigolem")
         self.setWindowIcon(style.icon("app"))
@@ -212,6 +214,10 @@ class MainWindow(QMainWindow):
         self.passphrase_action = action(
             "Change &passphrase…", "lock", "Ctrl+Shift+P", self.open_passphrase_dialog
         )
+        self.backup_action = action(
+            "&Back up account…", "key", "Ctrl+Shift+B", self.open_backup_dialog
+        )
+        self.backup_action.setToolTip("Reveal the recovery phrase or export the keystore")
         self.quit_action = action("&Quit", "stop", "Ctrl+Q", self.quit_app)
         for act in (self.start_action, self.stop_action):
             bar.addAction(act)
@@ -229,7 +235,9 @@ class MainWindow(QMainWindow):
         file_menu = bar.addMenu("&File")
         file_menu.addActions([self.start_action, self.stop_action])
         file_menu.addSeparator()
-        file_menu.addActions([self.settings_action, self.passphrase_action, self.lock_action])
+        file_menu.addActions(
+            [self.settings_action, self.passphrase_action, self.backup_action, self.lock_action]
+        )
         file_menu.addSeparator()
         file_menu.addAction(self.quit_action)
 
@@ -414,6 +422,7 @@ class MainWindow(QMainWindow):
         self.console.send_dialog_opened.connect(self._follow_send_dialog)
         self.wallet_page = WalletPage(self.ctx.wallet, self.txlog)
         self.wallet_page.send_requested.connect(self.open_send_dialog)
+        self.wallet_page.backup_requested.connect(self.open_backup_dialog)
         wallet_page = QWidget()
         wallet_lay = QVBoxLayout(wallet_page)
         wallet_lay.setContentsMargins(style.MARGIN, style.MARGIN, style.MARGIN, style.MARGIN)
@@ -470,6 +479,7 @@ class MainWindow(QMainWindow):
         ):
             act.setEnabled(in_workspace)
         self.passphrase_action.setEnabled(in_workspace)
+        self.backup_action.setEnabled(in_workspace)
         self._update_account()
 
     def show_workspace(self) -> None:
@@ -855,6 +865,17 @@ class MainWindow(QMainWindow):
             lambda: self.statusBar().showMessage(f"Passphrase of {address} changed.", 8000)
         )
         self.passphrase_dialog = dialog  # tests reach the open dialog here
+        dialog.open()
+
+    def open_backup_dialog(self) -> None:
+        """Reveal the phrase or export the keystore of the unlocked account (Ctrl+Shift+B)."""
+        from erigolem_desktop.ui.backup_dialog import BackupDialog
+
+        address = self.ctx.wallet.unlocked_address
+        if address is None:
+            return
+        dialog = BackupDialog(self.ctx.wallet, address, self)
+        self.backup_dialog = dialog  # tests reach the open dialog here
         dialog.open()
 
     def open_settings(self) -> None:

@@ -4,7 +4,10 @@
 asks the node for the chain id, nonce, balance, gas estimate and fee suggestions
 (`eth_feeHistory`), checks the balance, and returns an EIP-1559 dict for
 `Wallet.sign_transaction`. The fees are editable (slow / normal / fast or custom, in gwei);
-what is sent goes to the transaction log (`core.txlog`) for the wallet page.
+what is sent goes to the transaction log (`core.txlog`) for the wallet page. On a mainnet node
+the recipient may be an ENS name (`core.ens`): it is resolved through the node when the field
+is left (or at Review) and the address is shown under it before Review; other chains say ENS
+is mainnet-only.
 
 Signals:
     sent(str): a transaction was sent (its hash); mined(str): its receipt arrived.
@@ -18,7 +21,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from erigolem_desktop.core import units
+from erigolem_desktop.core import ens, units
 from erigolem_desktop.core.errors import HintedError
 from erigolem_desktop.core.fees import SPEEDS, Fee, FeeSuggestions, fee_suggestions
 from erigolem_desktop.core.txlog import TxLog, sent_now
@@ -189,12 +192,17 @@ class SendTransactionDialog(QDialog):
         self.prepared: Prepared | None = None
         self.receipt: dict[str, Any] | None = None
         self._last_suggestions: FeeSuggestions | None = None
+        self._resolved: tuple[str, str] | None = None  # (normalised ENS name, its address)
 
         self.sender_label = QLabel(wallet.unlocked_address or "wallet locked")
         self.sender_label.setFont(style.mono_font())
         self.to_edit = QLineEdit()
-        self.to_edit.setPlaceholderText("0x… recipient address")
+        self.to_edit.setPlaceholderText(
+            "0x… recipient address" + (" or ENS name (name.eth)" if chain in ens.ENS_CHAINS else "")
+        )
         self.to_edit.setFont(style.mono_font())
+        self.resolved_label = style.label("", "muted", selectable=True)
+        self.resolved_label.setFont(style.mono_font())
         self.amount_edit = QLineEdit()
         self.amount_edit.setPlaceholderText("e.g. 0.1 ether, 20 gwei (a bare number is ether)")
         self.data_edit = QLineEdit()
@@ -223,6 +231,7 @@ class SendTransactionDialog(QDialog):
         form = QFormLayout()
         form.addRow("From", self.sender_label)
         form.addRow("&To", self.to_edit)
+        form.addRow("", self.resolved_label)
         form.addRow("&Amount", self.amount_edit)
         form.addRow("&Data", self.data_edit)
         fees_label = QLabel("&Fees")
@@ -253,6 +262,8 @@ class SendTransactionDialog(QDialog):
             edit.textEdited.connect(self._invalidate)
         for edit in (self.max_fee_edit, self.tip_edit):
             edit.textEdited.connect(self._fee_edited)
+        self.to_edit.textEdited.connect(self._to_edited)
+        self.to_edit.editingFinished.connect(self.resolve_name)
         self.speed_combo.activated.connect(self._speed_picked)
         self.review_button.setDefault(True)
 
@@ -261,6 +272,46 @@ class SendTransactionDialog(QDialog):
         self.prepared = None
         self.send_button.setEnabled(False)
         self.review_button.setDefault(True)
+
+    def _to_edited(self) -> None:
+        self._resolved = None
+        self.resolved_label.clear()
+
+    def resolve_name(self, *, then_review: bool = False) -> None:
+        """Look a typed ENS name up through the node (mainnet only); show its address."""
+        text = self.to_edit.text().strip()
+        if not ens.looks_like_name(text):
+            return
+        if self.chain not in ens.ENS_CHAINS:
+            self._error(
+                f"ENS names are resolved on mainnet nodes only; this node runs "
+                f"{self.chain or 'another chain'}. Paste the 0x address instead."
+            )
+            return
+        try:
+            name = ens.normalize(text)
+        except ens.EnsError as exc:
+            self._error(f"{exc.message} {exc.hint}")
+            return
+        if self._resolved is not None and self._resolved[0] == name:
+            if then_review:
+                self.review()
+            return
+        self._say(f"Looking up {name} in ENS…")
+
+        def found(address: str) -> None:
+            still = ens.looks_like_name(self.to_edit.text())
+            if not still or ens.normalize(self.to_edit.text()) != name:
+                return  # the user typed something else meanwhile
+            self._resolved = (name, address)
+            self.resolved_label.setText(f"{name} → {address}")
+            self._say(f"{name} is {address} (from ENS, through this node).")
+            if then_review:
+                self.review()
+
+        Op.coro(lambda: ens.resolve(self.client, name), label="ens resolve").success(found).failure(
+            lambda m, h: self._error(f"{m} {h}".strip())
+        ).run()
 
     def _fee_edited(self) -> None:
         """Typing a fee makes it a custom choice (Review then uses exactly what was typed)."""
@@ -302,8 +353,14 @@ class SendTransactionDialog(QDialog):
         if sender is None:
             self._error("The wallet is locked. Close this dialog, unlock it (Ctrl+L), try again.")
             return
+        typed = self.to_edit.text()
+        if ens.looks_like_name(typed):
+            if self._resolved is None or self._resolved[0] != self._normal_or_empty(typed):
+                self.resolve_name(then_review=True)
+                return
+            typed = self._resolved[1]
         try:
-            to = recipient_address(self.to_edit.text())
+            to = recipient_address(typed)
         except WalletError as exc:
             self._error(f"{exc.message} {exc.hint}".strip())
             self.to_edit.setFocus()
@@ -334,6 +391,13 @@ class SendTransactionDialog(QDialog):
             lambda: self.review_button.setEnabled(True)
         ).run()
 
+    @staticmethod
+    def _normal_or_empty(text: str) -> str:
+        try:
+            return ens.normalize(text)
+        except ens.EnsError:
+            return ""
+
     def _built(self, prepared: Prepared) -> None:
         self.prepared = prepared
         self._last_suggestions = prepared.suggestions
@@ -344,7 +408,7 @@ class SendTransactionDialog(QDialog):
         self.summary.setPlainText(
             f"chain id      {tx['chainId']}\n"
             f"nonce         {tx['nonce']}\n"
-            f"to            {tx['to']}\n"
+            f"to            {tx['to']}{self._ens_note(tx['to'])}\n"
             f"value         {units.format_ether(tx['value'])}\n"
             f"gas limit     {tx['gas']:,}\n"
             f"base fee      {units.format_wei(base, 'gwei')} per gas (next block)\n"
@@ -364,6 +428,9 @@ class SendTransactionDialog(QDialog):
         self.send_button.setEnabled(True)
         self.send_button.setDefault(True)
         self.send_button.setFocus()
+
+    def _ens_note(self, to: str) -> str:
+        return f" ({self._resolved[0]})" if self._resolved and self._resolved[1] == to else ""
 
     def sign_and_send(self) -> None:
         tx = self.tx

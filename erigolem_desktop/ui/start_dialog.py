@@ -3,9 +3,11 @@ the browser origins allowed to call the node (CORS; empty = any).
 
 It builds a NodeSpec (and names the backend); the main window hands it to the manager. It opens
 on the user's last choices (`StartChoice`), on *This computer / dev* when Golem is not set up,
-offers for *This computer* only the chains the local runtime can run, and before a Golem start
-runs the window's pre-flight check (yagna reachable, app key accepted, gftp installed), so a
-start that cannot work is refused in the dialog instead of becoming a failed node.
+offers for *This computer* only the chains the local runtime can run. With Golem picked it runs
+the window's pre-flight check (yagna reachable, app key accepted, funds on the payment network,
+gftp installed; awaited on the loop) as soon as it is shown, lists one line per check, and
+keeps Start off (its tooltip says why) until every check passes, so a start that cannot work
+never becomes a failed node. *Check again* re-runs it after the user fixed something.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from decimal import Decimal
+from typing import TYPE_CHECKING
 
 from erigolem_runtime.host import validate_origins
 
@@ -31,10 +34,17 @@ from erigolem_desktop.ui.qt import (
     QDoubleSpinBox,
     QFormLayout,
     QLineEdit,
+    QPushButton,
+    QShowEvent,
     QSpinBox,
     QVBoxLayout,
     QWidget,
 )
+
+MARKS = {"ok": "✓", "failed": "✗", "unknown": "?"}  # by preflight.Outcome value
+CHECKING = "Checking the Golem setup (yagna, app key, funds, gftp)…"
+if TYPE_CHECKING:  # preflight.py imports aiohttp: kept out of the first paint
+    from erigolem_desktop.core.backends.golem.preflight import Preflight
 
 CLIENTS = {"erigon": "Erigon", "anvil": "anvil (dev chain)"}
 NAME_MAX = 48
@@ -87,13 +97,13 @@ class StartDialog(QDialog):
         default_budget: Decimal = Decimal("1"),
         local_chains: Sequence[str] | None = None,
         last: StartChoice | None = None,
-        preflight: Callable[[], Awaitable[object]] | None = None,
+        preflight: Callable[[], Awaitable[Preflight]] | None = None,
     ) -> None:
         """Args:
         golem_available: Golem is set up (backend present, app key configured).
         local_chains: chains *This computer* can run (None: every chain).
         last: the previous choices to open on.
-        preflight: awaited before accepting a Golem start; its failure stays in the dialog.
+        preflight: the Golem pre-flight (GolemBackend.preflight), run while Golem is picked.
         """
         super().__init__(parent)
         self.setWindowTitle("Start a node")
@@ -103,6 +113,8 @@ class StartDialog(QDialog):
         self._chains = all_chains()
         self._local_chains = [c for c in self._chains if local_chains is None or c in local_chains]
         self._preflight = preflight
+        self._report: Preflight | None = None
+        self._checking = False
         self._suggested = ""
 
         self.backend_combo = QComboBox()
@@ -139,6 +151,12 @@ class StartDialog(QDialog):
         )
         self.cost = style.label("", "muted", wrap=True)
         self.error = forms.error_label()
+        self.checks = style.label("", "muted", wrap=True, selectable=True)
+        self.checks.hide()
+        self.recheck = QPushButton("Check &again")
+        self.recheck.setToolTip("Run the Golem pre-flight again (after starting yagna, say)")
+        self.recheck.hide()
+        self.recheck.clicked.connect(self.run_preflight)
 
         form = QFormLayout()
         form.addRow("&Run on", self.backend_combo)
@@ -158,8 +176,9 @@ class StartDialog(QDialog):
         lay.setSpacing(style.SPACING * 2)
         lay.addLayout(form)
         lay.addWidget(self.cost)
+        lay.addWidget(self.checks)
         lay.addWidget(self.error)
-        lay.addWidget(self.buttons)
+        lay.addLayout(forms.button_row(left=(self.recheck,), right=(self.buttons,)))
 
         last = last or StartChoice()
         backend = last.backend if last.backend in ("golem", "local") else "golem"
@@ -221,6 +240,13 @@ class StartDialog(QDialog):
         self._fill_chains(str(self.chain_combo.currentData()))
         self._suggest_name()
         self._refresh()
+        if self.isVisible() and self._report is None:
+            self.run_preflight()
+
+    def showEvent(self, event: QShowEvent) -> None:
+        super().showEvent(event)
+        if self._report is None and not self._checking:
+            self.run_preflight()
 
     def spec(self) -> NodeSpec:
         golem = self.backend() == "golem"
@@ -277,6 +303,66 @@ class StartDialog(QDialog):
             )
             self.cost.setText(f"Free: runs on this computer.{heavy}")
         style.set_message(self.error, "", "error")
+        self._update_start()
+
+    def _ok(self) -> QPushButton:
+        return self.buttons.button(QDialogButtonBox.StandardButton.Ok)
+
+    def _update_start(self) -> None:
+        """Start is on unless a Golem pre-flight runs or failed; its tooltip says why it is off."""
+        golem = self.backend() == "golem" and self._preflight is not None
+        self.checks.setVisible(golem and (self._checking or self._report is not None))
+        self.recheck.setVisible(golem and self._report is not None and not self._report.ready)
+        self.recheck.setEnabled(not self._checking)
+        why = ""
+        if golem and self._checking:
+            why = CHECKING
+        elif golem and self._report is not None and not self._report.ready:
+            why = "Golem is not ready: " + " ".join(c.text for c in self._report.failures())
+            why += " Fix it and press Check again, or run the node on this computer."
+        self._ok().setEnabled(not why)
+        self._ok().setToolTip(why)
+        if golem and self._report is not None and not self._report.ready and not self._checking:
+            failed = ", ".join(c.name for c in self._report.failures())
+            style.set_message(
+                self.error,
+                f"Golem is not ready ({failed}): fix the ✗ lines above and press Check again, "
+                "or run the node on this computer.",
+                "error",
+            )
+
+    def run_preflight(self) -> None:
+        """Run the Golem pre-flight on the loop; Start stays off until it passes."""
+        if self._preflight is None or self.backend() != "golem" or self._checking:
+            return
+        check = self._preflight
+        self._checking = True
+        self.checks.setText(CHECKING)
+        self._update_start()
+
+        async def run() -> Preflight:
+            return await check()
+
+        def done(report: Preflight) -> None:
+            self._report = report
+            self.checks.setText(
+                "\n".join(f"{MARKS[c.outcome.value]} {c.name}: {c.text}" for c in report.checks)
+            )
+            self._update_start()
+            self.adjustSize()  # the lines need room: grow rather than squeeze the form
+
+        def failed(message: str, hint: str) -> None:  # the check itself broke (a bug)
+            self._report = None
+            style.set_message(self.error, f"The Golem pre-flight failed: {message} {hint}", "error")
+            self.checks.setText("")
+
+        def finished() -> None:  # runs before done/failed
+            self._checking = False
+            self._update_start()
+
+        Op.coro(run, label="golem pre-flight").finally_(finished).success(done).failure(
+            failed
+        ).run()
 
     def _accept(self) -> None:
         name = self.name_edit.text().strip() or self._suggested
@@ -304,27 +390,10 @@ class StartDialog(QDialog):
             style.set_message(self.error, f"{exc}.", "error")
             self.origins_edit.setFocus()
             return
-        if self.backend() == "golem" and self._preflight is not None:
-            self._run_preflight(self._preflight)
+        golem = self.backend() == "golem" and self._preflight is not None
+        if golem and (self._report is None or not self._report.ready or self._checking):
+            self._update_start()
+            if self._report is None and not self._checking:
+                self.run_preflight()
             return
         self.accept()
-
-    def _run_preflight(self, check: Callable[[], Awaitable[object]]) -> None:
-        """Check Golem first (yagna, app key, gftp); a failure stays here, in plain words."""
-        ok = self.buttons.button(QDialogButtonBox.StandardButton.Ok)
-        ok.setEnabled(False)
-        style.set_message(self.error, "Checking the Golem setup (yagna, app key, gftp)…", "muted")
-
-        async def run() -> None:
-            await check()
-
-        def failed(message: str, hint: str) -> None:
-            style.set_message(
-                self.error,
-                f"Golem is not ready: {message} {hint} Or run the node on this computer.".strip(),
-                "error",
-            )
-
-        Op.coro(run, label="golem pre-flight").success(lambda _r: self.accept()).failure(
-            failed
-        ).finally_(lambda: ok.setEnabled(True)).run()

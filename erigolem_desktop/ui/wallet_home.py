@@ -7,6 +7,7 @@ cheap enough for the loop (an address is a version-3 code, 29x29 modules).
 
 Signals:
     send_requested(str): the user wants to send from this node (node id).
+    backup_requested(): the user wants to back up the account (phrase, keystore).
 """
 
 from __future__ import annotations
@@ -95,6 +96,7 @@ class WalletPage(QWidget):
     """Balance, receive (address, QR), send, and the sent transactions of the unlocked account."""
 
     send_requested = Signal(str)
+    backup_requested = Signal()
 
     def __init__(self, wallet: Wallet, txlog: TxLog | None = None, parent: QWidget | None = None):
         super().__init__(parent)
@@ -115,6 +117,8 @@ class WalletPage(QWidget):
         self.address_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.copy_button = QPushButton("&Copy address")
         self.copy_button.setIcon(style.icon("copy"))
+        self.backup_button = QPushButton("&Back up…")
+        self.backup_button.setToolTip("Reveal the recovery phrase or export the keystore")
         self.qr = QLabel()
         self.qr.setToolTip("Scan to send to this account")
         self.qr.setAccessibleName("QR code of the address")
@@ -140,7 +144,10 @@ class WalletPage(QWidget):
         grid = QGridLayout(account)
         grid.addWidget(self.account_title, 0, 0, 1, 3)
         grid.addWidget(self.address_label, 1, 0, 1, 2)
-        grid.addWidget(self.copy_button, 1, 2)
+        copy_row = QHBoxLayout()
+        copy_row.addWidget(self.copy_button)
+        copy_row.addWidget(self.backup_button)
+        grid.addLayout(copy_row, 1, 2)
         node_label = QLabel("Balance on &node")
         node_label.setBuddy(self.node_combo)
         grid.addWidget(node_label, 2, 0)
@@ -197,6 +204,7 @@ class WalletPage(QWidget):
         lay.addWidget(tx_box, 1)
 
         self.copy_button.clicked.connect(self.copy_address)
+        self.backup_button.clicked.connect(self.backup_requested.emit)
         self.refresh_button.clicked.connect(self.refresh)
         self.send_button.clicked.connect(self._send)
         self.fund_button.clicked.connect(self.fund)
@@ -228,6 +236,7 @@ class WalletPage(QWidget):
                 self.address_label.clear()
                 self.qr.clear()
         self.copy_button.setEnabled(bool(address))
+        self.backup_button.setEnabled(bool(address))
         self.load_transactions()
         self._refresh_if_shown()
 

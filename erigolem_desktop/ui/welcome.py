@@ -222,7 +222,8 @@ class WelcomePage(QStackedWidget):
         page, lay = _page(
             "Your recovery phrase",
             "Write these words down, in order, on paper. They are the only way to restore this "
-            "wallet on another computer. They are shown once and never stored in plain text.",
+            "wallet on another computer. They are kept only encrypted under your passphrase "
+            "(Wallet → Back up… shows them again), never in plain text.",
         )
         grid = QGridLayout()
         grid.setSpacing(style.SPACING)

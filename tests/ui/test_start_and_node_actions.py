@@ -102,23 +102,39 @@ async def test_golem_preflight_refuses_in_the_dialog(qtbot: Any, tmp_path: Path)
     try:
         dialog = StartDialog(golem_available=True, preflight=backend.preflight)
         qtbot.addWidget(dialog)
-        dialog.show()
+        dialog.show()  # the pre-flight starts as soon as Golem is shown
         accepted: list[bool] = []
         dialog.accepted.connect(lambda: accepted.append(True))
-        _ok(dialog).click()
+        assert not _ok(dialog).isEnabled()
+        assert "Checking the Golem setup" in _ok(dialog).toolTip()
         await wait_until(lambda: "Golem is not ready" in dialog.error.text(), 15)
-        assert f"Cannot reach the yagna daemon at {url}" in dialog.error.text()
+        assert "(yagna)" in dialog.error.text()
         assert "this computer" in dialog.error.text()
+        assert f"Cannot reach the yagna daemon at {url}" in dialog.checks.text()
+        assert "✗ yagna: Cannot reach" in dialog.checks.text()
+        assert "? funds: The funds were not checked" in dialog.checks.text()
+        assert "✓ gftp" in dialog.checks.text()
+        assert not _ok(dialog).isEnabled()  # Start is off, and says why
+        assert "Cannot reach the yagna daemon" in _ok(dialog).toolTip()
+        dialog._accept()  # Enter cannot start it either
         assert dialog.isVisible()
         assert not accepted
-        assert _ok(dialog).isEnabled()  # can be retried once yagna runs
+        assert dialog.recheck.isVisible()
+        dialog.recheck.click()  # can be retried once yagna runs
+        assert "Checking" in dialog.checks.text()
+        await wait_until(lambda: dialog.recheck.isEnabled(), 15)
+
+        dialog.backend_combo.setCurrentIndex(dialog.backend_combo.findData("local"))
+        assert _ok(dialog).isEnabled()
+        assert not _ok(dialog).toolTip()
+        assert not dialog.checks.isVisible()
 
         no_key = GolemBackend(GolemConfig(api_url=url, app_key=None))
         dialog2 = StartDialog(golem_available=True, preflight=no_key.preflight)
         qtbot.addWidget(dialog2)
         dialog2.show()
-        _ok(dialog2).click()
-        await wait_until(lambda: "No yagna app key" in dialog2.error.text(), 15)
+        await wait_until(lambda: "(yagna, app key)" in dialog2.error.text(), 15)
+        assert "✗ app key: No yagna app key" in dialog2.checks.text()
     finally:
         mp.undo()
 

@@ -50,12 +50,11 @@ def rpc(url: str, method: str, params: list[Any]) -> Any:
     return reply.get("result")
 
 
-@cache
-def compiled() -> dict[str, Any]:
-    """PaymentChain.sol compiled by npm solc: {"version", "contracts": {name: {abi, bytecode}}}."""
+def compile_solidity(source: Path) -> dict[str, Any]:
+    """A Solidity file compiled by npm solc: {"version", "contracts": {name: {abi, bytecode}}}."""
     script = SOURCE.with_name("compile.cjs")
     out = subprocess.run(
-        ["node", str(script), str(SOURCE)],
+        ["node", str(script), str(source)],
         capture_output=True,
         text=True,
         timeout=120,
@@ -66,6 +65,12 @@ def compiled() -> dict[str, Any]:
             f"solc failed (is npm's solc installed? run scripts/bootstrap --dev):\n{out.stderr}"
         )
     return dict(json.loads(out.stdout))
+
+
+@cache
+def compiled() -> dict[str, Any]:
+    """PaymentChain.sol compiled by npm solc."""
+    return compile_solidity(SOURCE)
 
 
 def call_data(signature: str, types: list[str], args: list[Any]) -> str:
@@ -234,21 +239,14 @@ def install_contracts(chain: PaymentChain) -> None:
         chain.contracts[name] = target
 
 
-def start_payment_chain(anvil: Path, log_dir: Path) -> PaymentChain:
+def start_anvil(
+    anvil: Path, log_dir: Path, *args: str, log_name: str = "anvil.log"
+) -> tuple[str, subprocess.Popen[bytes]]:
+    """Start anvil on a free loopback port with `args`; its URL and process once it answers."""
     port = free_port()
-    with (log_dir / "anvil.log").open("wb") as log:
+    with (log_dir / log_name).open("wb") as log:
         proc = subprocess.Popen(
-            [
-                str(anvil),
-                "--host",
-                "127.0.0.1",
-                "--port",
-                str(port),
-                "--chain-id",
-                str(PAYMENT_CHAIN_ID),
-                "--block-time",
-                "1",
-            ],
+            [str(anvil), "--host", "127.0.0.1", "--port", str(port), *args],
             stdout=log,
             stderr=subprocess.STDOUT,
             start_new_session=True,
@@ -258,12 +256,18 @@ def start_payment_chain(anvil: Path, log_dir: Path) -> PaymentChain:
     while True:
         try:
             rpc(url, "eth_chainId", [])
-            break
+            return url, proc
         except OSError:
             if proc.poll() is not None or time.monotonic() > deadline:
                 stop_process(proc)
-                raise RuntimeError(f"anvil did not start; see {log_dir / 'anvil.log'}") from None
+                raise RuntimeError(f"anvil did not start; see {log_dir / log_name}") from None
             time.sleep(0.05)
+
+
+def start_payment_chain(anvil: Path, log_dir: Path) -> PaymentChain:
+    url, proc = start_anvil(
+        anvil, log_dir, "--chain-id", str(PAYMENT_CHAIN_ID), "--block-time", "1"
+    )
     chain = PaymentChain(url, proc)
     try:
         install_contracts(chain)

@@ -19,6 +19,7 @@ from erigolem_desktop.core.backends.base import NodeSpec, ProgressCallback, Star
 from erigolem_desktop.core.backends.golem import errors
 from erigolem_desktop.core.backends.golem.config import GolemConfig
 from erigolem_desktop.core.backends.golem.payload import payload_for
+from erigolem_desktop.core.backends.golem.preflight import Preflight, run_preflight
 from erigolem_desktop.core.backends.golem.service import ErigonService, _first_line
 from erigolem_desktop.core.backends.golem.service_manager import (
     EngineLike,
@@ -205,16 +206,14 @@ class GolemBackend:
                 "Check the yagna API URL in Settings / YAGNA_API_URL.",
             ) from exc
 
-    async def preflight(self) -> str:
-        """Before a start: gftp installed, yagna reachable, app key accepted; yagna's node id.
+    async def preflight(self) -> Preflight:
+        """Before a start: yagna reachable, app key accepted, funds for the allocation, gftp.
 
-        Raises the GolemError that names what to fix (MissingAppKey, GftpMissing,
-        YagnaNotRunning, WrongAppKey), so the window can refuse the start before a record exists.
+        One line per check (preflight.py), so the Start dialog can say everything that needs
+        fixing before a record exists. The funds are not compared with the budget while an
+        engine runs: its allocation is already reserved.
         """
-        if not self.config.app_key:
-            raise errors.MissingAppKey()
-        errors.check_gftp()
-        return await self.check_connection()
+        return await run_preflight(self.config, engine_running=self._manager.engine is not None)
 
     def _on_event(self, event: Any) -> None:
         """yapapi's event stream: agreement, activity and money per node."""
