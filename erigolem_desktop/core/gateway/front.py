@@ -16,7 +16,7 @@ import json
 import logging
 import re
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, Literal, cast
+from typing import TYPE_CHECKING, Any, Literal, Protocol, cast
 
 from erigolem_desktop.core.gateway.dispatch import (
     INVALID_REQUEST,
@@ -27,7 +27,19 @@ from erigolem_desktop.core.gateway.dispatch import (
 )
 
 if TYPE_CHECKING:
-    from erigolem_desktop.core.gateway.server import GatewayService
+    from erigolem_desktop.core.gateway.config import GatewayPolicy
+
+
+class FrontHost(Protocol):
+    """What the raw front needs of the gateway service (server.py), without importing it."""
+
+    policy: GatewayPolicy
+    front_conns: set[HttpFront]
+
+    def route(
+        self, chain: str, path_token: str | None, authorization: str, path: str
+    ) -> ChainGateway | tuple[int, dict[str, Any]]: ...
+
 
 log = logging.getLogger(__name__)
 
@@ -65,7 +77,7 @@ def _dump(obj: Any) -> bytes:
 class HttpFront(asyncio.Protocol):
     """One client connection: raw POST /<chain> handling, else a hand-over to aiohttp."""
 
-    def __init__(self, service: GatewayService, fallback: Callable[[], asyncio.Protocol]) -> None:
+    def __init__(self, service: FrontHost, fallback: Callable[[], asyncio.Protocol]) -> None:
         self.service = service
         self.fallback = fallback
         self.transport: asyncio.Transport | None = None
