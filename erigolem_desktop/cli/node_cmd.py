@@ -129,6 +129,8 @@ def _details(mgr: NodeManager, rec: NodeRecord, *, with_password: bool = False) 
         f"State:    {rec.state.value}" + (f" - {rec.reason}" if rec.reason else ""),
         f"Backend:  {rec.backend}" + (f" ({rec.provider})" if rec.provider else ""),
         f"Chain:    {rec.chain} ({rec.client})",
+        f"Mode:     {rec.mode}"
+        + (" (an own rpcdaemon on the provider's synced Erigon)" if rec.warm else ""),
     ]
     if rec.url and rec.active:
         lines.append(f"URL:      {rec.url}")
@@ -490,7 +492,7 @@ async def _list(mgr: NodeManager, args: argparse.Namespace) -> int:
             r.id,
             terminal_safe(r.name)[:24],  # sanitized before measuring the column
             r.backend,
-            f"{r.chain}/{r.client}",
+            f"{r.chain}/{r.client}" + (" warm" if r.warm else ""),
             r.state.value,
             _sync_text(r) if r.active else "-",
             _age(r.created_at),

@@ -304,6 +304,7 @@ class NodeManager:
             backend=backend,
             chain=spec.chain,
             client=spec.client,
+            warm=spec.warm,
             owner=owner,
             progress="Waiting to start",
             runtime=dict(self._owner),

@@ -30,7 +30,7 @@ from erigolem_desktop.core.states import NodeState
 
 log = logging.getLogger(__name__)
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: the `warm` column (rows of schema 1 read as private nodes)
 DB_NAME = "nodes.sqlite3"
 NODE_ID_RE = re.compile(r"[a-z0-9][a-z0-9-]{2,62}")  # = the runtime's instance id rule
 
@@ -85,6 +85,12 @@ class NodeRecord:
     cost: Decimal | None = None
     last_status: NodeStatus | None = None
     runtime: dict[str, Any] = field(default_factory=dict)
+    warm: bool = False  # Golem/Erigon: an own rpcdaemon on the provider's synced Erigon
+
+    @property
+    def mode(self) -> str:
+        """The runtime's start mode: "warm" (a shared synced Erigon) or "private" (own node)."""
+        return "warm" if self.warm else "private"
 
     @property
     def active(self) -> bool:
@@ -110,6 +116,7 @@ class NodeRecord:
         out["cost"] = str(self.cost) if self.cost is not None else None
         out["last_status"] = self.last_status.to_json() if self.last_status is not None else None
         out["ws_url"] = self.ws_url
+        out["mode"] = self.mode
         return out
 
 
@@ -133,6 +140,7 @@ _COLUMNS = (
     "cost",
     "last_status",
     "runtime",
+    "warm",
 )
 
 _SCHEMA = """
@@ -155,7 +163,8 @@ CREATE TABLE IF NOT EXISTS nodes (
     stopped_at TEXT,
     cost TEXT,
     last_status TEXT,
-    runtime TEXT NOT NULL DEFAULT '{}'
+    runtime TEXT NOT NULL DEFAULT '{}',
+    warm INTEGER NOT NULL DEFAULT 0
 );
 CREATE INDEX IF NOT EXISTS nodes_state ON nodes(state);
 """
@@ -200,6 +209,7 @@ def _to_row(rec: NodeRecord) -> tuple[Any, ...]:
         str(rec.cost) if rec.cost is not None else None,
         json.dumps(rec.last_status.to_json()) if rec.last_status is not None else None,
         json.dumps(rec.runtime),
+        int(rec.warm),
     )
 
 
@@ -213,6 +223,13 @@ def _runtime(text: str | None) -> dict[str, Any]:
     if not isinstance(data, dict):
         raise ValueError(f"a JSON object was expected, not {type(data).__name__}")
     return data
+
+
+def _flag(value: object) -> bool:
+    """A 0/1 column (None: a row from before the column existed, read as 0)."""
+    if value is None or value in (0, 1):
+        return bool(value)
+    raise ValueError(f"0 or 1 was expected, not {value!r}")
 
 
 def _text(value: object) -> str:
@@ -269,6 +286,7 @@ def _from_row(row: _Row) -> NodeRecord:
         cost=_parse(row, "cost", lambda v: Decimal(v) if v else None),
         last_status=_parse(row, "last_status", _status),
         runtime=_parse(row, "runtime", _runtime),
+        warm=_parse(row, "warm", _flag) if "warm" in row.keys() else False,  # noqa: SIM118
     )
 
 
@@ -319,6 +337,9 @@ class NodeStore:
             if version < 1:
                 for stmt in filter(None, (s.strip() for s in _SCHEMA.split(";"))):
                     db.execute(stmt)
+            elif version < 2:  # schema 1 had no `warm`: its rows are private nodes
+                db.execute("ALTER TABLE nodes ADD COLUMN warm INTEGER NOT NULL DEFAULT 0")
+            if version < SCHEMA_VERSION:
                 db.execute("DELETE FROM schema_version")
                 db.execute("INSERT INTO schema_version (version) VALUES (?)", (SCHEMA_VERSION,))
 

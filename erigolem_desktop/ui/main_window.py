@@ -777,7 +777,7 @@ class MainWindow(QMainWindow):
         return menu
 
     def restart_node(self, node_id: str) -> StartDialog | None:
-        """Start a node like the stopped `node_id` (same chain, client, name).
+        """Start a node like the stopped `node_id` (same chain, client, name, warm mode).
 
         Local: at once. Golem: the Start dialog opens on those choices, for budget and
         duration (and the pre-flight check). Returns that dialog, for tests.
@@ -793,6 +793,7 @@ class MainWindow(QMainWindow):
         dialog = self.start_dialog(last=StartChoice(row.backend, row.chain, row.client))
         if dialog is not None:
             dialog.name_edit.setText(row.name)
+            dialog.warm.setChecked(row.warm)
         return dialog
 
     def clear_stopped(self) -> None:

@@ -103,6 +103,7 @@ class NodeRow:
     phase: str
     restarts: int = 0  # times the runtime restarted the client (it died or hung)
     ws_url: str = ""  # WebSocket endpoint, same credentials ("" from runtimes without one)
+    warm: bool = False  # an own rpcdaemon on the provider's synced Erigon (Restart keeps it)
 
     @classmethod
     def from_record(cls, rec: NodeRecord | Mapping[str, Any]) -> NodeRow:
@@ -142,6 +143,7 @@ class NodeRow:
             phase=phase if isinstance(phase, str) else "",
             restarts=status.restarts,
             ws_url=status.ws_url or "",
+            warm=bool(_get(rec, "warm", default=False)),
         )
 
 
