@@ -168,17 +168,17 @@ def _ready_text(mgr: NodeManager, rec: NodeRecord) -> str:
 
 
 def _cmd_start(args: argparse.Namespace) -> int:
+    from erigolem_desktop.core.backends.base import warm_refusal
     from erigolem_desktop.core.chains import resolve_client
 
     try:  # refuse a typo before a node record exists
         args.client = resolve_client(args.chain, args.client)
     except ValueError as exc:
         raise common.UsageError(str(exc), "see `erigolem node start --help`") from None
-    if args.warm and (args.client != "erigon" or not args.golem):
+    refusal = warm_refusal("golem" if args.golem else "local", args.client) if args.warm else None
+    if refusal is not None:
         raise common.UsageError(
-            "--warm rents an rpcdaemon on a Golem provider's synced Erigon: it needs --golem "
-            f"and an Erigon chain (got {'--golem' if args.golem else '--local'}, client "
-            f"{args.client})",
+            f"--warm: {refusal}",
             "drop --warm, or use e.g. `erigolem node start --golem --chain mainnet --warm`",
         )
     if args.detach and not args.detached_child:

@@ -14,6 +14,7 @@ from typing import Any
 from erigolem_runtime.api import NodeStatus
 from erigolem_runtime.host import validate_origins
 
+from erigolem_desktop.core.backends.base import warm_refusal
 from erigolem_desktop.core.chains import resolve_client
 from erigolem_desktop.core.records import NodeRecord
 from erigolem_desktop.core.states import NodeState
@@ -29,7 +30,7 @@ STATUS: Mapping[NodeState, str] = {
     NodeState.FAILED: "failed",
 }
 MAX_NAME = 64
-PARAM_KEYS = ("network", "client", "backend", "allow_origins")
+PARAM_KEYS = ("network", "client", "backend", "allow_origins", "warm")
 
 
 class InputError(Exception):
@@ -46,6 +47,7 @@ class CreateRequest:
     name: str
     init_params: dict[str, Any]
     allow_origins: tuple[str, ...] = ()  # CORS origins of the node's endpoint; () = any
+    warm: bool = False  # an own rpcdaemon on a Golem provider's synced Erigon
 
 
 def clean_name(value: object) -> str:
@@ -67,8 +69,9 @@ def parse_create(
     default_backend: str,
 ) -> CreateRequest:
     """Check a createInstance body: `{"params": {"network": …, "client"?, "backend"?,
-    "allow_origins"?}, "name"?}` (`allow_origins`: the browser origins the node's endpoint lets
-    in, as for `erigolem node start --allow-origin`; absent or "*" = any).
+    "allow_origins"?, "warm"?}, "name"?}` (`allow_origins`: the browser origins the node's
+    endpoint lets in, as for `erigolem node start --allow-origin`; absent or "*" = any; `warm`:
+    true for an rpcdaemon on a provider's synced Erigon, as `--warm`: Golem and Erigon only).
 
     Args:
         networks: for each client, the networks (chains) it serves.
@@ -110,7 +113,21 @@ def parse_create(
         origins = validate_origins(params.get("allow_origins"))
     except ValueError as exc:
         raise InputError(f"params.allow_origins: {exc}") from None
-    return CreateRequest(network, client, backend, name, dict(params), origins)
+    warm = params.get("warm", False)
+    if not isinstance(warm, bool):
+        raise InputError("'params.warm' should be true or false")
+    refusal = warm_refusal(backend, client) if warm else None
+    if refusal is not None:
+        raise InputError(
+            f"params.warm: {refusal}; drop 'warm', or send "
+            '{"params": {"network": "mainnet", "backend": "golem", "warm": true}}'
+        )
+    return CreateRequest(network, client, backend, name, dict(params), origins, warm)
+
+
+def _params(rec: NodeRecord) -> dict[str, Any]:
+    """The create params a record still tells (after a server restart: network, and warm)."""
+    return {"network": rec.chain, "warm": True} if rec.warm else {"network": rec.chain}
 
 
 def _iso(value: Any) -> str | None:
@@ -131,7 +148,7 @@ def instance(
         "id": rec.id,
         "status": status,
         "name": rec.name,
-        "init_params": dict(init_params) if init_params is not None else {"network": rec.chain},
+        "init_params": dict(init_params) if init_params is not None else _params(rec),
         "created_at": _iso(rec.created_at),
     }
     if status == "running":
@@ -147,6 +164,7 @@ def instance(
         chain=rec.chain,
         client=rec.client,
         backend=rec.backend,
+        mode=rec.mode,  # additive: "warm" (a provider's synced Erigon) or "private"
         sync=last.sync.to_json() if last.sync is not None else None,
         peers=last.peers,
         block=last.block,

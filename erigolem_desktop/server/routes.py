@@ -227,6 +227,7 @@ class Api:
                 client=req.client,
                 name=req.name,
                 allow_origins=req.allow_origins,
+                warm=req.warm,
             )
             try:
                 rec = await self.manager.start(spec, backend=req.backend, owner=session.address)

@@ -55,5 +55,7 @@ def test_cli_warm_needs_golem_and_erigon(args: list[str], erigolem_home: Path) -
         check=False,
     )
     assert done.returncode == 2, done.stderr
-    assert "--warm rents an rpcdaemon on a Golem provider's synced Erigon" in done.stderr
+    assert (
+        "--warm: a warm node rents an rpcdaemon on a Golem provider's synced Erigon" in done.stderr
+    )
     assert "--golem --chain mainnet --warm" in done.stderr

@@ -49,6 +49,20 @@ class NodeSpec:
         return arg
 
 
+def warm_refusal(backend: str, client: str) -> str | None:
+    """Why a warm node cannot be had on `backend` with `client` (None: it can).
+
+    Warm = an own rpcdaemon on a Golem provider's synced Erigon, so Golem and Erigon only; the
+    CLI and the REST server both ask this before a node record exists.
+    """
+    if backend == "golem" and client == "erigon":
+        return None
+    return (
+        "a warm node rents an rpcdaemon on a Golem provider's synced Erigon: it needs the golem "
+        f"backend and an Erigon chain (got backend {backend}, client {client})"
+    )
+
+
 @dataclass(frozen=True)
 class StartedNode:
     """What a backend hands back once the runtime's start output is in."""
