@@ -9,7 +9,9 @@ from typing import Any, Literal
 
 from erigolem_runtime.provider import DEFAULT_PRUNE_MODE, ERIGON_CHAINS, PRUNE_MODES
 
-FieldKind = Literal["text", "int", "float", "bool", "choice", "multi", "path"]
+FieldKind = Literal["text", "int", "float", "bool", "choice", "multi", "path", "entries"]
+#: How a front end's one text line holds several `entries` (e.g. warm chains): "a; b".
+ENTRY_SEP = ";"
 
 
 @dataclass
@@ -34,6 +36,9 @@ class Answers:
     port_first: int = 31000
     port_last: int = 31999
     erigon_nat: str | None = None  # Erigon --nat (e.g. extip:<public IP>); None: Erigon's default
+    # warm mode (runtime config `warm`): an rpcdaemon per rental on an Erigon the provider runs
+    warm_rpcdaemon: Path | None = None  # None: `rpcdaemon` from PATH when warm chains are given
+    warm_chain: list[str] = field(default_factory=list)  # "CHAIN=127.0.0.1:PORT,DATADIR" each
     # nginx / public address
     host: str = ""
     port: int = 8545
@@ -77,9 +82,12 @@ class FieldSpec:
 
     def convert(self, value: Any) -> Any:
         if value is None or (isinstance(value, str) and value.strip() == "" and self.optional):
-            if self.kind == "multi":
+            if self.kind in ("multi", "entries"):
                 return []
             return None
+        if self.kind == "entries":  # whole entries: commas and spaces belong to them
+            items = value.split(ENTRY_SEP) if isinstance(value, str) else [str(v) for v in value]
+            return [v.strip() for v in items if v.strip()]
         if self.kind == "int":
             return int(str(value).strip())
         if self.kind == "float":
@@ -101,6 +109,8 @@ class FieldSpec:
             return ""
         if self.kind == "multi":
             return ",".join(value)
+        if self.kind == "entries":
+            return f"{ENTRY_SEP} ".join(value)
         return str(value)
 
 
@@ -182,6 +192,24 @@ FIELDS: dict[str, FieldSpec] = {
             "text",
             "how peers reach Erigon's p2p ports behind NAT: extip:<public IP>, upnp, pmp, stun, "
             "any or none (empty: Erigon's default)",
+            optional=True,
+        ),
+        _F(
+            "warm_rpcdaemon",
+            "Warm: rpcdaemon",
+            "path",
+            "rpcdaemon executable built with your Erigon, for warm rentals (empty: rpcdaemon "
+            "from PATH when warm chains are given)",
+            optional=True,
+        ),
+        _F(
+            "warm_chain",
+            "Warm: chains",
+            "entries",
+            "chains served warm from an Erigon YOU run and keep synced: CHAIN=127.0.0.1:PORT,"
+            "DATADIR (its --private.api.addr and --datadir), e.g. "
+            "mainnet=127.0.0.1:9090,/data/erigon; several separated by ';' (flag: repeat it); "
+            "empty: no warm mode",
             optional=True,
         ),
         _F(

@@ -64,6 +64,11 @@ def build_parser() -> argparse.ArgumentParser:
                 spec.flag, dest=spec.name, action="store_const", const=True, help=spec.help
             )
             continue
+        if spec.kind == "entries":  # repeatable: one entry per flag
+            answers.add_argument(
+                spec.flag, dest=spec.name, action="append", metavar="ENTRY", help=spec.help
+            )
+            continue
         answers.add_argument(
             spec.flag,
             dest=spec.name,

@@ -27,9 +27,11 @@ from erigolem_runtime.provider import (
     NginxConfig,
     PortRange,
     RuntimeConfig,
+    WarmConfig,
     check_config,
     config_text,
     nat_problem,
+    parse_warm,
     plugin_descriptor,
     runtime_version,
     validated,
@@ -216,6 +218,7 @@ def validate_runtime(wz: SetupWizard) -> list[Finding]:
                     "port_first",
                 )
             )
+    out.extend(validate_warm(wz))
     if a.erigon_nat is not None and (problem := nat_problem(a.erigon_nat)) is not None:
         out.append(Finding("error", "Erigon NAT", f"{a.erigon_nat!r}: {problem}", "erigon_nat"))
     data_dir = wz.data_dir
@@ -239,6 +242,92 @@ def validate_runtime(wz: SetupWizard) -> list[Finding]:
                 "erigon_bin",
             )
         )
+    return out
+
+
+WARM_EXAMPLE = "mainnet=127.0.0.1:9090,/data/erigon"
+
+
+def warm_entries(entries: list[str]) -> dict[str, dict[str, str]]:
+    """`CHAIN=127.0.0.1:PORT,DATADIR` entries as the runtime config's `warm.chains` JSON.
+
+    ValueError names the entry and the form; the values themselves are checked by the
+    runtime's own reader (`parse_warm`).
+    """
+    chains: dict[str, dict[str, str]] = {}
+    for entry in entries:
+        chain, eq, rest = entry.partition("=")
+        addr, comma, datadir = rest.partition(",")
+        chain, addr, datadir = chain.strip(), addr.strip(), datadir.strip()
+        if not (eq and comma and chain and addr and datadir):
+            raise ValueError(
+                f"--warm-chain {entry!r}: use CHAIN=127.0.0.1:PORT,DATADIR (the warm Erigon's "
+                f"--private.api.addr and --datadir), e.g. {WARM_EXAMPLE}"
+            )
+        if not datadir.startswith("/"):
+            raise ValueError(
+                f"--warm-chain {entry!r}: the datadir {datadir!r} must be an absolute path "
+                "(the --datadir the warm Erigon runs on)"
+            )
+        if chain in chains:
+            raise ValueError(f"--warm-chain: {chain} is given twice; keep one entry per chain")
+        chains[chain] = {"private_api": addr, "datadir": datadir}
+    return chains
+
+
+def validate_warm(wz: SetupWizard) -> list[Finding]:
+    """The warm answers, read by the runtime's own `warm` reader, and offered chains only."""
+    a = wz.answers
+    if not a.warm_chain:
+        if a.warm_rpcdaemon is None:
+            return []
+        return [
+            Finding(
+                "warning",
+                "warm",
+                "--warm-rpcdaemon is set but no --warm-chain: warm mode stays off",
+                "warm_chain",
+            )
+        ]
+    try:
+        warm = wz.warm_config()
+    except (ValueError, ConfigError) as exc:
+        return [Finding("error", "warm", str(exc), "warm_chain")]
+    out: list[Finding] = []
+    for chain, entry in warm.chains.items():
+        if chain == "dev" or chain not in a.chains:
+            out.append(
+                Finding(
+                    "error",
+                    "warm",
+                    f"warm chain {chain} is not an offered Erigon chain (chains: "
+                    f"{', '.join(a.chains)}): add it to --chains, or drop its --warm-chain",
+                    "warm_chain",
+                )
+            )
+        if not nginx_site.safe_path(entry.datadir):
+            out.append(
+                Finding(
+                    "error",
+                    "warm",
+                    f"--warm-chain {chain}: datadir {entry.datadir}: use a plain absolute path",
+                    "warm_chain",
+                )
+            )
+    rpcdaemon = warm.rpcdaemon or ""
+    if not (os.path.isfile(rpcdaemon) and os.access(rpcdaemon, os.X_OK)):
+        out.append(
+            Finding(
+                "error",
+                "warm",
+                f"rpcdaemon {rpcdaemon} does not exist or is not executable: pass "
+                "--warm-rpcdaemon PATH (the rpcdaemon built with your Erigon)",
+                "warm_rpcdaemon",
+            )
+        )
+    if not out:
+        served = ", ".join(f"{c} ({w.private_api})" for c, w in warm.chains.items())
+        out.append(Finding("ok", "warm", f"{served} via {rpcdaemon}"))
     return out
 
 
@@ -421,7 +510,9 @@ STEPS: dict[StepId, Step] = {
             "Runtime",
             "What you offer: chains, Erigon's prune mode, how many nodes may run at once, the "
             "ports they may use and where chain data goes. Setup writes the runtime config and "
-            "registers the runtime with yagna (plugin descriptor).",
+            "registers the runtime with yagna (plugin descriptor). Optionally, warm mode: "
+            "renters get an own rpcdaemon on an Erigon you already run and keep synced (setup "
+            "never starts or stops that Erigon).",
             (
                 "chains",
                 "prune_mode",
@@ -430,6 +521,8 @@ STEPS: dict[StepId, Step] = {
                 "port_last",
                 "erigon_nat",
                 "data_dir",
+                "warm_rpcdaemon",
+                "warm_chain",
             ),
             validate_runtime,
             "nginx",
@@ -598,8 +691,28 @@ class SetupWizard:
             ),
             chains=tuple(dict.fromkeys(a.chains)),
             max_instances=a.max_instances,
+            warm=self.warm_config() if a.warm_chain else WarmConfig(),
         )
         return validated(config, "the generated runtime config")
+
+    def warm_config(self) -> WarmConfig:
+        """The warm section from the answers, through the runtime's own reader.
+
+        ValueError for an entry not of the form CHAIN=ADDR,DATADIR; ConfigError (naming the
+        key and the fix) for what the runtime would refuse.
+        """
+        a = self.answers
+        rpcdaemon = _resolved("rpcdaemon", str(a.warm_rpcdaemon) if a.warm_rpcdaemon else None)
+        data = {
+            "rpcdaemon": rpcdaemon or (str(a.warm_rpcdaemon) if a.warm_rpcdaemon else None),
+            "chains": warm_entries(a.warm_chain),
+        }
+        if data["rpcdaemon"] is None:
+            raise ValueError(
+                "warm chains need the rpcdaemon executable: pass --warm-rpcdaemon PATH (the "
+                "rpcdaemon built with your Erigon), or put rpcdaemon on PATH"
+            )
+        return parse_warm(data, where="the warm answers (--warm-rpcdaemon, --warm-chain)")
 
     def anvil_bin(self) -> str | None:
         """The anvil binary found for the dev chain and the self-test (None when none is)."""
@@ -723,6 +836,12 @@ class SetupWizard:
             "everything any time with `erigolem-provider check`.",
             "Undo everything with `erigolem-provider uninstall`.",
         ]
+        if a.warm_chain:
+            lines.append(
+                f"Warm chains: {', '.join(self.warm_config().chains)} (an own rpcdaemon per "
+                "rental on the Erigon you run: keep it running and synced; setup does not "
+                "start it)"
+            )
         if not shutil.which("ya-provider") and not a.ya_provider_bin:
             lines.append("Golem provider not installed yet: " + prereqs.GOLEM_INSTALL_HINT)
         return lines

@@ -537,6 +537,18 @@ def save_config(config: RuntimeConfig, path: Path) -> Path:
     return path
 
 
+def parse_warm(
+    data: object, where: str = "config", keep_datadirs: Mapping[str, Path] | None = None
+) -> WarmConfig:
+    """Validate the JSON of a config's ``warm`` section alone (provider setup asks for it).
+
+    The same reader `parse_config` uses, so errors name the key (``warm.chains.mainnet...``)
+    and the fix exactly as they would on reading the whole file.
+    """
+    top = _Obj({"warm": data}, "", where, Path("/"))
+    return _parse_warm(top, CHAIN_RE, keep_datadirs or {})
+
+
 def _parse_warm(
     top: _Obj, chain_re: re.Pattern[str], keep_datadirs: Mapping[str, Path]
 ) -> WarmConfig:

@@ -3,7 +3,8 @@
 A facade over the runtime's own modules, so the provider tools import only `erigolem_runtime.api`
 and this door: the typed `RuntimeConfig` setup builds and writes (`save_config`), the checks the runtime's
 `test` runs on it (`check_config`), the plugin descriptor, the Erigon choices a provider makes
-(chains, prune modes, ports per node), disk use of the data dir and the atomic file writer.
+(chains, prune modes, ports per node), disk use of the data dir and the atomic file writer, and the
+warm section (`WarmConfig`, `WarmChain`, `parse_warm`).
 It sits above those modules, next to `host` (the desktop's door) and the CLI entry point: the
 low api package never imports it, so the api stays cycle-free.
 """
@@ -23,6 +24,7 @@ from erigolem_runtime.config import (
     config_text,
     load_config,
     parse_config,
+    parse_warm,
     save_config,
 )
 from erigolem_runtime.datadirs import DiskUse, disk_use
@@ -35,6 +37,7 @@ from erigolem_runtime.profiles import (
     nat_problem,
 )
 from erigolem_runtime.version import runtime_version
+from erigolem_runtime.warm import WarmChain, WarmConfig
 
 __all__ = [
     "DEFAULT_PRUNE_MODE",
@@ -52,6 +55,8 @@ __all__ = [
     "PortRange",
     "RestartPolicy",
     "RuntimeConfig",
+    "WarmChain",
+    "WarmConfig",
     "atomic_write",
     "check_config",
     "config_text",
@@ -59,6 +64,7 @@ __all__ = [
     "load_config",
     "nat_problem",
     "parse_config",
+    "parse_warm",
     "plugin_descriptor",
     "runtime_version",
     "save_config",

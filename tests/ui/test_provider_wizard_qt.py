@@ -337,3 +337,34 @@ def test_failed_self_test_replaces_the_next_steps(wizard: ProviderWizard, qtbot:
     assert "Next:" not in text
     wizard._self_test_done(True)
     assert "Next:" in page.summary.text()
+
+
+def test_runtime_page_asks_for_warm_chains(tmp_path: Path, qtbot: QtBot) -> None:
+    """The warm answers are one line each on the Runtime page; bad ones keep the page."""
+    rpcdaemon = tmp_path / "rpcdaemon"
+    rpcdaemon.write_text("#!/bin/sh\nexit 0\n")  # setup only checks that it is executable
+    rpcdaemon.chmod(0o755)
+    erigon = fake_erigon_binary(tmp_path / "e")
+    wizard = make_wizard(tmp_path, qtbot, chains=["mainnet"], erigon_bin=str(erigon))
+    wizard.show()
+    wz = wizard.wz
+    idle(qtbot, wizard)
+    wizard.next()
+    idle(qtbot, wizard)
+    page = wizard.step_pages[1]
+    assert wz.current == "runtime"
+    chains, binary = page.editors["warm_chain"], page.editors["warm_rpcdaemon"]
+    assert isinstance(chains, QLineEdit)
+    assert isinstance(binary, QLineEdit)
+    binary.setText(str(rpcdaemon))
+    chains.setText("mainnet=10.0.0.2:9090,/data/erigon")
+    wizard.next()
+    idle(qtbot, wizard)
+    assert wz.current == "runtime"  # the runtime's reader refused the address
+    assert "on loopback" in page.findings_label.text()
+    chains.setText("mainnet=127.0.0.1:9090,/data/erigon; ")
+    wizard.next()
+    idle(qtbot, wizard)
+    assert wz.current == "nginx", wizard.status.text()
+    assert wz.answers.warm_chain == ["mainnet=127.0.0.1:9090,/data/erigon"]
+    assert wz.runtime_config().warm.rpcdaemon == str(rpcdaemon)

@@ -225,7 +225,7 @@ def test_tui_walks_the_steps_with_scripted_answers(layout: Layout) -> None:
     script = [
         *([""] * 7),  # prereqs fields: keep
         "",  # continue
-        *["dev", "", "", "", "", "", ""],  # runtime fields
+        *["dev", "", "", "", "", "", "", "", ""],  # runtime fields (the last two: warm)
         "",
         *["bad host", "", "", "", ""],  # nginx: invalid host -> error
         "e",  # edit again
