@@ -108,10 +108,11 @@ class _ActivityFilter(QObject):
         super().__init__(window)
         self.window = window
         self._last = 0.0
+        self.last_input = time.monotonic()  # the Usage tab's background import waits for idle
 
     def eventFilter(self, watched: QObject, event: QEvent) -> bool:
         if event.type() in (QEvent.Type.KeyPress, QEvent.Type.MouseButtonPress):
-            now = time.monotonic()
+            now = self.last_input = time.monotonic()
             if now - self._last > ACTIVITY_THROTTLE_S:
                 self._last = now
                 self.window.user_active()
@@ -616,6 +617,7 @@ class MainWindow(QMainWindow):
         self.console.manager = manager
         self.wallet_page.manager = manager
         self.gateway_page.use_manager(manager)
+        self.usage_page.preload_when_idle(lambda: self._activity.last_input)
         if self._events_task is None:
             self._events_task = ops.spawn(self._follow_events(manager), label="node events")
         self.refresh()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import pytest
@@ -52,3 +53,45 @@ def test_a_workspace_widget_asked_for_early_is_built_then(make_window: Any) -> N
     assert window.workspace.isAncestorOf(window.tabs)
     with pytest.raises(AttributeError, match="no_such_thing"):
         _ = window.no_such_thing
+
+
+@pytest.mark.asyncio
+async def test_the_usage_charts_import_in_the_background_only_when_idle(
+    make_window: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import gc
+    import importlib
+    import threading
+
+    from erigolem_desktop.ui import usage_view
+
+    monkeypatch.setattr(usage_view, "PRELOAD_IDLE_S", 0.3)
+    window = make_window()
+    page = window.usage_page
+    page._preload_timer.setInterval(50)
+    threads: list[str] = []
+    real_import = importlib.import_module
+
+    def recording(name: str, package: str | None = None) -> Any:
+        if name == "pyqtgraph":
+            threads.append(threading.current_thread().name)
+        return real_import(name, package)
+
+    monkeypatch.setattr(importlib, "import_module", recording)
+    last_input = [float("inf")]  # input "now", for ever: never idle
+    page.preload_when_idle(lambda: last_input[0])
+    await asyncio.sleep(0.5)
+    assert threads == []  # the user is busy: nothing imported
+    last_input[0] = 0.0  # idle for long
+    frozen = gc.get_freeze_count()
+    await wait_until(lambda: page._module is not None, 30)
+    assert threads
+    assert threading.main_thread().name not in threads  # in the executor
+    assert gc.get_freeze_count() > frozen  # its modules are kept out of later collections
+    assert page.pg is None  # no plots until the tab is shown
+    window.show()
+    window.start(attach_manager=False)
+    window.show_workspace()
+    window.tabs.setCurrentWidget(page)
+    assert page.pg is not None  # built at once on the first open: no import wait
+    assert len(threads) == 1
