@@ -95,3 +95,13 @@ async def test_the_usage_charts_import_in_the_background_only_when_idle(
     window.tabs.setCurrentWidget(page)
     assert page.pg is not None  # built at once on the first open: no import wait
     assert len(threads) == 1
+
+
+def test_the_early_build_knows_every_workspace_attribute(make_window: Any) -> None:
+    """_WORKSPACE_ATTRS must list what _build_workspace sets, or an early read would fail."""
+    from erigolem_desktop.ui import main_window
+
+    window = make_window()
+    before = set(window.__dict__)
+    window.ensure_workspace()
+    assert set(window.__dict__) - before - {"_workspace_built"} == main_window._WORKSPACE_ATTRS
