@@ -71,8 +71,8 @@ def run_app(
     window.on_quit = done.set
     _quit_on_signals(window)
     gc_on_main_thread(window)
+    window.show()  # shown first, so start() defers the workspace and the manager past the paint
     window.start()
-    window.show()
     if on_shown is not None:
         QTimer.singleShot(0, lambda: on_shown(window))
     else:  # not in --smoke: the daily update notice, once the window has settled

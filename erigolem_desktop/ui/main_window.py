@@ -42,6 +42,7 @@ from erigolem_desktop.ui.qt import (
     QMenu,
     QMessageBox,
     QObject,
+    QPaintEvent,
     QPoint,
     QPushButton,
     QScrollArea,
@@ -74,7 +75,30 @@ log = logging.getLogger(__name__)
 
 REFRESH_DEBOUNCE_MS = 100
 ACTIVITY_THROTTLE_S = 5.0
+AFTER_PAINT_LATEST_MS = 1000  # a shown window that never paints (minimized) waits no longer
 MIN_WIDTH, MIN_HEIGHT = 960, 620  # the smallest window the screens are laid out (and shot) for
+# what _build_workspace sets: asked for early (tests, a signal), they build the workspace then
+_WORKSPACE_ATTRS = frozenset(
+    {
+        "active_model",
+        "active_view",
+        "banner",
+        "clear_stopped_button",
+        "console",
+        "detail",
+        "empty_hint",
+        "gateway_page",
+        "model",
+        "start_button",
+        "stopped_model",
+        "stopped_view",
+        "tabs",
+        "txlog",
+        "usage_page",
+        "wallet_page",
+        "wallet_tab",
+    }
+)
 
 
 class _ActivityFilter(QObject):
@@ -84,10 +108,11 @@ class _ActivityFilter(QObject):
         super().__init__(window)
         self.window = window
         self._last = 0.0
+        self.last_input = time.monotonic()  # the Usage tab's background import waits for idle
 
     def eventFilter(self, watched: QObject, event: QEvent) -> bool:
         if event.type() in (QEvent.Type.KeyPress, QEvent.Type.MouseButtonPress):
-            now = time.monotonic()
+            now = self.last_input = time.monotonic()
             if now - self._last > ACTIVITY_THROTTLE_S:
                 self._last = now
                 self.window.user_active()
@@ -148,7 +173,13 @@ class MainWindow(QMainWindow):
         self.setCentralWidget(self.stack)
         self.welcome = WelcomePage(ctx.wallet)
         self.unlock_page = UnlockPage(ctx.wallet)
-        self.workspace = self._build_workspace()
+        # the page is here at once; its tabs are built after the first paint (or on first use)
+        self.workspace = QWidget()
+        self._workspace_lay = QVBoxLayout(self.workspace)
+        self._workspace_lay.setContentsMargins(0, 0, 0, 0)
+        self._workspace_built = False
+        self._painted = False
+        self._after_paint: list[Callable[[], None]] = []
         for page in (self.welcome, self.unlock_page, self.workspace):
             self.stack.addWidget(page)
 
@@ -188,6 +219,41 @@ class MainWindow(QMainWindow):
         ops.set_default_error_sink(self.show_error)
 
     # --- construction ---------------------------------------------------------------------
+    def __getattr__(self, name: str) -> Any:
+        """A workspace widget asked for before it was built: build the workspace now."""
+        if name in _WORKSPACE_ATTRS and not self.__dict__.get("_workspace_built", True):
+            self.ensure_workspace()
+            return self.__dict__[name]
+        raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
+
+    def ensure_workspace(self) -> None:
+        """Build the workspace's tabs (nodes, console, wallet, gateway, usage) once."""
+        if self._workspace_built:
+            return
+        self._workspace_built = True
+        self._workspace_lay.addWidget(self._build_workspace())
+
+    def paintEvent(self, event: QPaintEvent) -> None:
+        """After the first paint, on the loop's next turn: the work that waited for it."""
+        super().paintEvent(event)
+        if not self._painted:
+            self._painted = True
+            QTimer.singleShot(0, self._run_after_paint)
+
+    def _run_after_paint(self) -> None:
+        self.ensure_workspace()
+        waiting, self._after_paint = self._after_paint, []
+        for callback in waiting:
+            callback()
+
+    def after_first_paint(self, callback: Callable[[], None]) -> None:
+        """Run `callback` once the window has painted (on the next turn if it is not shown)."""
+        if self._painted or not self.isVisible():
+            QTimer.singleShot(0, callback)
+        else:
+            self._after_paint.append(callback)
+            QTimer.singleShot(AFTER_PAINT_LATEST_MS, self._run_after_paint)  # never painted
+
     def _build_toolbar(self) -> QToolBar:
         bar = QToolBar("Main")
         bar.setMovable(False)
@@ -464,7 +530,7 @@ class MainWindow(QMainWindow):
             self.unlock_page.refresh()
             self._show_page(self.unlock_page)
         if attach_manager:
-            QTimer.singleShot(0, self._attach_manager)
+            self.after_first_paint(self._attach_manager)
 
     def _show_page(self, page: QWidget) -> None:
         self.stack.setCurrentWidget(page)
@@ -483,6 +549,7 @@ class MainWindow(QMainWindow):
         self._update_account()
 
     def show_workspace(self) -> None:
+        self.ensure_workspace()
         self._show_page(self.workspace)
         self._lock_timer.start()
         self._tick.start()
@@ -550,6 +617,7 @@ class MainWindow(QMainWindow):
         self.console.manager = manager
         self.wallet_page.manager = manager
         self.gateway_page.use_manager(manager)
+        self.usage_page.preload_when_idle(lambda: self._activity.last_input)
         if self._events_task is None:
             self._events_task = ops.spawn(self._follow_events(manager), label="node events")
         self.refresh()

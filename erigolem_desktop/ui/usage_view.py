@@ -8,12 +8,15 @@ and console calls to a node are (they are real requests to it). nginx does not r
 bodies, so per-method counts come from the local gateway (`core.gateway.stats`), measured at
 the gateway for the calls it forwards; the table says so, and is empty when the gateway is off.
 
-pyqtgraph (with numpy) costs ~1 s to import, so it is imported in the executor the first time
-the tab is shown; start-up and the other tabs never pay for it.
+pyqtgraph (with numpy) costs ~1 s to import, so it is imported in the executor, and never
+before the first paint: in the background once the app has been idle for a few seconds
+(`preload_when_idle`; the import still holds the GIL in chunks of up to ~80 ms, which then
+falls on a moment without input), or when the tab is first shown if that comes sooner.
 """
 
 from __future__ import annotations
 
+import gc
 import importlib
 import math
 import time
@@ -42,6 +45,8 @@ from erigolem_desktop.ui.qt import (
 ALL = ""  # the picker's "All nodes" entry
 REDRAW_MS = 1000  # status events arrive in bursts (one per node): one draw a second
 GATEWAY_MS = 2000
+PRELOAD_IDLE_S = 5.0  # no key press or click for this long: import pyqtgraph in the background
+PRELOAD_CHECK_MS = 2000
 MIN_BUCKETS = 30  # the charts show at least the last 30 buckets (30 minutes)
 NODE_COLUMNS = ("Node", "Requests", "Errors", "p50 ms", "p95 ms", "HTTP statuses")
 METHOD_COLUMNS = ("Method", "Calls", "Errors", "p50 ms", "p95 ms", "p99 ms")
@@ -124,8 +129,14 @@ class UsagePage(QWidget):
         self.usage: dict[str, UsageStats] = {}
         self.names: dict[str, str] = {}
         self.shown: list[Series] = []  # what the charts show now (tests read it)
-        self.pg: Any = None  # pyqtgraph, once imported
+        self.pg: Any = None  # pyqtgraph, once the plots are built
+        self._module: Any = None  # pyqtgraph, once imported (maybe before the tab is shown)
         self._loading = False
+        self._want_charts = False
+        self._idle_since: Callable[[], float] | None = None
+        self._preload_timer = QTimer(self)
+        self._preload_timer.setInterval(PRELOAD_CHECK_MS)
+        self._preload_timer.timeout.connect(self._preload_if_idle)
         self._redraw_pending = False
         self.requests_plot: Any = None
         self.latency_plot: Any = None
@@ -225,14 +236,46 @@ class UsagePage(QWidget):
         self._gateway_timer.stop()
 
     def load_charts(self) -> None:
-        """Import pyqtgraph in the executor (~1 s), then build the plots on the loop."""
-        if self._loading or self.pg is not None:
+        """Build the plots: now when pyqtgraph is imported, else once its import is done."""
+        if self.pg is not None:
+            return
+        self._want_charts = True
+        if self._module is not None:
+            self._build(self._module)
+        else:
+            self._import()
+
+    def preload_when_idle(self, idle_since: Callable[[], float]) -> None:
+        """Import pyqtgraph in the background once `idle_since()` (monotonic time of the last
+        key press or click) is PRELOAD_IDLE_S old, so the tab opens without the import."""
+        self._idle_since = idle_since
+        if self._module is None:
+            self._preload_timer.start()
+
+    def _preload_if_idle(self) -> None:
+        if self._module is not None or self._loading:
+            self._preload_timer.stop()
+            return
+        if self._idle_since is not None and (
+            time.monotonic() - self._idle_since() >= PRELOAD_IDLE_S
+        ):
+            self._preload_timer.stop()
+            self._import()
+
+    def _import(self) -> None:
+        """Import pyqtgraph in the executor (~1 s), once; build the plots if they are wanted."""
+        if self._loading or self._module is not None:
             return
         self._loading = True
 
         def loaded(module: Any) -> None:
             self._loading = False
-            self._build(module)
+            self._module = module
+            # numpy's and pyqtgraph's module objects live as long as the app: out of every
+            # later collection (a full one over them stalled the loop ~0.2 s in bench_loop_lag)
+            gc.freeze()
+            if self._want_charts and self.pg is None:
+                self._build(module)
 
         def failed(message: str, hint: str) -> None:
             self._loading = False

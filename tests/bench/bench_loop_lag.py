@@ -11,7 +11,8 @@ of one-minute buckets whose newest bucket grows on every poll), so the Usage cha
 in a window of their own next to the main one, "All nodes": 10 request curves + 10 latency
 curves) redraw on every burst of status events while the console renders. A ticker sleeping 5 ms
 measures how late the loop wakes it. Baseline in the same run: the same ticker with the window
-idle. Also printed: the lag while pyqtgraph is imported in the executor (once per app run), and
+idle. Also printed: the lag while pyqtgraph is imported in the executor (once per app run, in
+the background once the app is idle), the lag when the tab is first opened after that, and
 how long a synchronous render of the 5 MB result (pretty-print + setPlainText in one go, the
 "before" of the console's sliced rendering) would hold the loop.
 Target: p99 lag <= 16 ms (one frame).
@@ -184,6 +185,9 @@ async def run() -> None:
     window = MainWindow(ctx)
     window.on_quit = lambda: None
     window.resize(1280, 820)
+    # the window's own Usage page would import pyqtgraph once idle, inside the baseline: the
+    # bench does that import below, on its chart page, and measures it there
+    window.usage_page.preload_when_idle = lambda idle_since: None  # type: ignore[method-assign]
     window.start()
     window.show_workspace()
     window.show()
@@ -197,10 +201,17 @@ async def run() -> None:
     # main window shows the console; the main window feeds them as it feeds its own tab
     charts = UsagePage()
     charts.resize(1280, 800)
-    charts.show()
     window.usage_page = charts
-    importing = await measure(30.0, until=lambda: charts.pg is not None)
-    assert charts.pg is not None, "pyqtgraph did not load"
+    # as in the app: pyqtgraph is imported in the background once the app has been idle
+    # (before: when the tab was first shown, so this lag fell on that click)
+    charts.preload_when_idle(lambda: 0.0)
+    importing = await measure(30.0, until=lambda: charts._module is not None)
+    assert charts._module is not None, "pyqtgraph did not load"
+    opening_started = time.perf_counter()
+    charts.show()  # the tab's first open, pyqtgraph already imported: the plots are built
+    opening = await measure(0.5)
+    opening_s = time.perf_counter() - opening_started
+    assert charts.pg is not None
 
     for i in range(NODES):
         await manager.start(
@@ -264,7 +275,8 @@ async def run() -> None:
         )
 
     print(f"baseline (idle window)       : {figures(baseline)})")
-    print(f"pyqtgraph import (executor)  : {figures(importing)})")
+    print(f"pyqtgraph import (idle, bg)  : {figures(importing)})")
+    print(f"tab's first open, preloaded  : {figures(opening)}, {opening_s:.2f} s measured)")
     print(f"first chart draw (once)      : {figures(first_draw)})")
     hidden_both = hidden_polling[-len(hidden_polling) // 2 :] + hidden_rendering
     print(f"{NODES} nodes polling, no charts : {figures(hidden_polling)})")

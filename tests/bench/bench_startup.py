@@ -17,7 +17,9 @@ launch to first paint <= 0.6 s.
 
 from __future__ import annotations
 
+import argparse
 import json
+import os
 import statistics
 import subprocess
 import sys
@@ -111,11 +113,36 @@ def imports_before_paint(env: dict[str, str]) -> list[tuple[float, str]]:
     return sorted(((ms, name) for ms, depth, name in rows if depth <= 1), reverse=True)
 
 
+def against(old: Path, env: dict[str, str]) -> None:
+    """Before/after in the same run: the old tree (PYTHONPATH) and this one, alternately."""
+    argv = [str(REPO / ".venv" / "bin" / "erigolem"), "--smoke"]
+    old_env = dict(env, PYTHONPATH=os.pathsep.join([str(old), str(old / "runtime")]))
+    _launch(argv, old_env)  # warm-up both: bytecode and the page cache
+    _launch(argv, env)
+    before, after = [], []
+    for _ in range(RUNS):
+        before.append(_launch(argv, old_env)[0])
+        after.append(_launch(argv, env)[0])
+    print(f"before/after, alternating, {RUNS} pairs (.venv/bin/erigolem --smoke)")
+    for name, times in ((f"before ({old})", before), ("after (this tree)", after)):
+        runs = ", ".join(f"{t:.3f}" for t in times)
+        print(f"  {name:<34} median {_med(times):.3f} s  ({runs})")
+    print(f"  after/before {_med(after) / _med(before):.2f}")
+
+
 def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--against", type=Path, help="an older tree to compare with (see above)")
+    parser.add_argument("--ab-only", action="store_true", help="only the before/after")
+    args = parser.parse_args()
     home = Path(tempfile.mkdtemp(prefix="erigolem-bench-startup-"))
     env = _env(home)
     setup = "from erigolem_desktop.core.wallet import Wallet; Wallet.open().create('bench one two three')"
     subprocess.run([sys.executable, "-c", setup], env=env, check=True, timeout=120)
+    if args.against is not None:
+        against(args.against.resolve(), env)
+        if args.ab_only:
+            return 0
 
     base_t, _ = _series([sys.executable, "-c", _BASELINE], env)
     venv_t, venv_r = _series([str(REPO / ".venv" / "bin" / "erigolem"), "--smoke"], env)

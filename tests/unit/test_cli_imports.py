@@ -50,6 +50,28 @@ def test_common_verbs_load_no_heavy_module(erigolem_home: Path, argv: tuple[str,
     assert sorted(m for m in HEAVY if m in modules) == []
 
 
+WINDOW_PROBE = """
+import json, sys
+import erigolem_desktop.ui.app, erigolem_desktop.ui.context, erigolem_desktop.ui.main_window
+print(json.dumps(sorted(sys.modules)))
+"""
+# none of these is needed to paint the unlock screen (aiohttp alone took ~0.25 s, via updates)
+NOT_BEFORE_PAINT = ("aiohttp", "yapapi", "eth_account", "eth_utils", "pyqtgraph", "numpy")
+
+
+def test_the_window_imports_no_heavy_module_before_its_first_paint(erigolem_home: Path) -> None:
+    out = subprocess.run(
+        [sys.executable, "-c", WINDOW_PROBE],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "ERIGOLEM_HOME": str(erigolem_home)},
+        timeout=60,
+        check=True,
+    )
+    modules = set(json.loads(out.stdout.strip().splitlines()[-1]))
+    assert sorted(m for m in NOT_BEFORE_PAINT if m in modules) == []
+
+
 def test_help_still_lists_every_command(erigolem_home: Path) -> None:
     out = subprocess.run(
         [sys.executable, "-m", "erigolem_desktop", "--help"],
