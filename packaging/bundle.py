@@ -165,6 +165,10 @@ TRIM_ICU = sys.platform.startswith("linux")
 SHIM_BLAS = sys.platform.startswith("linux")
 
 
+#: Modules replaced by a small stand-in in the bundle (module -> source; each one says why).
+STAND_INS: dict[str, Path] = {"PySide6.QtOpenGL": REPO / "packaging" / "stand_ins" / "QtOpenGL.py"}
+
+
 def left_out(dest: str) -> bool:
     """True for a bundle path in LEAVE_OUT_DIRS or a top-level library of GTK_STACK."""
     return dest.startswith(LEAVE_OUT_DIRS) or dest in GTK_STACK

@@ -289,3 +289,21 @@ def test_a_built_bundle_fits_in_150_mb() -> None:
     files = [p for p in BUILT.parent.rglob("*") if p.is_file() and not p.is_symlink()]
     size = sum(p.stat().st_blocks * 512 for p in files)
     assert size <= 150 * 2**20, f"{size / 2**20:.1f} MiB"
+
+
+def test_stand_ins_exist_and_refuse_use_with_a_reason() -> None:
+    """Each stand-in module is a file; QtOpenGL's refuses any name and says it is left out."""
+    import importlib.util
+
+    for module, source in bundle.STAND_INS.items():
+        assert source.is_file(), module
+        assert module in bundle.HIDDEN_IMPORTS  # its real one would be taken otherwise
+    spec = importlib.util.spec_from_file_location(
+        "qtopengl_stand_in", bundle.STAND_INS["PySide6.QtOpenGL"]
+    )
+    assert spec is not None
+    assert spec.loader is not None
+    stand_in = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(stand_in)
+    with pytest.raises(ImportError, match="left out of the Erigolem bundle"):
+        stand_in.QOpenGLBuffer  # noqa: B018 - the attribute access is the test
