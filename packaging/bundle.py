@@ -166,7 +166,12 @@ SHIM_BLAS = sys.platform.startswith("linux")
 
 
 #: Modules replaced by a small stand-in in the bundle (module -> source; each one says why).
-STAND_INS: dict[str, Path] = {"PySide6.QtOpenGL": REPO / "packaging" / "stand_ins" / "QtOpenGL.py"}
+#: Linux only, like the other swaps (elsewhere the extension file is named differently).
+STAND_INS: dict[str, Path] = (
+    {"PySide6.QtOpenGL": REPO / "packaging" / "stand_ins" / "QtOpenGL.py"}
+    if sys.platform.startswith("linux")
+    else {}
+)
 
 
 def left_out(dest: str) -> bool:
