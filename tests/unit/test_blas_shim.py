@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -18,7 +19,12 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "packaging"))
 import blas_shim
 
-pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="Linux bundle only")
+pytestmark = pytest.mark.skipif(
+    not sys.platform.startswith("linux")
+    or shutil.which("cc") is None
+    or shutil.which("nm") is None,
+    reason="Linux with a C compiler and binutils only, as the bundle build",
+)
 
 PROBE = r"""
 import json, numpy as np
