@@ -56,6 +56,9 @@ HIDDEN_IMPORTS: tuple[str, ...] = (
     "erigolem_desktop.core.keyring_setup",
     "erigolem_runtime.cli",
     "keyrings.alt.file",
+    "pyqtgraph",  # the Usage tab's charts: imported with importlib in the executor
+    "PySide6.QtOpenGL",  # pyqtgraph imports these two with importlib (PColorMeshItem,
+    "PySide6.QtOpenGLWidgets",  # OpenGLHelpers) whenever it is imported
 )
 
 #: Not used by the app: kept out (Qt modules worth tens of MB, test tools, the provider tools,
@@ -82,9 +85,16 @@ EXCLUDES: tuple[str, ...] = (
     "PySide6.QtDesigner",
     "PySide6.QtSql",
     "PySide6.QtTest",
-    "PySide6.QtOpenGL",
-    "PySide6.QtOpenGLWidgets",
     "PySide6.QtNetwork",
+    # pyqtgraph's parts the Usage tab's 2-D plots never import (measured: sys.modules after the
+    # tab drew) and numpy's random generators (only pyqtgraph's pseudoScatter shuffles)
+    "pyqtgraph.examples",
+    "pyqtgraph.opengl",
+    "pyqtgraph.jupyter",
+    "pyqtgraph.flowchart",
+    "pyqtgraph.dockarea",
+    "pyqtgraph.console",
+    "numpy.random",
 )
 
 #: Files of the collected packages the app never loads, left out of the bundle (by their path
@@ -94,6 +104,7 @@ EXCLUDES: tuple[str, ...] = (
 #: files in (it ships SVG and PNG only), and the GTK3 theme plugin: its GTK is not bundled, so it
 #: cannot load the bundled cairo/pango/atk stack that only it pulls in (`GTK_STACK`).
 LEAVE_OUT_DIRS: tuple[str, ...] = (
+    "pyqtgraph/icons/peegee/",  # pyqtgraph's own logo (mkQApp's window icon; the app has its own)
     "PySide6/Qt/translations/",
     "PySide6/Qt/plugins/egldeviceintegrations/",
     "PySide6/Qt/plugins/generic/",
@@ -146,6 +157,21 @@ GTK_STACK: tuple[str, ...] = (
 #: Strip symbol tables from the collected shared libraries (Linux: ~48 MB of 222 MB; the dynamic
 #: symbols stay, so nothing stops loading). Not on macOS (it would break code signatures).
 STRIP = sys.platform.startswith("linux")
+#: Linux: PySide6's ICU data library is swapped for one without other languages' locale data,
+#: legacy-charset tables and transliterations (31 -> 7 MB; packaging/icu_trim.py says why).
+TRIM_ICU = sys.platform.startswith("linux")
+#: Linux: numpy's OpenBLAS (23 MB + the Fortran runtime) is swapped for packaging/linux/blas_shim.c:
+#: numpy serves only pyqtgraph's plots here, which never multiply big matrices.
+SHIM_BLAS = sys.platform.startswith("linux")
+
+
+#: Modules replaced by a small stand-in in the bundle (module -> source; each one says why).
+#: Linux only, like the other swaps (elsewhere the extension file is named differently).
+STAND_INS: dict[str, Path] = (
+    {"PySide6.QtOpenGL": REPO / "packaging" / "stand_ins" / "QtOpenGL.py"}
+    if sys.platform.startswith("linux")
+    else {}
+)
 
 
 def left_out(dest: str) -> bool:

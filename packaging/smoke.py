@@ -2,7 +2,7 @@
 
 Runs the frozen binary the way a user and the app itself do: `--help`, `wallet list` and
 `wallet create` in a fresh ERIGOLEM_HOME (keyring backend + eth-account word lists), the window
-painted once offscreen (`--smoke`), and a local dev node started detached and stopped again
+painted once offscreen (`--smoke`), the Usage tab's charts drawn (`ERIGOLEM_SMOKE_USAGE=1`), and a local dev node started detached and stopped again
 through the bundled runtime (`erigolem __runtime__`, anvil + nginx on 127.0.0.1). The same
 `--help` and `--smoke` are timed unfrozen (this venv) for comparison.
 
@@ -59,15 +59,23 @@ def best_of(n: int, argv: Sequence[str], env: dict[str, str]) -> float:
     return min(run(argv, env)[0] for _ in range(n))
 
 
-def smoke_json(argv: Sequence[str], env: dict[str, str]) -> tuple[float, dict[str, Any]]:
-    """Run `erigolem --smoke`; its last stdout line is the JSON report."""
-    seconds, out = run([*argv, "--smoke"], {**env, "QT_QPA_PLATFORM": "offscreen"}, timeout=90)
+def smoke_json(
+    argv: Sequence[str], env: dict[str, str], *, usage: bool = False
+) -> tuple[float, dict[str, Any]]:
+    """Run `erigolem --smoke` (with the Usage tab's charts when usage); its last stdout line is
+    the JSON report."""
+    env = {**env, "QT_QPA_PLATFORM": "offscreen"}
+    if usage:
+        env["ERIGOLEM_SMOKE_USAGE"] = "1"
+    seconds, out = run([*argv, "--smoke"], env, timeout=90)
     lines = [line for line in out.splitlines() if line.startswith("{")]
     if not lines:
         raise SmokeFailure(f"--smoke printed no report: {out[-500:]!r}")
     report: dict[str, Any] = json.loads(lines[-1])
     if report.get("smoke") != "ok":
         raise SmokeFailure(f"--smoke: the window did not paint: {report}")
+    if usage and (report.get("usage") or {}).get("charts") != "ok":
+        raise SmokeFailure(f"--smoke: the Usage tab's charts did not draw: {report}")
     return seconds, report
 
 
@@ -138,6 +146,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         seconds, report = smoke_json([binary], env)
         figures["window_frozen_s"] = seconds
         figures["window_frozen_shown_ms"] = report["shown_ms"]
+        _, report = smoke_json([binary], env, usage=True)  # pyqtgraph + numpy, frozen
+        figures["usage_charts_frozen_ms"] = report["usage"]["ms"]
         if not args.no_node:
             figures.update(node_roundtrip(binary, env))
         if args.unfrozen:
