@@ -328,10 +328,13 @@ async def test_a_read_waiting_on_a_hung_node_moves_on_when_the_node_is_taken_out
             waited = time.monotonic() - started
         assert reply["result"] == "0x1", reply
         assert waited < 15
+        # node-a was taken out (a notice says so); by now the runtime's own watchdog may have
+        # restarted the stopped client and the pool put node-a back in, so its current state
+        # is not asserted, only that it went out and why
+        notices = [n for n in service.status()["chains"][0]["notices"] if n["node"] == "node-a"]
+        assert any(n["kind"] == "out" for n in notices), notices
         a = node_status(service, "node-a")
-        assert not a["in"]
-        # the probe's reason (the runtime's own watchdog may have restarted the client since)
-        assert "taken out while" not in a["reason"], a
+        assert "taken out while" not in (a["reason"] or ""), a
         stats = service.status()["stats"]["methods"]["eth_blockNumber"]
         assert stats["retries"] == 1
     finally:
