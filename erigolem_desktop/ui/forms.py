@@ -14,6 +14,7 @@ from erigolem_desktop.ui.qt import (
     QHBoxLayout,
     QLabel,
     QLineEdit,
+    QToolButton,
     QVBoxLayout,
     QWidget,
     SignalInstance,
@@ -115,3 +116,12 @@ def refill_combo(combo: QComboBox, items: Sequence[tuple[str, str]]) -> bool:
     combo.setCurrentIndex(index if index >= 0 else (0 if items else -1))
     combo.blockSignals(False)
     return bool(combo.currentData() != current)
+
+
+def copy_button(tip: str) -> QToolButton:
+    """An icon-only Copy button; `tip` is its tooltip and its accessible name."""
+    button = QToolButton()
+    button.setIcon(style.icon("copy"))
+    button.setToolTip(tip)
+    button.setAccessibleName(tip)
+    return button

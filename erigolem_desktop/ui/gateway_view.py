@@ -13,7 +13,7 @@ import logging
 import time
 from typing import TYPE_CHECKING, Any
 
-from erigolem_desktop.ui import ops, style
+from erigolem_desktop.ui import forms, ops, style
 from erigolem_desktop.ui.ops import Op
 from erigolem_desktop.ui.qt import (
     QCheckBox,
@@ -30,7 +30,6 @@ from erigolem_desktop.ui.qt import (
     QSplitter,
     Qt,
     QTimer,
-    QToolButton,
     QTreeWidget,
     QTreeWidgetItem,
     QVBoxLayout,
@@ -93,14 +92,6 @@ def _fill(tree: QTreeWidget, rows: list[list[str]]) -> None:
         tree.resizeColumnToContents(col)
 
 
-def _copy_button(tip: str) -> QToolButton:
-    button = QToolButton()
-    button.setIcon(style.icon("copy"))
-    button.setToolTip(tip)
-    button.setAccessibleName(tip)
-    return button
-
-
 class ChainCard(QGroupBox):
     """One chain: its URLs with copy buttons, the MetaMask fields, its nodes in and out."""
 
@@ -111,10 +102,10 @@ class ChainCard(QGroupBox):
         self.chain = chain
         self.url_edit = self._field()
         self.ws_edit = self._field()
-        self.copy_url = _copy_button(f"Copy the {chain} URL")
-        self.copy_ws = _copy_button(f"Copy the {chain} WebSocket URL")
+        self.copy_url = forms.copy_button(f"Copy the {chain} URL")
+        self.copy_ws = forms.copy_button(f"Copy the {chain} WebSocket URL")
         self.chain_id_edit = self._field()
-        self.copy_chain_id = _copy_button("Copy the chain id")
+        self.copy_chain_id = forms.copy_button("Copy the chain id")
         self.network_name = self._field()
         self.hint_text = ""
         self.copy_hint = QPushButton("Copy network details")

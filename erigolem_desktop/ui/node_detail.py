@@ -21,7 +21,7 @@ from erigolem_runtime.api.files import atomic_write
 from erigolem_desktop.core import units
 from erigolem_desktop.core.snippets import MASK, SNIPPET_KINDS, snippet
 from erigolem_desktop.core.states import NodeState
-from erigolem_desktop.ui import ops, style
+from erigolem_desktop.ui import forms, ops, style
 from erigolem_desktop.ui.nodes_model import NodeRow, format_duration, restart_meaning
 from erigolem_desktop.ui.ops import Op
 from erigolem_desktop.ui.qt import (
@@ -75,14 +75,6 @@ def _buddy(text: str, field: QWidget) -> QLabel:
     return lab
 
 
-def _copy_button(tip: str) -> QToolButton:
-    button = QToolButton()
-    button.setIcon(style.icon("copy"))
-    button.setToolTip(tip)
-    button.setAccessibleName(tip)
-    return button
-
-
 class NodeDetail(QWidget):
     """Everything about the selected node, with its actions at the top: Console, Rotate, Stop
     for a running node; Restart and Remove for a stopped or failed one."""
@@ -116,10 +108,10 @@ class NodeDetail(QWidget):
             edit.setReadOnly(True)
             edit.setFont(style.mono_font())
         self.password_edit.setEchoMode(QLineEdit.EchoMode.Password)
-        self.copy_url = _copy_button("Copy the URL")
-        self.copy_ws = _copy_button("Copy the WebSocket URL")
-        self.copy_user = _copy_button("Copy the user")
-        self.copy_password = _copy_button("Copy the password")
+        self.copy_url = forms.copy_button("Copy the URL")
+        self.copy_ws = forms.copy_button("Copy the WebSocket URL")
+        self.copy_user = forms.copy_button("Copy the user")
+        self.copy_password = forms.copy_button("Copy the password")
         self.reveal = QToolButton()
         self.reveal.setIcon(style.icon("eye"))
         self.reveal.setCheckable(True)
