@@ -289,6 +289,18 @@ class _Obj:
             )
         return tuple(value)
 
+    def chain_keys(self, example: str) -> list[str]:
+        """The keys of an object keyed by chain name ("_"-prefixed comments skipped); a key that
+        is not a valid chain name fails, naming `example` as the form to use."""
+        chains = []
+        for chain in list(self.data):
+            if chain.startswith("_"):
+                continue
+            if CHAIN_RE.fullmatch(chain) is None:
+                self.fail(self.key(chain), "is not a valid chain name", f"use names like {example}")
+            chains.append(chain)
+        return chains
+
     def obj(self, name: str, required: bool = False) -> _Obj:
         value = self.raw(name, required)
         return _Obj({} if value is None else value, self.key(name), self.where, self.base)
@@ -461,11 +473,7 @@ def parse_config(data: object, where: str = "config", base: Path | None = None) 
         chains = tuple(dict.fromkeys(chains_raw))
     keep = top.obj("keep_datadirs")
     keep_datadirs: dict[str, Path] = {}
-    for chain in list(keep.data):
-        if chain.startswith("_"):
-            continue
-        if CHAIN_RE.fullmatch(chain) is None:
-            keep.fail(keep.key(chain), "is not a valid chain name", "use names like sepolia")
+    for chain in keep.chain_keys("sepolia"):
         path = keep.path_(chain, required=True)
         assert path is not None
         keep_datadirs[chain] = path
@@ -485,7 +493,7 @@ def parse_config(data: object, where: str = "config", base: Path | None = None) 
             "give seconds, e.g. 60",
         )
     r.done()
-    warm = _parse_warm(top, CHAIN_RE, keep_datadirs)
+    warm = _parse_warm(top, keep_datadirs)
     top.done()
     return RuntimeConfig(
         public_url=public_url,
@@ -546,22 +554,16 @@ def parse_warm(
     and the fix exactly as they would on reading the whole file.
     """
     top = _Obj({"warm": data}, "", where, Path("/"))
-    return _parse_warm(top, CHAIN_RE, keep_datadirs or {})
+    return _parse_warm(top, keep_datadirs or {})
 
 
-def _parse_warm(
-    top: _Obj, chain_re: re.Pattern[str], keep_datadirs: Mapping[str, Path]
-) -> WarmConfig:
+def _parse_warm(top: _Obj, keep_datadirs: Mapping[str, Path]) -> WarmConfig:
     """Read the ``warm`` section (absent = warm mode off); errors name the key and the fix."""
     w = top.obj("warm")
     rpcdaemon = w.str_("rpcdaemon")
     c = w.obj("chains")
     chains: dict[str, WarmChain] = {}
-    for chain in list(c.data):
-        if chain.startswith("_"):
-            continue
-        if chain_re.fullmatch(chain) is None:
-            c.fail(c.key(chain), "is not a valid chain name", "use names like mainnet")
+    for chain in c.chain_keys("mainnet"):
         entry = c.obj(chain)
         addr = entry.str_("private_api", required=True)
         assert addr is not None
