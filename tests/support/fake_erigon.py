@@ -330,14 +330,19 @@ def make_handler(state: _State) -> type[BaseHTTPRequestHandler]:
             return answer(state, req)
 
         def _send(self, obj: Any) -> None:
-            body = json.dumps(obj).encode()
-            self.send_response(200)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
+            send_json(self, obj)
 
     return Handler
+
+
+def send_json(handler: BaseHTTPRequestHandler, obj: Any) -> None:
+    """Answer 200 with `obj` as JSON (the RPC stand-ins' one reply form)."""
+    body = json.dumps(obj).encode()
+    handler.send_response(200)
+    handler.send_header("Content-Type", "application/json")
+    handler.send_header("Content-Length", str(len(body)))
+    handler.end_headers()
+    handler.wfile.write(body)
 
 
 def main(argv: list[str]) -> int:

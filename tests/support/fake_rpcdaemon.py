@@ -164,12 +164,7 @@ def make_handler(node: WarmNode, apis: set[str]) -> type[BaseHTTPRequestHandler]
             return node.call(req)  # web3_clientVersion too: rpcdaemon asks the node's backend
 
         def _send(self, obj: Any) -> None:
-            body = json.dumps(obj).encode()
-            self.send_response(200)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
+            fake_erigon.send_json(self, obj)
 
     return Handler
 
